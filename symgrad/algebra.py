@@ -298,3 +298,30 @@ def to_latex(node: Node) -> str:
     from .sympy_bridge import latex
 
     return latex(node)
+
+
+def rebuild(node: Node, args: tuple[Node, ...]) -> Node:
+    """``node``'s op applied to new operands, through the simplifying builders."""
+    if node.op == "add":
+        return add(*args)
+    if node.op == "mul":
+        return mul(*args)
+    if node.op == "pow":
+        return pow(*args)
+    return call(node.op, *args)
+
+
+def substitute(roots: list[Node], mapping: dict[Node, Node]) -> list[Node]:
+    """The roots with symbols replaced per ``mapping`` (iteratively, sharing kept)."""
+    from .ir import toposort
+
+    new: dict[Node, Node] = {}
+    for node in toposort(roots):
+        if node.op == "sym":
+            new[node] = as_node(mapping.get(node, node))
+        elif node.op == "const":
+            new[node] = node
+        else:
+            args = tuple(new[a] for a in node.args)
+            new[node] = node if all(a is b for a, b in zip(args, node.args)) else rebuild(node, args)
+    return [new[r] for r in roots]

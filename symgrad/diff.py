@@ -138,6 +138,15 @@ def diff_spec(expr: Node, spec: Sequence) -> Node:
             raise DiffError(f"diff needs the variable when the expression has {len(free)} free symbols")
         variables = free
     _check_variables(variables)
-    for v in variables:
-        (expr,) = gradient_nodes(expr, [v])
+    from .taylor import nth_derivative  # here: taylor builds on this module
+
+    # Repeated reverse mode swells geometrically with the order, Taylor mode does not;
+    # first and second derivatives keep reverse mode, whose formulas read better.
+    for v, run in itertools.groupby(variables):
+        k = len(list(run))
+        if k >= 3:
+            expr = nth_derivative(expr, v, k)
+            continue
+        for _ in range(k):
+            (expr,) = gradient_nodes(expr, [v])
     return expr

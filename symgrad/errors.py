@@ -29,3 +29,7 @@ class UnsupportedOpError(SymgradError, TypeError):
 
 class BackendError(SymgradError, RuntimeError):
     """A backend cannot be used here (missing package, device or compiler)."""
+
+
+class InputError(SymgradError, TypeError):
+    """A compiled function was called with arguments of the wrong kind or number."""

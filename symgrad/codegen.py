@@ -1,0 +1,130 @@
+"""From input symbols and output slots to generated source, per backend.
+
+Output *slots* are the flat list of scalar outputs (every entry of every
+result array).  Slots holding the same node (the two halves of a symmetric
+Hessian) are computed once and copied; slots holding a constant (the zeros of
+a sparse Hessian) are filled once, outside the loop over the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from ._version import __version__
+from .errors import TraceError
+from .ir import Node
+from .printer import PYTHON, expression_statements, numpy_statements, value_text
+from .render import render
+from .schedule import Schedule, schedule
+
+CHUNK = 8192  # points per pass: ~64 KiB per float64 temporary, so the working set stays in cache
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """Generated source for one compiled object, and the names to call."""
+
+    numpy_source: str
+    numpy_name: str
+    scalar_source: str
+    scalar_name: str
+    graph_hash: str
+    steps: int
+
+
+def graph_hash(inputs: list[Node], slots: list[Node]) -> str:
+    """A digest of the structure computed (stable across processes)."""
+    h = hashlib.sha256()
+    for n in list(inputs) + list(slots):
+        h.update(n.key.to_bytes(8, "little"))
+    return h.hexdigest()[:16]
+
+
+def _check_inputs(sched: Schedule, inputs: list[Node]) -> None:
+    declared = set(inputs)
+    missing = [s.name for s in sched.inputs if s not in declared]
+    if missing:
+        raise TraceError(
+            f"the outputs depend on {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+            "not among the declared inputs"
+        )
+
+
+def _numpy_source(sched: Schedule, inputs: list[Node], slots: list[Node], dtype: str, name: str, gh: str) -> str:
+    input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
+    first_slot: dict[Node, int] = {}
+    setup: list[str] = []
+    epilogue: list[str] = []
+    prologue = [f"x{i} = X{i} if X{i}.ndim == 0 else X{i}[start:stop]" for i, s in enumerate(inputs) if s in set(sched.inputs)]
+    copies: list[str] = []
+    for k, node in enumerate(slots):
+        if node.op == "const":
+            setup.append(f"O{k}[...] = {float(node.value)!r}")
+        elif node in first_slot:
+            epilogue.append(f"O{k}[...] = O{first_slot[node]}")
+        else:
+            first_slot[node] = k
+            prologue.append(f"o{k} = O{k}[start:stop]")
+            if node.op == "sym":
+                copies.append(f"o{k}[...] = {input_names[node]}")
+    output_names = {node: f"o{k}" for node, k in first_slot.items() if node.op != "sym"}
+    body, n_buffers = numpy_statements(sched, input_names, output_names)
+    setup += [f"B{i} = np.empty(min(n, {CHUNK}), dtype=np.{dtype})" for i in range(n_buffers)]
+    prologue += [f"b{i} = B{i}[:m]" for i in range(n_buffers)]
+    return render(
+        "numpy_kernel.py.j2",
+        version=__version__,
+        graph_hash=gh,
+        name=name,
+        chunk=CHUNK,
+        n_inputs=len(inputs),
+        n_outputs=len(slots),
+        input_unpack=_unpack("X", len(inputs)),
+        output_unpack=_unpack("O", len(slots)),
+        setup=setup,
+        prologue=prologue,
+        body=copies + body,
+        epilogue=epilogue,
+    )
+
+
+def _unpack(prefix: str, count: int) -> str:
+    if count == 0:
+        return "_"
+    return ", ".join(f"{prefix}{i}" for i in range(count)) + ("," if count == 1 else "")
+
+
+def _scalar_source(sched: Schedule, inputs: list[Node], results: str, name: str, gh: str, slots: list[Node]) -> str:
+    input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
+    body, names = expression_statements(sched, input_names, PYTHON)
+    texts = [value_text(n, names, PYTHON) for n in slots]
+    return render(
+        "python_scalar.py.j2",
+        version=__version__,
+        graph_hash=gh,
+        name=name,
+        params=", ".join(f"x{i}" for i in range(len(inputs))),
+        body=body,
+        results=results.format(*texts) if slots else "",
+    )
+
+
+def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: str) -> Kernel:
+    """Source for the numpy kernel and the scalar fast path computing ``slots``.
+
+    ``results_format`` is a Python expression with ``{0}``, ``{1}``... for the slots;
+    it builds the scalar path's structured result (a float, a tuple, an array).
+    """
+    sched = schedule(slots)
+    _check_inputs(sched, inputs)
+    gh = graph_hash(inputs, slots)
+    numpy_name, scalar_name = f"kernel_{gh}", f"scalar_{gh}"
+    return Kernel(
+        numpy_source=_numpy_source(sched, inputs, slots, dtype, numpy_name, gh),
+        numpy_name=numpy_name,
+        scalar_source=_scalar_source(sched, inputs, results_format, scalar_name, gh, slots),
+        scalar_name=scalar_name,
+        graph_hash=gh,
+        steps=len(sched.steps),
+    )

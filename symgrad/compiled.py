@@ -1,0 +1,253 @@
+"""Compiled objects: symbolic outputs + generated code + the call path.
+
+A :class:`Program` is what every compiled object computes: its arguments
+(each a name, a declared shape and the symbols of its elements) and its
+symbolic outputs (a node, an array of nodes, or tuples/lists of those).
+:class:`Compiled` turns a program into code and calls it:
+
+- plain Python floats for scalar arguments take a straight-line scalar path
+  (no numpy, no broadcasting machinery), falling back to numpy where Python's
+  math raises (log of a negative, division by zero) so results follow numpy;
+- arrays are a batch: ``batch + arg_shape`` per argument, batches broadcasting
+  like numpy, results shaped ``batch + out_shape``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .algebra import as_node, substitute
+from .codegen import Kernel, generate
+from .errors import BackendError, InputError, ShapeError, TraceError
+from .functions import is_symbolic
+from .ir import Node
+from .runtime import load_python
+
+_DTYPES = {"float64": "float64", "float32": "float32", "double": "float64", "single": "float32"}
+_SCALAR_TYPES = (float, int)
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument: its name, declared shape and element symbols (C order)."""
+
+    name: str
+    shape: tuple[int, ...]
+    symbols: tuple[Node, ...]
+
+    @property
+    def value(self):
+        """The symbolic argument: a symbol, or an object array of them."""
+        if not self.shape:
+            return self.symbols[0]
+        return np.array(self.symbols, dtype=object).reshape(self.shape)
+
+
+@dataclass(frozen=True)
+class Program:
+    args: tuple[Arg, ...]
+    outputs: object  # Node | object ndarray | tuple/list of those
+
+
+# -- output structures -----------------------------------------------------------
+
+
+def _flatten(outputs, slots: list[Node]):
+    """A plan to rebuild ``outputs`` from flat slots; appends the slot nodes."""
+    if isinstance(outputs, (tuple, list)):
+        return (type(outputs), [_flatten(o, slots) for o in outputs])
+    if isinstance(outputs, np.ndarray):
+        start = len(slots)
+        slots.extend(as_node(v) for v in outputs.reshape(-1))
+        return ("leaf", outputs.shape, start)
+    try:
+        node = as_node(outputs)
+    except TraceError:
+        raise TraceError(
+            f"a traced function must return numbers, symbolic values, arrays or tuples/lists of them, "
+            f"not {type(outputs).__name__}"
+        ) from None
+    slots.append(node)
+    return ("leaf", (), len(slots) - 1)
+
+
+def _results_format(plan, dtype: str) -> str:
+    """The scalar path's return expression for ``plan``, with ``{k}`` per slot."""
+    kind = plan[0]
+    if kind == "leaf":
+        _, shape, start = plan
+        if not shape:
+            return f"{{{start}}}" if dtype == "float64" else f"np.float32({{{start}}})"
+        items = ", ".join(f"{{{start + i}}}" for i in range(math.prod(shape)))
+        return f"np.array([{items}], dtype=np.{dtype}).reshape({shape!r})"
+    inner = ", ".join(_results_format(p, dtype) for p in plan[1])
+    return f"[{inner}]" if kind is list else f"({inner}{',' if len(plan[1]) == 1 else ''})"
+
+
+def _map_plan(plan, leaf_fn):
+    if plan[0] == "leaf":
+        return leaf_fn(plan[1], plan[2])
+    return plan[0](_map_plan(p, leaf_fn) for p in plan[1])
+
+
+class Compiled:
+    """A callable computing a program's outputs with generated code.
+
+    ``.source`` is the generated code, ``.outputs`` the symbolic outputs,
+    ``.args`` the arguments with their declared shapes.
+    """
+
+    def __init__(self, program: Program, backend: str = "numpy", dtype: str = "float64", fn=None) -> None:
+        if backend != "numpy":
+            raise BackendError(
+                f"backend {backend!r} is not available in this version of symgrad; use backend='numpy'"
+            )
+        if dtype not in _DTYPES:
+            raise InputError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        self.program = program
+        self.backend = backend
+        self.dtype = _DTYPES[dtype]
+        self.fn = fn
+        slots: list[Node] = []
+        self._plan = _flatten(program.outputs, slots)
+        self._slots = slots
+        self._inputs = [s for a in program.args for s in a.symbols]
+        self.kernel: Kernel = generate(self._inputs, slots, self.dtype, _results_format(self._plan, self.dtype))
+        self._numpy_fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
+        self._scalar_fn = load_python(self.kernel.scalar_source, self.kernel.scalar_name)
+        self._scalar_ok = all(not a.shape for a in program.args)
+        self._np_dtype = np.dtype(self.dtype)
+
+    # -- introspection ---------------------------------------------------------
+    @property
+    def args(self) -> tuple[Arg, ...]:
+        return self.program.args
+
+    @property
+    def outputs(self):
+        """The symbolic outputs this object computes (nodes; print them, convert with sg.to_sympy)."""
+        return self.program.outputs
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {a.name: a.shape for a in self.program.args}
+
+    @property
+    def source(self) -> str:
+        """The generated code: the fused numpy kernel, then the scalar fast path."""
+        return self.kernel.numpy_source + "\n\n" + self.kernel.scalar_source
+
+    @property
+    def operation_count(self) -> int:
+        return self.kernel.steps
+
+    def __repr__(self) -> str:
+        sig = ", ".join(f"{a.name}{list(a.shape) if a.shape else ''}" for a in self.args)
+        return f"<symgrad.Compiled ({sig}) -> {self.outputs!r}, backend={self.backend}, dtype={self.dtype}>"
+
+    # -- calling ------------------------------------------------------------------
+    def __call__(self, *args):
+        if len(args) != len(self.program.args):
+            names = ", ".join(a.name for a in self.program.args)
+            raise InputError(f"expected {len(self.program.args)} argument(s) ({names}), got {len(args)}")
+        if self._scalar_ok:
+            for a in args:
+                if type(a) not in _SCALAR_TYPES:
+                    break
+            else:
+                try:
+                    return self._scalar_fn(*args)
+                except (ArithmeticError, ValueError):
+                    pass  # numpy's semantics (nan, inf, warnings) on the array path
+        if any(is_symbolic(a) for a in args):
+            return self._substitute(args)
+        return self._call_arrays(args)
+
+    def _substitute(self, args):
+        """Called on symbolic values (inside another trace): compose the graphs."""
+        mapping: dict[Node, object] = {}
+        for spec, value in zip(self.program.args, args):
+            arr = np.asarray(value, dtype=object)
+            if arr.shape != spec.shape:
+                raise ShapeError(f"argument {spec.name!r} has declared shape {spec.shape}, got a symbolic {arr.shape}")
+            mapping.update(zip(spec.symbols, arr.reshape(-1)))
+        new = substitute(self._slots, mapping)
+        return _map_plan(
+            self._plan,
+            lambda shape, start: new[start] if not shape else np.array(new[start : start + math.prod(shape)], dtype=object).reshape(shape),
+        )
+
+    def _prepare(self, args) -> tuple[list[np.ndarray], tuple[int, ...]]:
+        arrays = []
+        batches = []
+        for spec, value in zip(self.program.args, args):
+            arr = _as_array(value, spec.name, self._np_dtype)
+            nd = len(spec.shape)
+            if arr.shape[arr.ndim - nd :] != spec.shape or arr.ndim < nd:
+                raise ShapeError(
+                    f"argument {spec.name!r} must have shape batch + {spec.shape}, got an array of shape {arr.shape}"
+                )
+            arrays.append(arr)
+            batches.append(arr.shape[: arr.ndim - nd])
+        try:
+            batch = np.broadcast_shapes(*batches)
+        except ValueError:
+            detail = ", ".join(f"{s.name}: {b}" for s, b in zip(self.program.args, batches))
+            raise ShapeError(f"the batch shapes of the arguments do not broadcast ({detail})") from None
+        return arrays, batch
+
+    def _call_arrays(self, args):
+        arrays, batch = self._prepare(args)
+        n = math.prod(batch)
+        columns = []
+        for spec, arr in zip(self.program.args, arrays):
+            flat_arr = arr.reshape(arr.shape[: arr.ndim - len(spec.shape)] + (-1,))
+            for k in range(len(spec.symbols)):
+                col = flat_arr[..., k]
+                if col.shape == batch:
+                    columns.append(np.ascontiguousarray(col).reshape(-1))
+                elif col.size == 1:
+                    columns.append(col.reshape(()))
+                else:
+                    columns.append(np.ascontiguousarray(np.broadcast_to(col, batch)).reshape(-1))
+        leaves: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
+
+        def allocate(shape, start):
+            buf = np.empty(shape + (n,), dtype=self._np_dtype)
+            leaves.append(buf)
+            rows.extend(buf.reshape(-1, n))
+            return len(leaves) - 1
+
+        index_plan = _map_plan(self._plan, allocate)
+        self._numpy_fn(columns, rows, n)
+
+        def finish(i):
+            buf = leaves[i]
+            out_nd = buf.ndim - 1
+            res = buf.reshape(buf.shape[:-1] + batch)
+            if out_nd and batch:
+                res = np.moveaxis(res, tuple(range(out_nd)), tuple(range(len(batch), len(batch) + out_nd)))
+            return res[()] if res.ndim == 0 else res
+
+        return _rebuild(index_plan, finish)
+
+
+def _rebuild(index_plan, finish):
+    if isinstance(index_plan, int):
+        return finish(index_plan)
+    return type(index_plan)(_rebuild(p, finish) for p in index_plan)
+
+
+def _as_array(value, name: str, dtype: np.dtype) -> np.ndarray:
+    """An argument as a real array of the compiled dtype, or a clear error."""
+    arr = np.asarray(value)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise InputError(f"argument {name!r} is complex; symgrad computes with real numbers only")
+    if kind not in "biuf":
+        raise InputError(f"argument {name!r} must be numeric, got an array of dtype {arr.dtype}")
+    return arr.astype(dtype, copy=False)

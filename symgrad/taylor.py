@@ -23,6 +23,7 @@ from fractions import Fraction
 
 from . import algebra as B
 from .diff import _check_variables, _dependents
+from .errors import DiffError
 from .ir import Node, const, toposort
 from .ops import OPS
 
@@ -151,6 +152,7 @@ class _Taylor:
         return _Rule(coeff, operands)
 
     def _pow(self, y: Node) -> _Rule:
+        """Positive integer powers by Cauchy products (exact, no division by the base: x**5 at 0)."""
         base, expo = y.args
         if self._mark(expo):  # b**e = exp(e*log(b)), whose partial is y itself
             w = B.mul(expo, B.call("log", base))
@@ -256,7 +258,7 @@ def taylor_coefficients(root: Node, var: Node, order: int) -> list[Node]:
     """``[f, f', f''/2!, ..., f^(order)/order!]`` at ``var``, as graph nodes."""
     _check_variables([var])
     if order < 0:
-        raise ValueError(f"order must be >= 0, got {order}")
+        raise DiffError(f"derivative order must be >= 0, got {order}")
     return list(_Taylor(root, var, order).run(root))
 
 

@@ -75,7 +75,7 @@ def test_nth_derivative_matches_sympy(name: str, k: int) -> None:
 def test_power_at_zero_is_exact(k: int) -> None:
     """Integer powers expand by Cauchy products: no division by the base, so no 0/0 at x = 0."""
     got = nth_derivative(X**5, X, k)
-    expected = math.factorial(5) // math.factorial(5 - k) * 0**(5 - k) if k <= 5 else 0
+    expected = math.factorial(5) // math.factorial(5 - k) * 0 ** (5 - k) if k <= 5 else 0
     assert evaluate(got, {X: 0.0}) == expected
     if k >= 5:
         assert got.op == "const" and got.value == expected
@@ -88,6 +88,8 @@ def test_cubic_third_derivative_is_constant() -> None:
 
 
 def test_coefficients_are_scaled_derivatives() -> None:
+    assert taylor_coefficients(X**3, X, 0) == [X**3]
+    assert nth_derivative(X**3, X, 0) is X**3
     coeffs = taylor_coefficients(sg.exp(2 * X), X, 5)
     assert coeffs[0] is sg.exp(2 * X)
     for j, c in enumerate(coeffs):
@@ -140,6 +142,10 @@ def test_diff_spec_uses_taylor_for_long_runs() -> None:
     (g,) = gradient_nodes(f, [X])
     (g,) = gradient_nodes(g, [X])
     assert diff_spec(f, [X, X]) is g
+    y = sg.symbols("y")
+    mixed = diff_spec(f * sg.sin(y * X), [X, 3, y, X])
+    want = sp.diff(sp.exp(sp.sin(SX)) * SX**2 / (1 + SX**2) * sp.sin(SX * sp.Symbol("y")), SX, 3, "y", SX)
+    assert evaluate(mixed, {X: 0.6, y: 1.1}) == pytest.approx(float(want.subs({SX: 0.6, "y": 1.1})), rel=1e-9)
 
 
 def test_eighth_derivative_stays_small() -> None:

@@ -39,7 +39,7 @@ _NUMBER_TYPES = (int, float, Fraction, np.integer, np.floating, np.bool_, bool)
 
 def as_node(value) -> Node:
     """A node from a node or a real number; a clear error for anything else."""
-    if isinstance(value, Node):
+    if value.__class__ is Node:
         return value
     if isinstance(value, _NUMBER_TYPES):
         return const(value)
@@ -68,7 +68,7 @@ def add(*xs) -> Node:
     """The canonical n-ary sum."""
     items: list[Node] = []
     for x in xs:
-        node = as_node(x)
+        node = x if x.__class__ is Node else as_node(x)
         if node.op == "add" and len(node.args) <= FLATTEN_LIMIT:
             items.extend(node.args)
         else:
@@ -82,14 +82,14 @@ def add(*xs) -> Node:
         else:
             coeffs[rest] = coeffs.get(rest, 0) + c
     terms = _merge_selects(coeffs)
+    terms.sort(key=_key)
     total = _num(total)
     if total != 0 or isinstance(total, float) and math.isnan(total):
-        terms.append(const(total))
+        terms.insert(0, const(total))
     if not terms:
         return const(0)
     if len(terms) == 1:
         return terms[0]
-    terms.sort(key=_order)
     return make("add", tuple(terms))
 
 
@@ -113,15 +113,15 @@ def _merge_selects(coeffs: dict[Node, Number]) -> list[Node]:
     return terms
 
 
-def _order(node: Node) -> tuple[int, int]:
-    return (0 if node.op == "const" else 1, node.key)
+def _key(node: Node) -> int:
+    return node.key
 
 
 def mul(*xs) -> Node:
     """The canonical n-ary product."""
     coeff: Number = 1
     powers: dict[Node, object] = {}
-    stack = [as_node(x) for x in xs]
+    stack = [x if x.__class__ is Node else as_node(x) for x in xs]
     while stack:
         node = stack.pop()
         if node.op == "const":
@@ -144,6 +144,9 @@ def mul(*xs) -> Node:
     parts: list[Node] = []
     regroup = False
     for base, expo in powers.items():
+        if expo.__class__ is int and expo == 1:
+            parts.append(base)
+            continue
         p = pow(base, expo)
         if p.op in ("mul", "const"):
             regroup = True
@@ -161,7 +164,7 @@ def mul(*xs) -> Node:
             return parts[0]
         if parts[0].op == "add" and len(parts[0].args) <= FLATTEN_LIMIT:
             return add(*(mul(coeff, t) for t in parts[0].args))
-    parts.sort(key=_order)
+    parts.sort(key=_key)
     if coeff != 1:
         parts.insert(0, const(coeff))
     return make("mul", tuple(parts))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._version import __version__
 from .errors import TraceError
 from .ir import Node
@@ -27,18 +29,17 @@ class Kernel:
 
     numpy_source: str
     numpy_name: str
-    scalar_source: str
+    scalar_source: str | None
     scalar_name: str
     graph_hash: str
     steps: int
+    unique: tuple[Node, ...]  # the distinct computed output nodes, in kernel order
 
 
 def graph_hash(inputs: list[Node], slots: list[Node]) -> str:
     """A digest of the structure computed (stable across processes)."""
-    h = hashlib.sha256()
-    for n in list(inputs) + list(slots):
-        h.update(n.key.to_bytes(8, "little"))
-    return h.hexdigest()[:16]
+    keys = np.fromiter((n.key for n in [*inputs, *slots]), dtype=np.uint64, count=len(inputs) + len(slots))
+    return hashlib.sha256(keys.tobytes()).hexdigest()[:16]
 
 
 def _check_inputs(sched: Schedule, inputs: list[Node]) -> None:
@@ -51,26 +52,15 @@ def _check_inputs(sched: Schedule, inputs: list[Node]) -> None:
         )
 
 
-def _numpy_source(sched: Schedule, inputs: list[Node], slots: list[Node], dtype: str, name: str, gh: str) -> str:
+def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype: str, name: str, gh: str) -> str:
     input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
-    first_slot: dict[Node, int] = {}
-    setup: list[str] = []
-    epilogue: list[str] = []
-    prologue = [f"x{i} = X{i} if X{i}.ndim == 0 else X{i}[start:stop]" for i, s in enumerate(inputs) if s in set(sched.inputs)]
-    copies: list[str] = []
-    for k, node in enumerate(slots):
-        if node.op == "const":
-            setup.append(f"O{k}[...] = {float(node.value)!r}")
-        elif node in first_slot:
-            epilogue.append(f"O{k}[...] = O{first_slot[node]}")
-        else:
-            first_slot[node] = k
-            prologue.append(f"o{k} = O{k}[start:stop]")
-            if node.op == "sym":
-                copies.append(f"o{k}[...] = {input_names[node]}")
-    output_names = {node: f"o{k}" for node, k in first_slot.items() if node.op != "sym"}
+    used = set(sched.inputs)
+    prologue = [f"x{i} = X{i} if X{i}.ndim == 0 else X{i}[start:stop]" for i, s in enumerate(inputs) if s in used]
+    prologue += [f"o{k} = O{k}[start:stop]" for k in range(len(unique))]
+    copies = [f"o{k}[...] = {input_names[node]}" for k, node in enumerate(unique) if node.op == "sym"]
+    output_names = {node: f"o{k}" for k, node in enumerate(unique) if node.op != "sym"}
     body, n_buffers = numpy_statements(sched, input_names, output_names)
-    setup += [f"B{i} = np.empty(min(n, {CHUNK}), dtype=np.{dtype})" for i in range(n_buffers)]
+    setup = [f"B{i} = np.empty(min(n, {CHUNK}), dtype=np.{dtype})" for i in range(n_buffers)]
     prologue += [f"b{i} = B{i}[:m]" for i in range(n_buffers)]
     return render(
         "numpy_kernel.py.j2",
@@ -79,13 +69,12 @@ def _numpy_source(sched: Schedule, inputs: list[Node], slots: list[Node], dtype:
         name=name,
         chunk=CHUNK,
         n_inputs=len(inputs),
-        n_outputs=len(slots),
+        n_outputs=len(unique),
         input_unpack=_unpack("X", len(inputs)),
-        output_unpack=_unpack("O", len(slots)),
+        output_unpack=_unpack("O", len(unique)),
         setup=setup,
         prologue=prologue,
         body=copies + body,
-        epilogue=epilogue,
     )
 
 
@@ -110,21 +99,33 @@ def _scalar_source(sched: Schedule, inputs: list[Node], results: str, name: str,
     )
 
 
-def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: str) -> Kernel:
-    """Source for the numpy kernel and the scalar fast path computing ``slots``.
+def unique_outputs(slots: list[Node]) -> list[Node]:
+    """The distinct non-constant nodes among the slots, in first-seen order."""
+    return list(dict.fromkeys(n for n in slots if n.op != "const"))
 
-    ``results_format`` is a Python expression with ``{0}``, ``{1}``... for the slots;
-    it builds the scalar path's structured result (a float, a tuple, an array).
+
+def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: str | None) -> Kernel:
+    """Source for the numpy kernel and (if ``results_format``) the scalar fast path.
+
+    The numpy kernel computes each distinct non-constant output node once (the
+    caller fills constant slots and copies repeated ones).  ``results_format`` is
+    a Python expression with ``{0}``, ``{1}``... for the slots that builds the
+    scalar path's structured result (a float, a tuple, an array).
     """
-    sched = schedule(slots)
+    unique = unique_outputs(slots)
+    sched = schedule(unique)
     _check_inputs(sched, inputs)
     gh = graph_hash(inputs, slots)
     numpy_name, scalar_name = f"kernel_{gh}", f"scalar_{gh}"
+    scalar = None
+    if results_format is not None:
+        scalar = _scalar_source(sched, inputs, results_format, scalar_name, gh, slots)
     return Kernel(
-        numpy_source=_numpy_source(sched, inputs, slots, dtype, numpy_name, gh),
+        numpy_source=_numpy_source(sched, inputs, unique, dtype, numpy_name, gh),
         numpy_name=numpy_name,
-        scalar_source=_scalar_source(sched, inputs, results_format, scalar_name, gh, slots),
+        scalar_source=scalar,
         scalar_name=scalar_name,
         graph_hash=gh,
         steps=len(sched.steps),
+        unique=tuple(unique),
     )

@@ -28,6 +28,7 @@ from .runtime import load_python
 
 _DTYPES = {"float64": "float64", "float32": "float32", "double": "float64", "single": "float32"}
 _SCALAR_TYPES = (float, int)
+_SCALAR_SLOT_LIMIT = 1024  # beyond this many outputs the scalar path's source costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,13 @@ class Compiled:
         self._plan = _flatten(program.outputs, slots)
         self._slots = slots
         self._inputs = [s for a in program.args for s in a.symbols]
-        self.kernel: Kernel = generate(self._inputs, slots, self.dtype, _results_format(self._plan, self.dtype))
+        self._scalar_ok = all(not a.shape for a in program.args) and len(slots) <= _SCALAR_SLOT_LIMIT
+        results = _results_format(self._plan, self.dtype) if self._scalar_ok else None
+        self.kernel: Kernel = generate(self._inputs, slots, self.dtype, results)
         self._numpy_fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
-        self._scalar_fn = load_python(self.kernel.scalar_source, self.kernel.scalar_name)
-        self._scalar_ok = all(not a.shape for a in program.args)
+        self._scalar_fn = load_python(self.kernel.scalar_source, self.kernel.scalar_name) if results is not None else None
         self._np_dtype = np.dtype(self.dtype)
+        self._layout = _SlotLayout(slots, self.kernel.unique)
 
     # -- introspection ---------------------------------------------------------
     @property
@@ -138,6 +141,8 @@ class Compiled:
     @property
     def source(self) -> str:
         """The generated code: the fused numpy kernel, then the scalar fast path."""
+        if self.kernel.scalar_source is None:
+            return self.kernel.numpy_source
         return self.kernel.numpy_source + "\n\n" + self.kernel.scalar_source
 
     @property
@@ -213,17 +218,14 @@ class Compiled:
                     columns.append(col.reshape(()))
                 else:
                     columns.append(np.ascontiguousarray(np.broadcast_to(col, batch)).reshape(-1))
+        block = self._layout.run(self._numpy_fn, columns, n, self._np_dtype)
         leaves: list[np.ndarray] = []
-        rows: list[np.ndarray] = []
 
-        def allocate(shape, start):
-            buf = np.empty(shape + (n,), dtype=self._np_dtype)
-            leaves.append(buf)
-            rows.extend(buf.reshape(-1, n))
+        def take(shape, start):
+            leaves.append(block[start : start + math.prod(shape)].reshape(shape + (n,)))
             return len(leaves) - 1
 
-        index_plan = _map_plan(self._plan, allocate)
-        self._numpy_fn(columns, rows, n)
+        index_plan = _map_plan(self._plan, take)
 
         def finish(i):
             buf = leaves[i]
@@ -234,6 +236,43 @@ class Compiled:
             return res[()] if res.ndim == 0 else res
 
         return _rebuild(index_plan, finish)
+
+
+class _SlotLayout:
+    """Where each output slot's values come from: the kernel, a constant, or another slot.
+
+    All slots live in one ``(slots, n)`` block: the kernel writes the rows of the
+    distinct computed nodes, constants are filled and repeated nodes (the mirrored
+    half of a Hessian) copied with one vectorized assignment each.
+    """
+
+    def __init__(self, slots: list[Node], unique: tuple[Node, ...]) -> None:
+        first: dict[Node, int] = {}
+        dup_dst, dup_src, const_idx, const_val = [], [], [], []
+        for i, node in enumerate(slots):
+            if node.op == "const":
+                const_idx.append(i)
+                const_val.append(float(node.value))
+            elif node in first:
+                dup_dst.append(i)
+                dup_src.append(first[node])
+            else:
+                first[node] = i
+        self.size = len(slots)
+        self.kernel_rows = [first[u] for u in unique]
+        self.const_idx = np.array(const_idx, dtype=np.intp)
+        self.const_val = np.array(const_val)[:, None]
+        self.dup_dst = np.array(dup_dst, dtype=np.intp)
+        self.dup_src = np.array(dup_src, dtype=np.intp)
+
+    def run(self, kernel, columns: list, n: int, dtype: np.dtype) -> np.ndarray:
+        block = np.empty((self.size, n), dtype=dtype)
+        kernel(columns, [block[i] for i in self.kernel_rows], n)
+        if self.const_idx.size:
+            block[self.const_idx] = self.const_val
+        if self.dup_dst.size:
+            block[self.dup_dst] = block[self.dup_src]
+        return block
 
 
 def _rebuild(index_plan, finish):

@@ -13,12 +13,15 @@ from __future__ import annotations
 import itertools
 from typing import Sequence
 
+import numpy as np
+
 from . import algebra as B
 from .errors import DiffError
 from .ir import Node, const, toposort
 from .ops import OPS
 
 ZERO = const(0)
+ONE = const(1)
 
 
 def _check_variables(wrt: Sequence[Node]) -> None:
@@ -68,7 +71,8 @@ def vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list
         if g is ZERO:
             continue
         for arg, partial in _local_partials(node, marked):
-            contributions.setdefault(arg, []).append(B.mul(g, partial))
+            term = partial if g is ONE else g if partial is ONE else B.mul(g, partial)
+            contributions.setdefault(arg, []).append(term)
     return [adjoint.get(v, ZERO) for v in wrt]
 
 
@@ -113,9 +117,13 @@ def derivative_tensor(root: Node, wrt: Sequence[Node], order: int) -> dict[tuple
     return level
 
 
-def expand_symmetric(entries: dict[tuple[int, ...], Node], n: int, order: int) -> list[Node]:
-    """The full ``n**order`` tensor (row-major) from its sorted-index entries."""
-    return [entries.get(tuple(sorted(idx)), ZERO) for idx in itertools.product(range(n), repeat=order)]
+def expand_symmetric(entries: dict[tuple[int, ...], Node], n: int, order: int) -> np.ndarray:
+    """The full ``(n,) * order`` tensor of nodes from its sorted-index entries."""
+    full = np.full((n,) * order, ZERO, dtype=object)
+    for idx, node in entries.items():
+        for perm in set(itertools.permutations(idx)):
+            full[perm] = node
+    return full
 
 
 def diff_spec(expr: Node, spec: Sequence) -> Node:

@@ -22,6 +22,7 @@ Number = int | Fraction | float
 
 _MASK = (1 << 61) - 1
 _INTERN: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+_INTERN_DATA = _INTERN.data
 
 
 def _stable_hash(text: str) -> int:
@@ -234,9 +235,11 @@ def _const_key(value: Number) -> tuple:
 def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
     """The interning constructor: the one way a node is created."""
     ident = (op, args, _const_key(value) if op == "const" else value)
-    node = _INTERN.get(ident)
-    if node is not None:
-        return node
+    ref = _INTERN_DATA.get(ident)  # the weak dict's own dict: skips a Python-level method call
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
     node = object.__new__(Node)
     if op == "const":
         vkey = _stable_hash(repr(value))
@@ -276,7 +279,13 @@ def normalize_number(value) -> Number:
 
 def const(value) -> Node:
     """A constant node; equal numbers give the same node."""
+    if value.__class__ is int and -256 <= value <= 256:
+        return _SMALL_INTS[value + 256]
     return make("const", (), normalize_number(value))
+
+
+_SMALL_INTS: list[Node] = []  # kept alive: the builders use them all the time
+_SMALL_INTS.extend(make("const", (), i) for i in range(-256, 257))
 
 
 def symbol(name: str, index: tuple[int, ...] = ()) -> Node:

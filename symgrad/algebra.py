@@ -64,8 +64,22 @@ def _num(value: Number) -> Number:
     return normalize_number(value)
 
 
+_PLAIN_TERM_BLOCKERS = frozenset({"const", "add", "mul", "where"})
+_PLAIN_FACTOR_BLOCKERS = frozenset({"const", "add", "mul", "pow", "where"})
+
+
 def add(*xs) -> Node:
     """The canonical n-ary sum."""
+    if len(xs) == 2:  # fast path: two distinct plain terms need no collecting
+        a, b = xs
+        if (
+            a.__class__ is Node
+            and b.__class__ is Node
+            and a is not b
+            and a.op not in _PLAIN_TERM_BLOCKERS
+            and b.op not in _PLAIN_TERM_BLOCKERS
+        ):
+            return make("add", (a, b) if a.key <= b.key else (b, a))
     items: list[Node] = []
     for x in xs:
         node = x if x.__class__ is Node else as_node(x)
@@ -119,6 +133,16 @@ def _key(node: Node) -> int:
 
 def mul(*xs) -> Node:
     """The canonical n-ary product."""
+    if len(xs) == 2:  # fast path: two distinct plain factors need no collecting
+        a, b = xs
+        if (
+            a.__class__ is Node
+            and b.__class__ is Node
+            and a is not b
+            and a.op not in _PLAIN_FACTOR_BLOCKERS
+            and b.op not in _PLAIN_FACTOR_BLOCKERS
+        ):
+            return make("mul", (a, b) if a.key <= b.key else (b, a))
     coeff: Number = 1
     powers: dict[Node, object] = {}
     stack = [x if x.__class__ is Node else as_node(x) for x in xs]

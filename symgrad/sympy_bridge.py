@@ -1,0 +1,463 @@
+"""Conversion between symgrad graphs and sympy expressions, LaTeX, and deep simplification.
+
+symgrad simplifies locally as it builds (:mod:`symgrad.algebra`); sympy can find
+identities that need global reasoning (``sin(x)**2 + cos(x)**2 -> 1``).  This
+bridge lets the two meet without giving up symgrad's guarantees:
+
+- Both directions are iterative over the graph (deep graphs are normal in
+  symgrad: a Python loop of 100,000 steps is a chain that deep).  sympy's own
+  constructors recurse on depth when they evaluate, so nodes deeper than
+  :data:`EVAL_DEPTH` are built unevaluated (their operands are canonical
+  already, so little is lost).
+- Back from sympy, every node goes through the simplifying builders, so the
+  result is canonical and a round trip gives the very same node.
+- Symbols are real (``real=True``), since symgrad's values are real numbers:
+  sympy then simplifies ``sqrt(x**2)`` to ``Abs(x)``, not to a complex branch.
+- Strings are refused: sympy's parser runs ``eval``, and this bridge must be
+  safe on any input.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.core.basic import Basic
+from sympy.core.containers import Tuple
+from sympy.core.function import AppliedUndef
+from sympy.core.numbers import Infinity, NaN, NegativeInfinity, NumberSymbol
+from sympy.functions.elementary.piecewise import ExprCondPair
+from sympy.logic.boolalg import ITE, And, Boolean, BooleanFalse, BooleanTrue, Not, Or
+
+from . import algebra as B
+from .errors import UnsupportedOpError
+from .ir import Node, const, symbol, toposort
+from .ops import OPS
+
+__all__ = ["EVAL_DEPTH", "from_sympy", "latex", "simplify", "to_sympy"]
+
+EVAL_DEPTH = 64
+"""Nodes deeper than this are built with sympy's evaluation off (sympy recurses on depth when it evaluates)."""
+
+_NUMBERS = (int, float, Fraction, bool, np.integer, np.floating)
+_COMPARISONS = {"lt": sp.Lt, "le": sp.Le, "gt": sp.Gt, "ge": sp.Ge}
+_SYMBOLS: dict[str, sp.Symbol] = {}
+_STOP_GRADIENT = sp.Function("stop_gradient", real=True)
+
+
+# -- symgrad -> sympy -------------------------------------------------------------
+
+
+def _sympy_number(value) -> sp.Expr:
+    if isinstance(value, (bool, int, np.integer)):
+        return sp.Integer(int(value))
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
+    value = float(value)
+    if math.isnan(value):
+        return sp.nan
+    if math.isinf(value):
+        return sp.oo if value > 0 else -sp.oo
+    return sp.Float(value)
+
+
+def _sympy_symbol(name: str) -> sp.Symbol:
+    sym = _SYMBOLS.get(name)
+    if sym is None:
+        sym = _SYMBOLS[name] = sp.Symbol(name, real=True)
+    return sym
+
+
+def _piecewise(a, cond, b, evaluate: bool):
+    """``Piecewise((a, cond), (b, True))``; unevaluated, built directly, as sympy folds conditions recursively."""
+    if evaluate:
+        return sp.Piecewise((a, cond), (b, True))
+    return Basic.__new__(sp.Piecewise, Tuple.__new__(ExprCondPair, a, cond), Tuple.__new__(ExprCondPair, b, sp.true))
+
+
+def _convert(node: Node, memo: dict, rel: dict, evaluate: bool, opaque_stop: bool):
+    """The sympy form of one node whose operands are in ``memo``; ``rel`` holds comparisons as relationals."""
+    op = node.op
+    if op == "const":
+        return _sympy_number(node.value)
+    if op == "sym":
+        return _sympy_symbol(node.name)
+    args = [memo[a] for a in node.args]
+    if op in _COMPARISONS:
+        rel[node] = _COMPARISONS[op](*args)
+        return _piecewise(sp.Integer(1), rel[node], sp.Integer(0), evaluate)
+    if op == "where":
+        c = node.args[0]
+        cond = rel[c] if c in rel else sp.Ne(args[0], 0)
+        return _piecewise(args[1], cond, args[2], evaluate)
+    if op == "stop_gradient" and opaque_stop:
+        return _STOP_GRADIENT(args[0])
+    return OPS[op].sympy(sp, *args)
+
+
+def _nodes_to_sympy(roots: list[Node], opaque_stop: bool = False) -> dict[Node, Any]:
+    """Convert every node reachable from ``roots``: shallow ones evaluated, then deep ones unevaluated.
+
+    Shallow nodes never depend on deep ones, so the two groups can go in turn,
+    each in topological order; toggling sympy's ``evaluate`` is costly (it
+    clears sympy's cache), so it is switched once, not per node.
+    """
+    order = toposort(roots)
+    depth: dict[Node, int] = {}
+    deep: list[Node] = []
+    memo: dict[Node, Any] = {}
+    rel: dict[Node, Any] = {}
+    for n in order:
+        d = depth[n] = 1 + max((depth[a] for a in n.args), default=-1)
+        if d > EVAL_DEPTH:
+            deep.append(n)
+        else:
+            memo[n] = _convert(n, memo, rel, True, opaque_stop)
+    if deep:
+        with sp.evaluate(False):
+            for n in deep:
+                memo[n] = _convert(n, memo, rel, False, opaque_stop)
+    return memo
+
+
+def _leaves(obj, out: list) -> None:
+    """Collect the leaves of nested ndarrays, lists and tuples (containers nest shallowly; graphs are not walked)."""
+    if isinstance(obj, np.ndarray):
+        for v in obj.flat:
+            _leaves(v, out)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _leaves(v, out)
+    else:
+        out.append(obj)
+
+
+def _map_leaves(obj, fn: Callable):
+    """``obj`` with each leaf replaced by ``fn(leaf)``: same container types, same array shapes."""
+    if isinstance(obj, np.ndarray):
+        out = np.empty(obj.shape, dtype=object)
+        for idx, v in np.ndenumerate(obj):
+            out[idx] = _map_leaves(v, fn)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map_leaves(v, fn) for v in obj)
+    return fn(obj)
+
+
+def _to_sympy(e, opaque_stop: bool):
+    leaves: list = []
+    _leaves(e, leaves)
+    memo = _nodes_to_sympy([v for v in leaves if isinstance(v, Node)], opaque_stop)
+
+    def leaf(v):
+        if isinstance(v, Node):
+            return memo[v]
+        if isinstance(v, _NUMBERS):
+            return _sympy_number(v)
+        raise TypeError(f"to_sympy takes symgrad nodes, numbers and arrays of them, not {type(v).__name__}")
+
+    return _map_leaves(e, leaf)
+
+
+def to_sympy(e):
+    """A node as a sympy expression (real symbols; ``a[0]`` for array elements).
+
+    Arrays give object arrays of the same shape, lists and tuples the same
+    container; shared subexpressions are converted once.  ``stop_gradient`` is
+    the identity, ``sigmoid`` becomes ``1/(1 + exp(-a))``, comparisons and
+    ``where`` become ``Piecewise``.
+    """
+    return _to_sympy(e, opaque_stop=False)
+
+
+# -- sympy -> symgrad -------------------------------------------------------------
+
+_INDEXED = re.compile(r"^(.+?)\[(\d+(?:\s*,\s*\d+)*)\]$")
+_NAN, _ONE, _ZERO = const(math.nan), const(1), const(0)
+
+
+def _from_symbol(e: sp.Symbol) -> Node:
+    m = _INDEXED.match(e.name)
+    if m:
+        return symbol(m.group(1), tuple(int(i) for i in m.group(2).split(",")))
+    return symbol(e.name)
+
+
+def _is_indicator(n: Node) -> bool:
+    """Whether ``n`` is known (one level deep) to be 0 or 1."""
+    if n.op in _COMPARISONS or n is _ONE or n is _ZERO:
+        return True
+    return n.op == "where" and all(a.op in _COMPARISONS or a is _ONE or a is _ZERO for a in n.args[1:])
+
+
+def _select(c: Node, a: Node, b: Node) -> Node:
+    """``where(c, a, b)``, where ``c`` counts as true when nonzero, undoing the indicators sympy conditions make."""
+    while c.op == "where" and c.args[1].op == "const" and c.args[2].op == "const":
+        p, q = c.args[1].value != 0, c.args[2].value != 0  # nan counts as true, as in where
+        if p == q:
+            break
+        c, a, b = (c.args[0], a, b) if p else (c.args[0], b, a)
+    if a is _ONE and b is _ZERO and c.op in _COMPARISONS:
+        return c
+    return B.where(c, a, b)
+
+
+def _difference(u: Node, v: Node) -> Node:
+    return B.add(u, B.mul(-1, v))
+
+
+def _fold(name: str, args: list[Node]) -> Node:
+    out = args[0]
+    for a in args[1:]:
+        out = B.call(name, out, a)
+    return out
+
+
+def _max(e, args: list[Node]) -> Node:
+    if len(args) == 2 and _ZERO in (args[0], args[1]):
+        return B.call("relu", args[1] if args[0] is _ZERO else args[0])
+    return _fold("maximum", args)
+
+
+def _piecewise_from(e, pairs: list[tuple[Node, Node]]) -> Node:
+    out = _NAN  # sympy's value where no condition holds
+    for value, cond in reversed(pairs):
+        out = _select(cond, value, out)
+    return out
+
+
+def _and(e, args: list[Node]) -> Node:
+    out = _ONE
+    for c in reversed(args):
+        out = _select(c, out, _ZERO)
+    return out
+
+
+def _or(e, args: list[Node]) -> Node:
+    out = _ZERO
+    for c in reversed(args):
+        out = _select(c, _ONE, out)
+    return out
+
+
+def _call(name: str) -> Callable:
+    return lambda e, args: B.call(name, *args)
+
+
+def _reciprocal(name: str) -> Callable:
+    return lambda e, args: B.pow(B.call(name, args[0]), -1)
+
+
+def _log(e, args: list[Node]) -> Node:
+    if len(args) == 2:  # log(x, b)
+        return B.mul(B.call("log", args[0]), B.pow(B.call("log", args[1]), -1))
+    return B.call("log", args[0])
+
+
+def _undefined(e, args: list[Node]) -> Node:
+    """``Function("sigmoid")(x)`` and the like: a symgrad primitive sympy has no name for."""
+    name = type(e).__name__
+    op = OPS.get(name)
+    if op is None or name in ("add", "mul", "pow") or op.arity != len(args):
+        raise UnsupportedOpError(f"sympy function {name}")
+    return B.call(name, *args)
+
+
+def _asinh(e, args):
+    x = args[0]
+    return B.call("log", B.add(x, B.pow(B.add(B.pow(x, 2), 1), Fraction(1, 2))))
+
+
+def _acosh(e, args):
+    x = args[0]
+    return B.call("log", B.add(x, B.pow(B.add(B.pow(x, 2), -1), Fraction(1, 2))))
+
+
+def _atanh(e, args):
+    x = args[0]
+    return B.mul(Fraction(1, 2), _difference(B.call("log1p", x), B.call("log1p", B.mul(-1, x))))
+
+
+# Handlers by sympy class (looked up along the MRO): (expr, converted args) -> node.
+_HANDLERS: dict[type, Callable] = {
+    sp.Symbol: lambda e, args: _from_symbol(e),
+    sp.Integer: lambda e, args: const(int(e)),
+    sp.Rational: lambda e, args: const(Fraction(int(e.p), int(e.q))),
+    sp.Float: lambda e, args: const(float(e)),
+    NaN: lambda e, args: _NAN,
+    Infinity: lambda e, args: const(math.inf),
+    NegativeInfinity: lambda e, args: const(-math.inf),
+    NumberSymbol: lambda e, args: const(float(e)),
+    BooleanTrue: lambda e, args: _ONE,
+    BooleanFalse: lambda e, args: _ZERO,
+    sp.Add: lambda e, args: B.add(*args),
+    sp.Mul: lambda e, args: B.mul(*args),
+    sp.Pow: lambda e, args: B.call("exp", args[1]) if e.base is sp.E else B.pow(*args),
+    sp.exp: _call("exp"),
+    sp.log: _log,
+    sp.sin: _call("sin"),
+    sp.cos: _call("cos"),
+    sp.tan: _call("tan"),
+    sp.asin: _call("arcsin"),
+    sp.acos: _call("arccos"),
+    sp.atan: _call("arctan"),
+    sp.atan2: _call("arctan2"),
+    sp.sinh: _call("sinh"),
+    sp.cosh: _call("cosh"),
+    sp.tanh: _call("tanh"),
+    sp.cot: _reciprocal("tan"),
+    sp.sec: _reciprocal("cos"),
+    sp.csc: _reciprocal("sin"),
+    sp.coth: _reciprocal("tanh"),
+    sp.sech: _reciprocal("cosh"),
+    sp.csch: _reciprocal("sinh"),
+    sp.asinh: _asinh,
+    sp.acosh: _acosh,
+    sp.atanh: _atanh,
+    sp.Abs: _call("abs"),
+    sp.sign: _call("sign"),
+    sp.Max: _max,
+    sp.Min: lambda e, args: _fold("minimum", args),
+    ExprCondPair: lambda e, args: (args[0], args[1]),
+    sp.Piecewise: _piecewise_from,
+    sp.StrictLessThan: _call("lt"),
+    sp.LessThan: _call("le"),
+    sp.StrictGreaterThan: _call("gt"),
+    sp.GreaterThan: _call("ge"),
+    sp.Unequality: lambda e, args: _difference(*args),  # nonzero exactly when the sides differ
+    sp.Equality: lambda e, args: _select(_difference(*args), _ZERO, _ONE),
+    And: _and,
+    Or: _or,
+    Not: lambda e, args: _select(args[0], _ZERO, _ONE),
+    ITE: lambda e, args: _select(*args),
+    AppliedUndef: _undefined,
+}
+_DISPATCH: dict[type, Callable | None] = {}
+
+
+def _handler(e) -> Callable:
+    cls = type(e)
+    if cls not in _DISPATCH:
+        _DISPATCH[cls] = next((_HANDLERS[c] for c in cls.__mro__ if c in _HANDLERS), None)
+    handler = _DISPATCH[cls]
+    if handler is None:
+        raise UnsupportedOpError(f"sympy {cls.__name__}")
+    return handler
+
+
+def _from_sympy_expr(expr: Basic, memo: dict[int, Any]) -> Node:
+    """Postorder over ``expr.args`` with an explicit stack; ``memo`` (by id) shares common subtrees."""
+    stack: list[tuple[Basic, bool]] = [(expr, False)]
+    while stack:
+        e, ready = stack.pop()
+        if id(e) in memo:
+            continue
+        handler = _handler(e)  # unsupported types fail before their operands are visited
+        if ready or not e.args:
+            memo[id(e)] = handler(e, [memo[id(a)] for a in e.args])
+        else:
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args if id(a) not in memo)
+    out = memo[id(expr)]
+    if isinstance(expr, Boolean) and not isinstance(expr, sp.Expr) and not _is_indicator(out):
+        out = B.where(out, 1, 0)  # a condition used as a value is 0 or 1 (symbols are Boolean too: skipped)
+    return out
+
+
+def from_sympy(expr):
+    """A sympy expression as a canonical symgrad node (the same node a round trip started from).
+
+    Accepts numbers, sympy matrices and arrays (giving object arrays of nodes),
+    and numpy arrays, lists and tuples of these.  Symbols named ``a[0]`` or
+    ``a[0, 1]`` become elements of the array symbol ``a``.  Strings are refused:
+    parsing them with sympy would run ``eval`` on them.
+    """
+    if isinstance(expr, (sp.MatrixBase, sp.NDimArray)):
+        arr = np.empty(expr.shape, dtype=object)
+        for idx in np.ndindex(*expr.shape):
+            arr[idx] = expr[idx]
+        expr = arr
+    memo: dict[int, Any] = {}
+    keep: list = []  # memo is by id: keep converted expressions alive until the end
+
+    def leaf(v):
+        if isinstance(v, str):
+            raise TypeError(
+                "from_sympy takes a sympy expression, not a string: build one with sympy "
+                "(sympy.Symbol('x', real=True), sympy.sin(x), ...); strings are never parsed here"
+            )
+        if isinstance(v, Node):
+            return v
+        if isinstance(v, _NUMBERS):
+            return const(v)
+        if isinstance(v, Basic):
+            keep.append(v)
+            return _from_sympy_expr(v, memo)
+        raise TypeError(f"from_sympy takes sympy expressions, not {type(v).__name__}")
+
+    return _map_leaves(expr, leaf)
+
+
+# -- LaTeX and simplification ------------------------------------------------------
+
+
+def latex(e) -> str:
+    """LaTeX for a node (via sympy), or a matrix / column vector for a 1-D or 2-D array."""
+    if isinstance(e, (np.ndarray, list, tuple)):
+        arr = to_sympy(np.asarray(e, dtype=object))
+        if arr.ndim == 0:
+            return sp.latex(arr.item())
+        if arr.ndim <= 2:
+            return sp.latex(sp.Matrix(arr.tolist()))
+        return sp.latex(sp.Array(arr.tolist()))
+    return sp.latex(to_sympy(e))
+
+
+def _tree_size(node: Node, cap: int) -> int:
+    """The size of ``node`` written out as a tree, or ``cap + 1`` if larger (found without walking a big graph)."""
+    seen = {node}
+    stack = [node]
+    while stack:
+        for a in stack.pop().args:
+            if a not in seen:
+                if len(seen) > cap:  # the tree is at least as big as the DAG
+                    return cap + 1
+                seen.add(a)
+                stack.append(a)
+    size: dict[Node, int] = {}
+    for n in toposort([node]):
+        size[n] = min(cap + 1, 1 + sum(size[a] for a in n.args))
+    return size[node]
+
+
+def _simplify_node(node: Node, max_size: int) -> Node:
+    if not node.args or _tree_size(node, max_size) > max_size:
+        return node
+    # stop_gradient stays an opaque function: as the identity, sympy would drop it and change derivatives
+    expr = _to_sympy(node, opaque_stop=True)
+    try:
+        expr = sp.simplify(expr)
+    except (TypeError, ValueError, NotImplementedError):  # sympy gives up on some Piecewise conditions
+        return node
+    try:
+        out = from_sympy(expr)
+    except UnsupportedOpError:  # e.g. sympy answered with a complex number or a special function
+        return node
+    return out if len(toposort([out])) < len(toposort([node])) else node
+
+
+def simplify(e, max_size: int = 100):
+    """Deep simplification with sympy, for expressions up to ``max_size`` nodes written out as a tree.
+
+    Returns whichever of the original and sympy's answer has fewer graph nodes,
+    so it never makes an expression bigger.  Larger expressions are returned
+    unchanged: they are already in symgrad's canonical form, and sympy's
+    simplification is slow (and recursive) on big trees.  Arrays, lists and
+    tuples are simplified element by element.
+    """
+    return _map_leaves(e, lambda v: _simplify_node(v, max_size) if isinstance(v, Node) else v)

@@ -42,8 +42,12 @@ def n2_vectors() -> None:
     print("Q(a, b) =", value, " backward with ones:", backward(np.ones(2)))
     print("per-element grad (batch of scalars):", sg.grad(q, argnums=(0, 1))(av, bv))
     wrong = 3 * a**3 * b**2
-    print("N2' slip: for Q = 3*a**3*b**2, dQ/db =", sg.diff(wrong, b), "not -2*b; at the point:",
-          sg.grad(lambda a, b: 3 * a**3 * b**2, argnums=1)(av, bv))
+    print(
+        "N2' slip: for Q = 3*a**3*b**2, dQ/db =",
+        sg.diff(wrong, b),
+        "not -2*b; at the point:",
+        sg.grad(lambda a, b: 3 * a**3 * b**2, argnums=1)(av, bv),
+    )
 
 
 def n3_to_n7_scalars() -> None:
@@ -82,7 +86,12 @@ def n8_n10_losses() -> None:
     print("N8' dL/dx with /3 (the notes' formula):", sg.grad(loss_third, shapes=shapes)(x0), "- not (6, 8)")
     w, x, y = sg.symbols("w x y")
     loss = (w * x - y) ** 2
-    print("N9  dloss/dw =", sg.diff(loss, w), " at x=1, y=2, w=1:", sg.compile(sg.diff(loss, w), inputs=[w, x, y])(1.0, 1.0, 2.0))
+    print(
+        "N9  dloss/dw =",
+        sg.diff(loss, w),
+        " at x=1, y=2, w=1:",
+        sg.compile(sg.diff(loss, w), inputs=[w, x, y])(1.0, 1.0, 2.0),
+    )
     W, b = sg.symbols("W b")
     L = (y - (W * x + b)) ** 2
     print("N10 dL/dW =", sg.simplify(sg.diff(L, W)), "  dL/db =", sg.simplify(sg.diff(L, b)))
@@ -99,8 +108,11 @@ def n11_n15_vectors() -> None:
     print("N13 softmax(2, 1, 0.1) =", np.round(soft(np.array([2.0, 1.0, 0.1])), 3))
     onehot = np.array([1.0, 0.0, 0.0])
     ce = sg.compile(lambda p: -sg.sum(onehot * sg.log(p)), shapes={"p": (3,)})
-    print("N14 cross-entropy:", round(float(ce(np.array([0.7, 0.2, 0.1]))), 3),
-          round(float(ce(np.array([0.1, 0.3, 0.6]))), 3))
+    print(
+        "N14 cross-entropy:",
+        round(float(ce(np.array([0.7, 0.2, 0.1]))), 3),
+        round(float(ce(np.array([0.1, 0.3, 0.6]))), 3),
+    )
     g = sg.grad(lambda z: -sg.sum(onehot * sg.log_softmax(z)), shapes={"z": (3,)})
     z0 = np.array([0.5, -1.0, 2.0])
     print("N15 d CE / d logits =", g(z0), "= softmax - Y =", soft(z0) - onehot)
@@ -116,7 +128,12 @@ def n16_to_n19() -> None:
     grad_wb = sg.grad(lambda w, b, x: (w * x + b) ** 2, argnums=(0, 1))
     print("N18 grad wrt (w, b) with x frozen:", grad_wb.outputs, "at (1, 0.5, 2):", grad_wb(1.0, 0.5, 2.0))
     x = sg.symbols("x")
-    print("N19 d2(3x^2+15)/dx2 =", sg.diff(3 * x**2 + 15, x, 2), "  d3 N3/dx3 =", sg.diff((x - 3) * (x - 6) * (x - 4), x, 3))
+    print(
+        "N19 d2(3x^2+15)/dx2 =",
+        sg.diff(3 * x**2 + 15, x, 2),
+        "  d3 N3/dx3 =",
+        sg.diff((x - 3) * (x - 6) * (x - 4), x, 3),
+    )
     g = sg.exp(sg.sin(x)) * x**2 / (1 + x**2)
     d8 = sg.diff(g, x, 8)
     print("    8th derivative of exp(sin(x))*x**2/(1+x**2):", sg.operation_count([d8]), "operations after sharing")
@@ -126,14 +143,14 @@ def hessian_and_batch() -> None:
     section("A Hessian, and a batched evaluation")
 
     def f(x, y, z):
-        return sg.sin(x * y) * sg.exp(-z**2) + sg.log(1 + x**2 + y**2) * sg.tanh(z) + x * y * z / (1 + x**2)
+        return sg.sin(x * y) * sg.exp(-(z**2)) + sg.log(1 + x**2 + y**2) * sg.tanh(z) + x * y * z / (1 + x**2)
 
     H = sg.hessian(f, argnums=(0, 1, 2))
     print("Hessian at (1, 2, 0.5):\n", np.array(H(1.0, 2.0, 0.5)))
     vg = sg.value_and_grad(f, argnums=(0, 1, 2))
     pts = np.random.default_rng(0).uniform(0.5, 1.5, size=(3, 1_000_000))
     start = time.perf_counter()
-    value, grads = vg(*pts)
+    value, _ = vg(*pts)
     elapsed = time.perf_counter() - start
     print(f"value and gradient at {pts.shape[1]:,} points in {elapsed * 1e3:.0f} ms; value[:3] = {value[:3]}")
 

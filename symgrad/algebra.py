@@ -143,6 +143,13 @@ def mul(*xs) -> Node:
             and b.op not in _PLAIN_FACTOR_BLOCKERS
         ):
             return make("mul", (a, b) if a.key <= b.key else (b, a))
+        if b.__class__ is Node and b.op not in _PLAIN_TERM_BLOCKERS:  # fast path: coefficient * factor
+            c = a if a.__class__ is Node else as_node(a)
+            if c.op == "const":
+                if c.value == 1:
+                    return b
+                if c.value != 0:
+                    return make("mul", (c, b))
     coeff: Number = 1
     powers: dict[Node, object] = {}
     stack = [x if x.__class__ is Node else as_node(x) for x in xs]
@@ -224,9 +231,8 @@ def pow(base, expo) -> Node:
 
 
 def _fold_pow(b: Number, e: Number) -> Node:
-    if isinstance(b, (int, Fraction)) and isinstance(e, int) and not (b == 0 and e < 0):
-        if abs(e) <= 64:
-            return const(Fraction(b) ** e)
+    if isinstance(b, (int, Fraction)) and isinstance(e, int) and not (b == 0 and e < 0) and abs(e) <= 64:
+        return const(Fraction(b) ** e)
     with np.errstate(all="ignore"):
         return const(float(np.power(float(b), float(e))))
 

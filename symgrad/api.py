@@ -7,7 +7,7 @@ style: arrays of derivative expressions come back).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,7 +25,7 @@ def _is_function(obj) -> bool:
 
 def _variables(wrt) -> tuple[list[Node], tuple[int, ...]]:
     """Flatten ``wrt`` (a symbol, an array symbol, or a list of symbols) and keep its shape."""
-    arr = np.asarray(wrt, dtype=object) if not isinstance(wrt, Node) else np.asarray(wrt, dtype=object)
+    arr = np.asarray(wrt, dtype=object)
     flat = list(arr.reshape(-1))
     for v in flat:
         if not isinstance(v, Node) or v.op != "sym":
@@ -105,7 +105,7 @@ def _input_arg(item) -> Arg:
     return Arg(name, arr.shape, tuple(flat))
 
 
-def compile(  # noqa: A001 - the public name, as in JAX/Numba
+def compile(
     outputs,
     inputs: Sequence | None = None,
     shapes: Shapes = None,

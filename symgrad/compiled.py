@@ -103,9 +103,7 @@ class Compiled:
 
     def __init__(self, program: Program, backend: str = "numpy", dtype: str = "float64", fn=None) -> None:
         if backend != "numpy":
-            raise BackendError(
-                f"backend {backend!r} is not available in this version of symgrad; use backend='numpy'"
-            )
+            raise BackendError(f"backend {backend!r} is not available in this version of symgrad; use backend='numpy'")
         if dtype not in _DTYPES:
             raise InputError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         self.program = program
@@ -120,7 +118,9 @@ class Compiled:
         results = _results_format(self._plan, self.dtype) if self._scalar_ok else None
         self.kernel: Kernel = generate(self._inputs, slots, self.dtype, results)
         self._numpy_fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
-        self._scalar_fn = load_python(self.kernel.scalar_source, self.kernel.scalar_name) if results is not None else None
+        self._scalar_fn = (
+            load_python(self.kernel.scalar_source, self.kernel.scalar_name) if results is not None else None
+        )
         self._np_dtype = np.dtype(self.dtype)
         self._layout = _SlotLayout(slots, self.kernel.unique)
 
@@ -182,7 +182,11 @@ class Compiled:
         new = substitute(self._slots, mapping)
         return _map_plan(
             self._plan,
-            lambda shape, start: new[start] if not shape else np.array(new[start : start + math.prod(shape)], dtype=object).reshape(shape),
+            lambda shape, start: (
+                new[start]
+                if not shape
+                else np.array(new[start : start + math.prod(shape)], dtype=object).reshape(shape)
+            ),
         )
 
     def _prepare(self, args) -> tuple[list[np.ndarray], tuple[int, ...]]:

@@ -11,7 +11,7 @@ Hessian follows the size of its structurally non-zero part.
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -148,13 +148,18 @@ def diff_spec(expr: Node, spec: Sequence) -> Node:
     _check_variables(variables)
     from .taylor import nth_derivative  # here: taylor builds on this module
 
-    # Repeated reverse mode swells geometrically with the order, Taylor mode does not;
-    # first and second derivatives keep reverse mode, whose formulas read better.
+    # Repeated reverse mode swells geometrically with the order, Taylor mode does not.
+    # A first derivative keeps reverse mode, whose formulas read better; for a second
+    # one either can be smaller, so both are built and the smaller graph is kept.
     for v, run in itertools.groupby(variables):
         k = len(list(run))
-        if k >= 3:
-            expr = nth_derivative(expr, v, k)
-            continue
-        for _ in range(k):
+        if k == 1:
             (expr,) = gradient_nodes(expr, [v])
+        elif k == 2:
+            (first,) = gradient_nodes(expr, [v])
+            (twice,) = gradient_nodes(first, [v])
+            taylor = nth_derivative(expr, v, 2)
+            expr = min((twice, taylor), key=lambda e: len(toposort([e])))
+        else:
+            expr = nth_derivative(expr, v, k)
     return expr

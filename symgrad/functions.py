@@ -69,7 +69,7 @@ exp = _unary("exp")
 expm1 = _unary("expm1")
 log = _unary("log")
 log1p = _unary("log1p")
-abs = _unary("abs")  # noqa: A001  (numpy's name)
+abs = _unary("abs")
 sign = _unary("sign")
 sigmoid = _unary("sigmoid")
 relu = _unary("relu")
@@ -143,7 +143,7 @@ def _reduce(builder, x, axis, keepdims: bool):
     return out[()] if out.ndim == 0 else out
 
 
-def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
+def sum(x, axis=None, keepdims: bool = False):
     """Sum of elements as one n-ary node per output element."""
     return _reduce(B.add, x, axis, keepdims)
 
@@ -263,7 +263,22 @@ _UFUNCS = {
     "fmin": minimum,
     **{
         name: globals()[name]
-        for name in ("sin cos tan arcsin arccos arctan sinh cosh tanh exp expm1 log log1p sign").split()
+        for name in [
+            "sin",
+            "cos",
+            "tan",
+            "arcsin",
+            "arccos",
+            "arctan",
+            "sinh",
+            "cosh",
+            "tanh",
+            "exp",
+            "expm1",
+            "log",
+            "log1p",
+            "sign",
+        ]
     },
 }
 

@@ -11,17 +11,18 @@ builders of :mod:`symgrad.algebra`; this module only defines the data.
 
 from __future__ import annotations
 
+import math
 import weakref
 import zlib
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import Iterable
 
 from .errors import TraceError
 
 Number = int | Fraction | float
 
 _MASK = (1 << 61) - 1
-_INTERN: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+_INTERN: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
 _INTERN_DATA = _INTERN.data
 
 
@@ -39,11 +40,11 @@ class Node:
     same in every process; it orders the operands of commutative ops.
     """
 
-    __slots__ = ("op", "args", "value", "key", "__weakref__")
+    __slots__ = ("__weakref__", "args", "key", "op", "value")
     __array_priority__ = 1000
 
     op: str
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
     value: object
     key: int
 
@@ -241,9 +242,7 @@ def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
         if node is not None:
             return node
     node = object.__new__(Node)
-    if op == "const":
-        vkey = _stable_hash(repr(value))
-    elif op == "sym":
+    if op == "const" or op == "sym":
         vkey = _stable_hash(repr(value))
     else:
         vkey = 0 if value is None else _stable_hash(repr(value))
@@ -267,7 +266,7 @@ def normalize_number(value) -> Number:
     if isinstance(value, Fraction):
         return value.numerator if value.denominator == 1 else value
     value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return value
     if value.is_integer() and abs(value) < 2**53:
         return int(value)
@@ -326,4 +325,4 @@ def intern_table_size() -> int:
     return len(_INTERN)
 
 
-from . import algebra as _alg  # noqa: E402  (the builders need Node defined first)
+from . import algebra as _alg

@@ -13,9 +13,9 @@ Two walkers share the schedule and the op table's spellings:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
 
 from .errors import UnsupportedOpError
 from .ir import Node
@@ -50,6 +50,16 @@ def _numpy_pow(base: str, expo: Node, e_name: str, out: str) -> list[str]:
         4: [f"np.multiply({base}, {base}, out={out})", f"np.multiply({out}, {out}, out={out})"],
         -1: [f"np.divide(1.0, {base}, out={out})"],
         -2: [f"np.multiply({base}, {base}, out={out})", f"np.divide(1.0, {out}, out={out})"],
+        -3: [
+            f"np.multiply({base}, {base}, out={out})",
+            f"np.multiply({out}, {base}, out={out})",
+            f"np.divide(1.0, {out}, out={out})",
+        ],
+        -4: [
+            f"np.multiply({base}, {base}, out={out})",
+            f"np.multiply({out}, {out}, out={out})",
+            f"np.divide(1.0, {out}, out={out})",
+        ],
         Fraction(1, 2): [f"np.sqrt({base}, out={out})"],
         Fraction(-1, 2): [f"np.sqrt({base}, out={out})", f"np.divide(1.0, {out}, out={out})"],
         Fraction(3, 2): [f"np.sqrt({base}, out={out})", f"np.multiply({out}, {base}, out={out})"],

@@ -38,22 +38,23 @@ def _wrap(text_prec: tuple[str, int], prec: int) -> str:
 
 def _mul_text(coeff: Number, factors: list[Node], memo: dict) -> tuple[str, int]:
     """Text of ``coeff * prod(factors)``, negative powers under a division bar."""
-    num: list[str] = []
-    den: list[str] = []
+    num: list[tuple[int, str]] = []
+    den: list[tuple[int, str]] = []
     for f in factors:
+        rank = 0 if f.op == "sym" or (f.op == "pow" and f.args[0].op == "sym") else 1
         if f.op == "pow" and f.args[1].op == "const" and f.args[1].value < 0:
             inv = -f.args[1].value
             base = memo[f.args[0]]
             if inv == 1:
-                den.append(_wrap(base, _POW))
+                den.append((rank, _wrap(base, _POW)))
             elif inv == Fraction(1, 2):
-                den.append(f"sqrt({base[0]})")
+                den.append((rank, f"sqrt({base[0]})"))
             else:
-                den.append(f"{_wrap(base, _POW + 1)}**{format_number(inv)}")
+                den.append((rank, f"{_wrap(base, _POW + 1)}**{format_number(inv)}"))
         else:
-            num.append(_wrap(memo[f], _MUL))
-    num.sort()
-    den.sort()
+            num.append((rank, _wrap(memo[f], _MUL)))
+    num = [t for _, t in sorted(num)]
+    den = [t for _, t in sorted(den)]
     sign = ""
     if coeff < 0:
         sign, coeff = "-", -coeff
@@ -91,7 +92,7 @@ def _add_text(node: Node, memo: dict) -> tuple[str, int]:
     out = ""
     for is_const, _, payload in entries:
         if is_const:
-            negative, text = payload < 0, format_number(abs(payload) if payload == payload else payload)
+            negative, text = payload < 0, format_number(abs(payload))
         else:
             negative, text = payload
         if not out:

@@ -10,7 +10,7 @@ transformation builds new symbolic outputs from the traced ones with
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -348,8 +348,10 @@ def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64"):
     taken = {a.name for a in program.args}
     leaves: list[np.ndarray] = []
     _map_leaves(program.outputs, leaves.append)
-    ct_args = tuple(make_arg(_fresh_name("ct" if len(leaves) == 1 else f"ct{i}", taken), leaf.shape)
-                    for i, leaf in enumerate(leaves))
+    ct_args = tuple(
+        make_arg(_fresh_name("ct" if len(leaves) == 1 else f"ct{i}", taken), leaf.shape)
+        for i, leaf in enumerate(leaves)
+    )
     seeds = [(node, ct) for leaf, a in zip(leaves, ct_args) for node, ct in zip(leaf.reshape(-1), a.symbols)]
     variables = [s for a in program.args for s in a.symbols]
     flat = vjp_nodes(seeds, variables)

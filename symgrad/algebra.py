@@ -32,7 +32,10 @@ from .ops import OPS
 
 # A sum with more terms than this is kept as one term when it is added to, so a
 # Python loop ``s = s + t`` costs linear, not quadratic, time.
-FLATTEN_LIMIT = 64
+FLATTEN_LIMIT = 8
+# A number times a sum of at most this many terms distributes (``2*(x + y) -> 2*x + 2*y``,
+# as sympy does); larger sums stay factored, or adjoint sums would be copied per use.
+DISTRIBUTE_LIMIT = 4
 
 _NUMBER_TYPES = (int, float, Fraction, np.integer, np.floating, np.bool_, bool)
 
@@ -89,13 +92,18 @@ def add(*xs) -> Node:
             items.append(node)
     total: Number = 0
     coeffs: dict[Node, Number] = {}
+    originals: dict[Node, Node | None] = {}  # the term as given, while it appears only once
     for node in items:
         c, rest = _split_coeff(node)
         if rest is None:
             total = total + c
+        elif rest in coeffs:
+            coeffs[rest] = coeffs[rest] + c
+            originals[rest] = None
         else:
-            coeffs[rest] = coeffs.get(rest, 0) + c
-    terms = _merge_selects(coeffs)
+            coeffs[rest] = c
+            originals[rest] = node
+    terms = _merge_selects(coeffs, originals)
     terms.sort(key=_key)
     total = _num(total)
     if total != 0 or isinstance(total, float) and math.isnan(total):
@@ -107,11 +115,15 @@ def add(*xs) -> Node:
     return make("add", tuple(terms))
 
 
-def _merge_selects(coeffs: dict[Node, Number]) -> list[Node]:
+def _merge_selects(coeffs: dict[Node, Number], originals: dict[Node, Node | None]) -> list[Node]:
     """Build the terms, merging ``where(c, a, b) + where(c, d, e) -> where(c, a+d, b+e)``."""
     selects: dict[Node, list[Node]] = {}
     terms: list[Node] = []
     for rest, c in coeffs.items():
+        original = originals[rest]
+        if original is not None and rest.op != "where":  # unchanged: reuse, no rebuild
+            terms.append(original)
+            continue
         c = _num(c)
         if c == 0:
             continue
@@ -193,7 +205,7 @@ def mul(*xs) -> Node:
     if len(parts) == 1:
         if coeff == 1:
             return parts[0]
-        if parts[0].op == "add" and len(parts[0].args) <= FLATTEN_LIMIT:
+        if parts[0].op == "add" and len(parts[0].args) <= DISTRIBUTE_LIMIT:
             return add(*(mul(coeff, t) for t in parts[0].args))
     parts.sort(key=_key)
     if coeff != 1:

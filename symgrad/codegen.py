@@ -21,6 +21,15 @@ from .render import render
 from .schedule import Schedule, schedule
 
 CHUNK = 8192  # points per pass: ~64 KiB per float64 temporary, so the working set stays in cache
+WORKING_SET = 1 << 20  # at most this many temporary elements in all, however many buffers a graph needs
+
+
+def chunk_size(n_buffers: int) -> int:
+    """Points per pass: CHUNK, smaller when many temporaries are alive at once."""
+    chunk = CHUNK
+    while chunk > 256 and chunk * n_buffers > WORKING_SET:
+        chunk //= 2
+    return chunk
 
 
 @dataclass(frozen=True)
@@ -60,14 +69,14 @@ def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype
     copies = [f"o{k}[...] = {input_names[node]}" for k, node in enumerate(unique) if node.op == "sym"]
     output_names = {node: f"o{k}" for k, node in enumerate(unique) if node.op != "sym"}
     body, n_buffers = numpy_statements(sched, input_names, output_names)
-    setup = [f"B{i} = np.empty(min(n, {CHUNK}), dtype=np.{dtype})" for i in range(n_buffers)]
-    prologue += [f"b{i} = B{i}[:m]" for i in range(n_buffers)]
+    chunk = chunk_size(n_buffers)
+    setup = [f"b{i} = np.empty(min(n, {chunk}), dtype=np.{dtype})" for i in range(n_buffers)]
     return render(
         "numpy_kernel.py.j2",
         version=__version__,
         graph_hash=gh,
         name=name,
-        chunk=CHUNK,
+        chunk=chunk,
         n_inputs=len(inputs),
         n_outputs=len(unique),
         input_unpack=_unpack("X", len(inputs)),

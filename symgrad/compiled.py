@@ -27,7 +27,6 @@ from .ir import Node
 from .runtime import load_python
 
 _DTYPES = {"float64": "float64", "float32": "float32", "double": "float64", "single": "float32"}
-_SCALAR_TYPES = (float, int)
 _SCALAR_SLOT_LIMIT = 1024  # beyond this many outputs the scalar path's source costs more than it saves
 
 
@@ -117,10 +116,9 @@ class Compiled:
         self._scalar_ok = all(not a.shape for a in program.args) and len(slots) <= _SCALAR_SLOT_LIMIT
         results = _results_format(self._plan, self.dtype) if self._scalar_ok else None
         self.kernel: Kernel = generate(self._inputs, slots, self.dtype, results)
-        self._numpy_fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
-        self._scalar_fn = (
-            load_python(self.kernel.scalar_source, self.kernel.scalar_name) if results is not None else None
-        )
+        self._scalar_ok = results is not None
+        self._numpy_fn = None  # both compiled on first use: a huge graph pays only for the path it takes
+        self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)
         self._layout = _SlotLayout(slots, self.kernel.unique)
 
@@ -159,17 +157,33 @@ class Compiled:
             names = ", ".join(a.name for a in self.program.args)
             raise InputError(f"expected {len(self.program.args)} argument(s) ({names}), got {len(args)}")
         if self._scalar_ok:
+            ints = False
             for a in args:
-                if type(a) not in _SCALAR_TYPES:
-                    break
+                if type(a) is not float:
+                    if type(a) is not int:
+                        break
+                    ints = True
             else:
+                if ints:
+                    args = tuple(float(v) for v in args)
+                fn = self._scalar_fn or self._load_scalar()
                 try:
-                    return self._scalar_fn(*args)
-                except (ArithmeticError, ValueError):
-                    pass  # numpy's semantics (nan, inf, warnings) on the array path
+                    return fn(*args)
+                except (ArithmeticError, ValueError):  # numpy's semantics (nan, inf, warnings) instead
+                    return (
+                        _plain_floats(self._call_arrays(args)) if self.dtype == "float64" else self._call_arrays(args)
+                    )
         if any(is_symbolic(a) for a in args):
             return self._substitute(args)
         return self._call_arrays(args)
+
+    def _load_scalar(self):
+        self._scalar_fn = load_python(self.kernel.scalar_source, self.kernel.scalar_name)
+        return self._scalar_fn
+
+    def _load_numpy(self):
+        self._numpy_fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
+        return self._numpy_fn
 
     def _substitute(self, args):
         """Called on symbolic values (inside another trace): compose the graphs."""
@@ -213,7 +227,7 @@ class Compiled:
         n = math.prod(batch)
         columns = []
         for spec, arr in zip(self.program.args, arrays):
-            flat_arr = arr.reshape(arr.shape[: arr.ndim - len(spec.shape)] + (-1,))
+            flat_arr = arr.reshape(arr.shape[: arr.ndim - len(spec.shape)] + (len(spec.symbols),))
             for k in range(len(spec.symbols)):
                 col = flat_arr[..., k]
                 if col.shape == batch:
@@ -222,7 +236,7 @@ class Compiled:
                     columns.append(col.reshape(()))
                 else:
                     columns.append(np.ascontiguousarray(np.broadcast_to(col, batch)).reshape(-1))
-        block = self._layout.run(self._numpy_fn, columns, n, self._np_dtype)
+        block = self._layout.run(self._numpy_fn or self._load_numpy(), columns, n, self._np_dtype)
         leaves: list[np.ndarray] = []
 
         def take(shape, start):
@@ -277,6 +291,13 @@ class _SlotLayout:
         if self.dup_dst.size:
             block[self.dup_dst] = block[self.dup_src]
         return block
+
+
+def _plain_floats(result):
+    """0-d results as Python floats, as the scalar path gives them."""
+    if isinstance(result, (tuple, list)):
+        return type(result)(_plain_floats(r) for r in result)
+    return float(result) if isinstance(result, np.floating) else result
 
 
 def _rebuild(index_plan, finish):

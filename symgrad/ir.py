@@ -268,11 +268,11 @@ def normalize_number(value) -> Number:
     value = float(value)
     if not math.isfinite(value):
         return value
-    if value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    frac = Fraction(value)
-    if frac.denominator <= 1024 and abs(frac.numerator) < 2**53:
-        return frac
+    num, den = value.as_integer_ratio()
+    if den == 1 and abs(num) < 2**53:
+        return num
+    if den <= 1024 and abs(num) < 2**53:
+        return Fraction(num, den)
     return value
 
 

@@ -401,7 +401,7 @@ def _min(a: float, b: float) -> float:
 
 
 def _sign(a: float) -> float:
-    return a if math.isnan(a) else (a > 0) - (a < 0)
+    return a if math.isnan(a) else float((a > 0) - (a < 0))
 
 
 def _exp(a: float) -> float:

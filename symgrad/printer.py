@@ -124,7 +124,7 @@ def numpy_statements(
                 target, count = f"b{count}", count + 1
         lines += _numpy_step(node, target, name, sched.absorbed)
         names[node] = target
-        for arg in set(effective_args(node, sched.absorbed)):
+        for arg in dict.fromkeys(effective_args(node, sched.absorbed)):
             if sched.last_use.get(arg) == i and arg not in output_names and names.get(arg, "").startswith("b"):
                 free.append(names[arg])
     return lines, count
@@ -170,14 +170,25 @@ def _expr_pow(base: str, expo: Node, e_name: str, be: ExprBackend) -> str:
     return be.power.format(base, e_name)
 
 
+# Longest run of operands in one expression: compilers (CPython's among them) recurse
+# over nested binary operations, so a 10,000-term sum is split into partial sums.
+MAX_OPERANDS = 32
+
+
+def _nary_pieces(node: Node, name: Callable[[Node], str], absorbed: frozenset) -> list[str]:
+    """The operands of a sum or product as ``+a``/``-b`` (``*a``/``/b``) pieces."""
+    probe = negated if node.op == "add" else reciprocal_of
+    join, inv = (" + ", " - ") if node.op == "add" else ("*", "/")
+    plus = [join + name(a) for a in node.args if a not in absorbed]
+    minus = [inv + name(probe(a)) for a in node.args if a in absorbed]
+    unit = "0.0" if node.op == "add" else "1.0"
+    pieces = plus + minus
+    return [pieces[0][len(join) :]] + pieces[1:] if plus else [unit] + pieces
+
+
 def _expr_step(node: Node, name: Callable[[Node], str], absorbed: frozenset, be: ExprBackend) -> str:
     if node.op in ("add", "mul"):
-        probe = negated if node.op == "add" else reciprocal_of
-        plus = [name(a) for a in node.args if a not in absorbed]
-        minus = [name(probe(a)) for a in node.args if a in absorbed]
-        join, inv, unit = (" + ", " - ", "0.0") if node.op == "add" else ("*", "/", "1.0")
-        text = join.join(plus) if plus else unit
-        return text + "".join(inv + m for m in minus)
+        return "".join(_nary_pieces(node, name, absorbed))
     if node.op == "pow":
         return _expr_pow(name(node.args[0]), node.args[1], name(node.args[1]), be)
     spelling = getattr(OPS[node.op], be.spelling)
@@ -197,8 +208,18 @@ def expression_statements(
 
     lines = []
     for i, node in enumerate(sched.steps):
-        names[node] = f"t{i}"
-        lines.append(be.assign.format(name=f"t{i}", expr=_expr_step(node, name, sched.absorbed, be)))
+        target = f"t{i}"
+        if node.op in ("add", "mul") and len(node.args) > MAX_OPERANDS:
+            pieces = _nary_pieces(node, name, sched.absorbed)
+            partial = None
+            for k in range(0, len(pieces), MAX_OPERANDS):
+                chunk = "".join(pieces[k : k + MAX_OPERANDS])
+                expr = chunk if partial is None else partial + chunk
+                partial = f"{target}_{k // MAX_OPERANDS}" if k + MAX_OPERANDS < len(pieces) else target
+                lines.append(be.assign.format(name=partial, expr=expr))
+        else:
+            lines.append(be.assign.format(name=target, expr=_expr_step(node, name, sched.absorbed, be)))
+        names[node] = target
     return lines, names
 
 

@@ -73,14 +73,24 @@ def _sympy_symbol(name: str) -> sp.Symbol:
     return sym
 
 
-def _piecewise(a, cond, b, evaluate: bool):
-    """``Piecewise((a, cond), (b, True))``; unevaluated, built directly, as sympy folds conditions recursively."""
-    if evaluate:
-        return sp.Piecewise((a, cond), (b, True))
+def _piecewise(a, cond, b):
+    """``Piecewise((a, cond), (b, True))``, built directly.
+
+    sympy's constructor walks the condition as a tree (exponential on a
+    shared DAG) and rewrites a condition holding a Piecewise into nested
+    ``ITE``s, which grows exponentially along a chain of selects.
+    """
+    if cond is sp.true:
+        return a
+    if cond is sp.false:
+        return b
     return Basic.__new__(sp.Piecewise, Tuple.__new__(ExprCondPair, a, cond), Tuple.__new__(ExprCondPair, b, sp.true))
 
 
-def _convert(node: Node, memo: dict, rel: dict, evaluate: bool, opaque_stop: bool):
+_SELECTS = frozenset(_COMPARISONS) | {"where"}
+
+
+def _convert(node: Node, memo: dict, rel: dict, opaque_stop: bool):
     """The sympy form of one node whose operands are in ``memo``; ``rel`` holds comparisons as relationals."""
     op = node.op
     if op == "const":
@@ -90,38 +100,55 @@ def _convert(node: Node, memo: dict, rel: dict, evaluate: bool, opaque_stop: boo
     args = [memo[a] for a in node.args]
     if op in _COMPARISONS:
         rel[node] = _COMPARISONS[op](*args)
-        return _piecewise(sp.Integer(1), rel[node], sp.Integer(0), evaluate)
+        return _piecewise(sp.Integer(1), rel[node], sp.Integer(0))
     if op == "where":
         c = node.args[0]
         cond = rel[c] if c in rel else sp.Ne(args[0], 0)
-        return _piecewise(args[1], cond, args[2], evaluate)
+        return _piecewise(args[1], cond, args[2])
     if op == "stop_gradient" and opaque_stop:
         return _STOP_GRADIENT(args[0])
     return OPS[op].sympy(sp, *args)
 
 
-def _nodes_to_sympy(roots: list[Node], opaque_stop: bool = False) -> dict[Node, Any]:
-    """Convert every node reachable from ``roots``: shallow ones evaluated, then deep ones unevaluated.
+def _nested_select(n: Node, has_select: set[Node]) -> bool:
+    """Whether ``n`` is a select whose condition holds a select."""
+    if n.op in _COMPARISONS:
+        return any(a in has_select for a in n.args)
+    if n.op == "where":
+        c = n.args[0]
+        return any(a in has_select for a in c.args) if c.op in _COMPARISONS else c in has_select
+    return False
 
-    Shallow nodes never depend on deep ones, so the two groups can go in turn,
-    each in topological order; toggling sympy's ``evaluate`` is costly (it
-    clears sympy's cache), so it is switched once, not per node.
+
+def _nodes_to_sympy(roots: list[Node], opaque_stop: bool = False) -> dict[Node, Any]:
+    """Convert every node reachable from ``roots``; nodes sympy must not evaluate go last, unevaluated.
+
+    Those are nodes deeper than :data:`EVAL_DEPTH` (sympy's evaluation recurses
+    on depth), selects whose condition holds a select (sympy, evaluating, pushes
+    operations into a Piecewise and rebuilds its conditions, exponentially),
+    and everything above either.  No other node depends on them, so they can
+    go after the rest; toggling sympy's ``evaluate`` clears sympy's cache, so
+    it is switched once, not per node.
     """
-    order = toposort(roots)
-    depth: dict[Node, int] = {}
-    deep: list[Node] = []
     memo: dict[Node, Any] = {}
     rel: dict[Node, Any] = {}
-    for n in order:
+    depth: dict[Node, int] = {}
+    has_select: set[Node] = set()  # nodes whose sympy form holds a Piecewise
+    raw: set[Node] = set()
+    later: list[Node] = []
+    for n in toposort(roots):
         d = depth[n] = 1 + max((depth[a] for a in n.args), default=-1)
-        if d > EVAL_DEPTH:
-            deep.append(n)
+        if n.op in _SELECTS or any(a in has_select for a in n.args):
+            has_select.add(n)
+        if d > EVAL_DEPTH or _nested_select(n, has_select) or any(a in raw for a in n.args):
+            raw.add(n)
+            later.append(n)
         else:
-            memo[n] = _convert(n, memo, rel, True, opaque_stop)
-    if deep:
+            memo[n] = _convert(n, memo, rel, opaque_stop)
+    if later:
         with sp.evaluate(False):
-            for n in deep:
-                memo[n] = _convert(n, memo, rel, False, opaque_stop)
+            for n in later:
+                memo[n] = _convert(n, memo, rel, opaque_stop)
     return memo
 
 

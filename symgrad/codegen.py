@@ -15,7 +15,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import TraceError
-from .ir import Node
+from .ir import Node, toposort
 from .printer import PYTHON, expression_statements, numpy_statements, value_text
 from .render import render
 from .schedule import Schedule, schedule
@@ -84,7 +84,23 @@ def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype
         setup=setup,
         prologue=prologue,
         body=copies + body,
+        legend=legend(inputs, unique, "o"),
     )
+
+
+LEGEND_LINES = 12  # the legend names the first outputs; a huge Hessian is not listed whole
+
+
+def legend(inputs: list[Node], outputs: list[Node], out_prefix: str) -> list[str]:
+    """Comment lines saying which generated name holds which symbol and formula."""
+    lines = ["inputs: " + ", ".join(f"x{i} = {s.name}" for i, s in enumerate(inputs))]
+    for k, node in enumerate(outputs[:LEGEND_LINES]):
+        size = len(toposort([node]))  # printed as a tree, a shared graph can be far larger: show small ones only
+        text = str(node) if size <= 60 else f"(a formula of {size} nodes)"
+        lines.append(f"{out_prefix}{k} = {text if len(text) <= 100 else text[:97] + '...'}")
+    if len(outputs) > LEGEND_LINES:
+        lines.append(f"... and {len(outputs) - LEGEND_LINES} more outputs")
+    return lines
 
 
 def _unpack(prefix: str, count: int) -> str:
@@ -104,6 +120,7 @@ def _scalar_source(sched: Schedule, inputs: list[Node], results: str, name: str,
         name=name,
         params=", ".join(f"x{i}" for i in range(len(inputs))),
         body=body,
+        legend=legend(inputs, slots, "result "),
         results=results.format(*texts) if slots else "",
     )
 

@@ -94,7 +94,10 @@ def n8_n10_losses() -> None:
     )
     W, b = sg.symbols("W b")
     L = (y - (W * x + b)) ** 2
-    print("N10 dL/dW =", sg.simplify(sg.diff(L, W)), "  dL/db =", sg.simplify(sg.diff(L, b)))
+    right = sg.diff(L, W)
+    print("N10 dL/dW =", sg.simplify(right), "  dL/db =", sg.simplify(sg.diff(L, b)))
+    notes = 2 * (y - (W * x + b)) * W * x
+    print("    the notes' dL/dW = 2*(y - (W*x + b))*W*x differs from it by", sg.simplify(notes - right))
 
 
 def n11_n15_vectors() -> None:

@@ -116,7 +116,6 @@ class Compiled:
         self._scalar_ok = all(not a.shape for a in program.args) and len(slots) <= _SCALAR_SLOT_LIMIT
         results = _results_format(self._plan, self.dtype) if self._scalar_ok else None
         self.kernel: Kernel = generate(self._inputs, slots, self.dtype, results)
-        self._scalar_ok = results is not None
         self._numpy_fn = None  # both compiled on first use: a huge graph pays only for the path it takes
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)

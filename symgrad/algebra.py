@@ -71,18 +71,18 @@ _PLAIN_TERM_BLOCKERS = frozenset({"const", "add", "mul", "where"})
 _PLAIN_FACTOR_BLOCKERS = frozenset({"const", "add", "mul", "pow", "where"})
 
 
+def _plain_pair(op: str, xs: tuple, blockers: frozenset) -> Node | None:
+    """Fast path: two distinct operands that nothing can combine just get sorted and interned."""
+    a, b = xs
+    if a.__class__ is Node and b.__class__ is Node and a is not b and a.op not in blockers and b.op not in blockers:
+        return make(op, (a, b) if a.key <= b.key else (b, a))
+    return None
+
+
 def add(*xs) -> Node:
     """The canonical n-ary sum."""
-    if len(xs) == 2:  # fast path: two distinct plain terms need no collecting
-        a, b = xs
-        if (
-            a.__class__ is Node
-            and b.__class__ is Node
-            and a is not b
-            and a.op not in _PLAIN_TERM_BLOCKERS
-            and b.op not in _PLAIN_TERM_BLOCKERS
-        ):
-            return make("add", (a, b) if a.key <= b.key else (b, a))
+    if len(xs) == 2 and (pair := _plain_pair("add", xs, _PLAIN_TERM_BLOCKERS)) is not None:
+        return pair
     items: list[Node] = []
     for x in xs:
         node = x if x.__class__ is Node else as_node(x)
@@ -145,16 +145,10 @@ def _key(node: Node) -> int:
 
 def mul(*xs) -> Node:
     """The canonical n-ary product."""
-    if len(xs) == 2:  # fast path: two distinct plain factors need no collecting
+    if len(xs) == 2:
+        if (pair := _plain_pair("mul", xs, _PLAIN_FACTOR_BLOCKERS)) is not None:
+            return pair
         a, b = xs
-        if (
-            a.__class__ is Node
-            and b.__class__ is Node
-            and a is not b
-            and a.op not in _PLAIN_FACTOR_BLOCKERS
-            and b.op not in _PLAIN_FACTOR_BLOCKERS
-        ):
-            return make("mul", (a, b) if a.key <= b.key else (b, a))
         if b.__class__ is Node and b.op not in _PLAIN_TERM_BLOCKERS:  # fast path: coefficient * factor
             c = a if a.__class__ is Node else as_node(a)
             if c.op == "const":

@@ -292,7 +292,12 @@ def ufunc_to_symbolic(ufunc, method: str, inputs, kwargs):
     fn = _UFUNCS.get(name)
     if fn is None or method != "__call__" or kwargs.get("out") is not None:
         what = f"numpy.{name}" + ("" if method == "__call__" else f".{method}")
-        raise UnsupportedOpError(what, hint="Use the symgrad function of the same name (sg.<name>) if there is one.")
+        hint = (
+            "Its in-place, out= and reduction forms cannot record symbolic operations."
+            if name in _UFUNCS
+            else "It has no symbolic counterpart yet: write it with symgrad's functions (sg.exp, sg.where, ...)."
+        )
+        raise UnsupportedOpError(what, hint=hint)
     return fn(*inputs)
 
 

@@ -10,7 +10,9 @@ bridge lets the two meet without giving up symgrad's guarantees:
   :data:`EVAL_DEPTH` are built unevaluated (their operands are canonical
   already, so little is lost).
 - Back from sympy, every node goes through the simplifying builders, so the
-  result is canonical and a round trip gives the very same node.
+  result is canonical and a round trip gives the very same node, wherever
+  sympy's own evaluation keeps the form (it rewrites ``sin(-x)`` as
+  ``-sin(x)`` and ``exp(a)**2`` as ``exp(2*a)``: equal, not identical).
 - Symbols are real (``real=True``), since symgrad's values are real numbers:
   sympy then simplifies ``sqrt(x**2)`` to ``Abs(x)``, not to a complex branch.
 - Strings are refused: sympy's parser runs ``eval``, and this bridge must be
@@ -39,7 +41,7 @@ from .errors import UnsupportedOpError
 from .ir import Node, const, symbol, toposort
 from .ops import OPS
 
-__all__ = ["EVAL_DEPTH", "from_sympy", "latex", "simplify", "to_sympy"]
+__all__ = ["EVAL_DEPTH", "MAX_NESTING", "from_sympy", "latex", "simplify", "to_sympy"]
 
 EVAL_DEPTH = 64
 """Nodes deeper than this are built with sympy's evaluation off (sympy recurses on depth when it evaluates)."""
@@ -445,25 +447,34 @@ def latex(e) -> str:
     return sp.latex(to_sympy(e))
 
 
-def _tree_size(node: Node, cap: int) -> int:
-    """The size of ``node`` written out as a tree, or ``cap + 1`` if larger (found without walking a big graph)."""
+_ARITHMETIC = frozenset({"add", "mul", "pow", "const", "sym"})
+MAX_NESTING = 8
+"""simplify leaves expressions with functions nested deeper than this alone: sympy re-simplifies
+the operands of every function it meets, which doubles its work per level of nesting."""
+
+
+def _small_enough(node: Node, max_size: int) -> bool:
+    """Whether ``node`` written out as a tree has at most ``max_size`` nodes and functions nest at most
+    :data:`MAX_NESTING` deep (found without walking a big graph)."""
     seen = {node}
     stack = [node]
     while stack:
         for a in stack.pop().args:
             if a not in seen:
-                if len(seen) > cap:  # the tree is at least as big as the DAG
-                    return cap + 1
+                if len(seen) >= max_size:  # the tree is at least as big as the DAG
+                    return False
                 seen.add(a)
                 stack.append(a)
     size: dict[Node, int] = {}
+    nesting: dict[Node, int] = {}
     for n in toposort([node]):
-        size[n] = min(cap + 1, 1 + sum(size[a] for a in n.args))
-    return size[node]
+        size[n] = min(max_size + 1, 1 + sum(size[a] for a in n.args))
+        nesting[n] = max((nesting[a] for a in n.args), default=0) + (n.op not in _ARITHMETIC)
+    return size[node] <= max_size and nesting[node] <= MAX_NESTING
 
 
 def _simplify_node(node: Node, max_size: int) -> Node:
-    if not node.args or _tree_size(node, max_size) > max_size:
+    if not node.args or not _small_enough(node, max_size):
         return node
     # stop_gradient stays an opaque function: as the identity, sympy would drop it and change derivatives
     expr = _to_sympy(node, opaque_stop=True)
@@ -478,13 +489,16 @@ def _simplify_node(node: Node, max_size: int) -> Node:
     return out if len(toposort([out])) < len(toposort([node])) else node
 
 
-def simplify(e, max_size: int = 100):
+def simplify(e, max_size: int = 60):
     """Deep simplification with sympy, for expressions up to ``max_size`` nodes written out as a tree.
 
     Returns whichever of the original and sympy's answer has fewer graph nodes,
-    so it never makes an expression bigger.  Larger expressions are returned
-    unchanged: they are already in symgrad's canonical form, and sympy's
-    simplification is slow (and recursive) on big trees.  Arrays, lists and
-    tuples are simplified element by element.
+    so it never makes an expression bigger.  Larger expressions (and ones
+    with functions nested deeper than :data:`MAX_NESTING`) are returned
+    unchanged: they are already in symgrad's canonical form, and sympy's time
+    grows fast and unevenly with size (``sympy.simplify`` of the 57-node
+    second layer of a tanh network's gradient takes seconds, of its Hessian
+    minutes).  ``stop_gradient`` is kept.  Arrays, lists and tuples are
+    simplified element by element.
     """
     return _map_leaves(e, lambda v: _simplify_node(v, max_size) if isinstance(v, Node) else v)

@@ -243,10 +243,6 @@ def _fold_pow(b: Number, e: Number) -> Node:
         return const(float(np.power(float(b), float(e))))
 
 
-# Identities f(g(x)) -> x for inverse pairs that hold for every real x.
-_INVERSES = {("log", "exp"), ("log1p", "expm1")}
-
-
 def call(name: str, *xs) -> Node:
     """Apply a non-arithmetic primitive from the table, folding constants."""
     op = OPS.get(name)
@@ -259,16 +255,16 @@ def call(name: str, *xs) -> Node:
         with np.errstate(all="ignore"):
             value = op.ref(*(float(a.value) for a in args))
         return const(float(value))
-    if len(args) == 1 and (name, args[0].op) in _INVERSES:
+    if len(args) == 1 and op.undoes and args[0].op == op.undoes:
         return args[0].args[0]
+    if len(args) == 1 and op.idempotent and args[0].op == name:
+        return args[0]
     if name == "where":
         cond, a, b = args
         if cond.op == "const":
             return a if cond.value != 0 else b
         if a is b:
             return a
-    if name in ("abs", "sign") and args[0].op == name:
-        return args[0]
     return make(name, args)
 
 

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import transforms
-from .compiled import Arg, Compiled, Program
-from .diff import derivative_tensor, diff_spec, expand_symmetric, gradient_nodes
+from .compiled import Arg, Compiled, Program, symbolic_outputs
+from .diff import check_variables, derivative_tensor, diff_spec, expand_symmetric, gradient_nodes
 from .errors import DiffError, InputError
 from .ir import Node, toposort
-from .transforms import Shapes, _symbolic_outputs
+from .transforms import Shapes
 
 
 def _is_function(obj) -> bool:
@@ -27,9 +27,7 @@ def _variables(wrt) -> tuple[list[Node], tuple[int, ...]]:
     """Flatten ``wrt`` (a symbol, an array symbol, or a list of symbols) and keep its shape."""
     arr = np.asarray(wrt, dtype=object)
     flat = list(arr.reshape(-1))
-    for v in flat:
-        if not isinstance(v, Node) or v.op != "sym":
-            raise DiffError(f"can only differentiate with respect to symbols, got {v!r}")
+    check_variables(flat)
     return flat, arr.shape
 
 
@@ -39,9 +37,9 @@ def _elementwise(e, fn):
     if isinstance(e, np.ndarray):
         out = np.empty(e.shape, dtype=object)
         for idx in np.ndindex(*e.shape):
-            out[idx] = fn(_symbolic_outputs(e[idx]))
+            out[idx] = fn(symbolic_outputs(e[idx]))
         return out
-    return fn(_symbolic_outputs(e))
+    return fn(symbolic_outputs(e))
 
 
 def diff(e, *spec):
@@ -56,7 +54,7 @@ def diff(e, *spec):
 
 def gradient(e, wrt):
     """The gradient of one scalar expression, shaped like ``wrt``."""
-    node = _symbolic_outputs(e)
+    node = symbolic_outputs(e)
     if not isinstance(node, Node):
         raise DiffError(f"gradient needs a scalar expression, got an array of shape {np.shape(node)}; use sg.jacobian")
     variables, shape = _variables(wrt)
@@ -71,7 +69,7 @@ def jacobian(es, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "num
     if wrt is None:
         raise DiffError("jacobian of expressions needs wrt= (the symbols to differentiate with respect to)")
     variables, shape = _variables(wrt)
-    outs = np.asarray(_symbolic_outputs(es), dtype=object)
+    outs = np.asarray(symbolic_outputs(es), dtype=object)
     result = np.empty(outs.shape + (len(variables),), dtype=object)
     for idx in np.ndindex(*outs.shape):
         result[idx] = np.array(gradient_nodes(outs[idx], variables) if variables else [], dtype=object)
@@ -84,12 +82,11 @@ def hessian(e, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "numpy
         return transforms.hessian_function(e, argnums, shapes, backend, dtype)
     if wrt is None:
         raise DiffError("hessian of an expression needs wrt= (the symbols to differentiate with respect to)")
-    node = _symbolic_outputs(e)
+    node = symbolic_outputs(e)
     if not isinstance(node, Node):
         raise DiffError(f"hessian needs a scalar expression, got an array of shape {np.shape(node)}")
     variables, shape = _variables(wrt)
-    entries = expand_symmetric(derivative_tensor(node, variables, 2), len(variables), 2)
-    return np.array(entries, dtype=object).reshape(shape + shape)
+    return expand_symmetric(derivative_tensor(node, variables, 2), len(variables), 2).reshape(shape + shape)
 
 
 def _input_arg(item) -> Arg:
@@ -97,11 +94,7 @@ def _input_arg(item) -> Arg:
     flat = list(arr.reshape(-1))
     if not flat or any(not isinstance(v, Node) or v.op != "sym" for v in flat):
         raise InputError(f"compile inputs must be symbols or array symbols, got {item!r}")
-    base = flat[0].value[0]
-    if arr.shape == () or any(v.value[0] != base for v in flat):
-        name = flat[0].name if arr.shape == () else base
-    else:
-        name = base
+    name = flat[0].name if arr.shape == () else flat[0].value[0]
     return Arg(name, arr.shape, tuple(flat))
 
 
@@ -121,7 +114,7 @@ def compile(
         if inputs is not None:
             raise InputError("inputs= is for expressions; a function's arguments come from its signature")
         return transforms.compile_function(outputs, shapes, backend, dtype)
-    symbolic = _symbolic_outputs(outputs)
+    symbolic = symbolic_outputs(outputs)
     if isinstance(symbolic, list):
         symbolic = tuple(symbolic)
     if inputs is None:

@@ -41,15 +41,44 @@ class Arg:
     @property
     def value(self):
         """The symbolic argument: a symbol, or an object array of them."""
-        if not self.shape:
-            return self.symbols[0]
-        return np.array(self.symbols, dtype=object).reshape(self.shape)
+        return as_value(self.symbols, self.shape)
 
 
 @dataclass(frozen=True)
 class Program:
     args: tuple[Arg, ...]
     outputs: object  # Node | object ndarray | tuple/list of those
+
+
+def symbolic_outputs(out):
+    """Outputs as nodes, object arrays of nodes, and tuples/lists of those (numbers become constants)."""
+    if isinstance(out, (tuple, list)):
+        return type(out)(symbolic_outputs(o) for o in out)
+    if isinstance(out, np.ndarray):
+        arr = np.empty(out.shape, dtype=object)
+        for idx in np.ndindex(*out.shape):
+            arr[idx] = _output_node(out[idx])
+        return arr
+    return _output_node(out)
+
+
+def _output_node(value) -> Node:
+    if isinstance(value, (complex, np.complexfloating)):
+        raise TraceError("complex outputs are not supported")
+    try:
+        return as_node(value)
+    except TraceError:
+        raise TraceError(
+            f"a traced function must return numbers, symbolic values, arrays or tuples/lists of them, "
+            f"not {type(value).__name__}"
+        ) from None
+
+
+def as_value(nodes, shape: tuple[int, ...]):
+    """Flat nodes as a symbolic value of ``shape``: the node itself, or an object array."""
+    if not shape:
+        return nodes[0]
+    return np.array(list(nodes), dtype=object).reshape(shape)
 
 
 # -- output structures -----------------------------------------------------------
@@ -61,16 +90,9 @@ def _flatten(outputs, slots: list[Node]):
         return (type(outputs), [_flatten(o, slots) for o in outputs])
     if isinstance(outputs, np.ndarray):
         start = len(slots)
-        slots.extend(as_node(v) for v in outputs.reshape(-1))
+        slots.extend(_output_node(v) for v in outputs.reshape(-1))
         return ("leaf", outputs.shape, start)
-    try:
-        node = as_node(outputs)
-    except TraceError:
-        raise TraceError(
-            f"a traced function must return numbers, symbolic values, arrays or tuples/lists of them, "
-            f"not {type(outputs).__name__}"
-        ) from None
-    slots.append(node)
+    slots.append(_output_node(outputs))
     return ("leaf", (), len(slots) - 1)
 
 
@@ -193,14 +215,7 @@ class Compiled:
                 raise ShapeError(f"argument {spec.name!r} has declared shape {spec.shape}, got a symbolic {arr.shape}")
             mapping.update(zip(spec.symbols, arr.reshape(-1)))
         new = substitute(self._slots, mapping)
-        return _map_plan(
-            self._plan,
-            lambda shape, start: (
-                new[start]
-                if not shape
-                else np.array(new[start : start + math.prod(shape)], dtype=object).reshape(shape)
-            ),
-        )
+        return _map_plan(self._plan, lambda shape, start: as_value(new[start : start + math.prod(shape)], shape))
 
     def _prepare(self, args) -> tuple[list[np.ndarray], tuple[int, ...]]:
         arrays = []

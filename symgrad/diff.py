@@ -24,7 +24,8 @@ ZERO = const(0)
 ONE = const(1)
 
 
-def _check_variables(wrt: Sequence[Node]) -> None:
+def check_variables(wrt: Sequence[Node]) -> None:
+    """Raise DiffError unless every entry is a symbol (the only thing a derivative is taken with respect to)."""
     for v in wrt:
         if not isinstance(v, Node) or v.op != "sym":
             raise DiffError(f"can only differentiate with respect to symbols, got {v!r}")
@@ -50,7 +51,7 @@ def _local_partials(node: Node, marked: set[Node]) -> list[tuple[Node, Node]]:
 
 def vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list[Node]:
     """Reverse mode: ``sum_k seed_k * d root_k / d v`` for each ``v`` in ``wrt``."""
-    _check_variables(wrt)
+    check_variables(wrt)
     wrt_set = set(wrt)
     roots = [root for root, _ in seeds]
     order = toposort(roots)
@@ -83,7 +84,7 @@ def gradient_nodes(root: Node, wrt: Sequence[Node]) -> list[Node]:
 
 def jvp_nodes(roots: Sequence[Node], tangents: dict[Node, object]) -> list[Node]:
     """Forward mode: the directional derivative of each root along ``tangents``."""
-    _check_variables(list(tangents))
+    check_variables(list(tangents))
     order = toposort(roots)
     marked = _dependents(order, set(tangents))
     dot: dict[Node, Node] = {v: B.as_node(t) for v, t in tangents.items()}
@@ -101,7 +102,7 @@ def derivative_tensor(root: Node, wrt: Sequence[Node], order: int) -> dict[tuple
     entry ``(..., i, j)`` is the derivative of entry ``(..., i)`` with respect to
     ``wrt[j]`` for ``j >= i`` only, one reverse sweep per entry of the order before.
     """
-    _check_variables(wrt)
+    check_variables(wrt)
     level: dict[tuple[int, ...], Node] = {(): root}
     for _ in range(order):
         nxt: dict[tuple[int, ...], Node] = {}
@@ -145,7 +146,7 @@ def diff_spec(expr: Node, spec: Sequence) -> Node:
         if len(free) != 1:
             raise DiffError(f"diff needs the variable when the expression has {len(free)} free symbols")
         variables = free
-    _check_variables(variables)
+    check_variables(variables)
     from .taylor import nth_derivative  # here: taylor builds on this module
 
     # Repeated reverse mode swells geometrically with the order, Taylor mode does not.

@@ -242,10 +242,7 @@ def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
         if node is not None:
             return node
     node = object.__new__(Node)
-    if op == "const" or op == "sym":
-        vkey = _stable_hash(repr(value))
-    else:
-        vkey = 0 if value is None else _stable_hash(repr(value))
+    vkey = 0 if value is None else _stable_hash(repr(value))
     k = (_stable_hash(op) * 1000003) ^ vkey
     for a in args:
         k = ((k * 1000003) ^ a.key) & _MASK

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,8 +42,8 @@ class Op:
     cuda: str = ""
     sympy: Callable | None = None
     commutative: bool = False
-    smooth: bool = True  # False where the derivative has kinks or jumps
-    extra: dict = field(default_factory=dict)
+    idempotent: bool = False  # op(op(x)) == op(x), folded by the builders
+    undoes: str = ""  # op(undone(x)) == x for every real x (log undoes exp), folded by the builders
 
 
 def _sigmoid(x):
@@ -96,7 +96,7 @@ def _where_partials(B, args, out):
     return (B.const(0), B.where(c, 1, 0), B.where(c, 0, 1))
 
 
-def _unary(name, ref, partial, text, numpy, python, cuda, sympy, smooth=True):
+def _unary(name, ref, partial, text, numpy, python, cuda, sympy, **extra):
     """An entry for a one-operand op; ``partial(B, x, out)`` is its derivative."""
     return Op(
         name=name,
@@ -108,7 +108,7 @@ def _unary(name, ref, partial, text, numpy, python, cuda, sympy, smooth=True):
         python=python,
         cuda=cuda,
         sympy=sympy,
-        smooth=smooth,
+        **extra,
     )
 
 
@@ -123,7 +123,6 @@ def _compare(name, ref, symbol, sympy_name):
         python="(1.0 if {0} " + symbol + " {1} else 0.0)",
         cuda="(({0} " + symbol + " {1}) ? 1.0 : 0.0)",
         sympy=lambda sp, a, b: sp.Piecewise((1, getattr(sp, sympy_name)(a, b)), (0, True)),
-        smooth=False,
     )
 
 
@@ -264,6 +263,7 @@ _OPS = [
         "_m.log({0})",
         "log({0})",
         lambda sp, a: sp.log(a),
+        undoes="exp",
     ),
     _unary(
         "log1p",
@@ -274,6 +274,7 @@ _OPS = [
         "_m.log1p({0})",
         "log1p({0})",
         lambda sp, a: sp.log(1 + a),
+        undoes="expm1",
     ),
     _unary(
         "abs",
@@ -284,7 +285,7 @@ _OPS = [
         "abs({0})",
         "fabs({0})",
         lambda sp, a: sp.Abs(a),
-        smooth=False,
+        idempotent=True,
     ),
     _unary(
         "sign",
@@ -295,7 +296,7 @@ _OPS = [
         "_sign({0})",
         "((double)(({0} > 0) - ({0} < 0)))",
         lambda sp, a: sp.sign(a),
-        smooth=False,
+        idempotent=True,
     ),
     _unary(
         "sigmoid",
@@ -318,7 +319,6 @@ _OPS = [
         "_max({0}, 0.0)",
         "fmax({0}, 0.0)",
         lambda sp, a: sp.Max(a, 0),
-        smooth=False,
     ),
     # Identity whose derivative is zero: keeps max-shifts in logsumexp out of derivatives.
     _unary(
@@ -355,7 +355,6 @@ _OPS = [
         python="_max({0}, {1})",
         cuda="fmax({0}, {1})",
         sympy=lambda sp, a, b: sp.Max(a, b),
-        smooth=False,
     ),
     Op(
         "minimum",
@@ -367,7 +366,6 @@ _OPS = [
         python="_min({0}, {1})",
         cuda="fmin({0}, {1})",
         sympy=lambda sp, a, b: sp.Min(a, b),
-        smooth=False,
     ),
     _compare("lt", np.less, "<", "Lt"),
     _compare("le", np.less_equal, "<=", "Le"),
@@ -383,7 +381,6 @@ _OPS = [
         python="({1} if {0} else {2})",
         cuda="(({0}) != 0.0 ? ({1}) : ({2}))",
         sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
-        smooth=False,
     ),
 ]
 

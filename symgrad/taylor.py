@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 
 from . import algebra as B
-from .diff import _check_variables, _dependents
+from .diff import _dependents, check_variables
 from .errors import DiffError
 from .ir import Node, const, toposort
 from .ops import OPS
@@ -256,7 +256,7 @@ def _binary_powering(n: int) -> list[tuple[int, int]]:
 
 def taylor_coefficients(root: Node, var: Node, order: int) -> list[Node]:
     """``[f, f', f''/2!, ..., f^(order)/order!]`` at ``var``, as graph nodes."""
-    _check_variables([var])
+    check_variables([var])
     if order < 0:
         raise DiffError(f"derivative order must be >= 0, got {order}")
     return list(_Taylor(root, var, order).run(root))

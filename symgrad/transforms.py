@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .compiled import Arg, Compiled, Program
+from .compiled import Arg, Compiled, Program, as_value, symbolic_outputs
 from .diff import derivative_tensor, diff_spec, expand_symmetric, gradient_nodes, jvp_nodes, vjp_nodes
-from .errors import DiffError, InputError, ShapeError, TraceError
+from .errors import DiffError, InputError, ShapeError
 from .functions import array_symbol
-from .ir import Node, const, symbol
+from .ir import Node, symbol
 
 Shapes = dict | Sequence | None
 
@@ -95,7 +95,7 @@ def trace(fn: Callable, shapes: Shapes = None, nargs: int | None = None) -> Prog
     names = _parameter_names(fn, nargs)
     args = tuple(make_arg(n, s) for n, s in zip(names, _normalize_shapes(shapes, names)))
     outputs = fn(*(a.value for a in args))
-    return Program(args, _symbolic_outputs(outputs))
+    return Program(args, symbolic_outputs(outputs))
 
 
 def _required_count(fn: Callable) -> int:
@@ -104,32 +104,6 @@ def _required_count(fn: Callable) -> int:
     except (TypeError, ValueError):
         return 0
     return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty])
-
-
-def _symbolic_outputs(out):
-    """Outputs as nodes, object arrays, and tuples/lists of those."""
-    if isinstance(out, (tuple, list)):
-        return type(out)(_symbolic_outputs(o) for o in out)
-    if isinstance(out, np.ndarray):
-        arr = np.empty(out.shape, dtype=object)
-        for idx in np.ndindex(*out.shape):
-            v = out[idx]
-            arr[idx] = v if isinstance(v, Node) else const(_real(v))
-        return arr
-    if isinstance(out, Node):
-        return out
-    if isinstance(out, (int, float, np.integer, np.floating)):
-        return const(_real(out))
-    raise TraceError(
-        f"a traced function must return numbers, symbolic values, arrays or tuples/lists of them, "
-        f"not {type(out).__name__}"
-    )
-
-
-def _real(v):
-    if isinstance(v, (complex, np.complexfloating)):
-        raise TraceError("complex outputs are not supported")
-    return v
 
 
 def program_of(fn, shapes: Shapes = None) -> Program:
@@ -165,10 +139,18 @@ def _normalize_argnums(argnums, nargs: int) -> tuple[tuple[int, ...], bool]:
     return tuple(out), single
 
 
-def _as_value(nodes: Sequence[Node], shape: tuple[int, ...]):
-    if not shape:
-        return nodes[0]
-    return np.array(list(nodes), dtype=object).reshape(shape)
+def _split_by_args(flat: Sequence[Node], args: Sequence[Arg]) -> list:
+    """Consecutive runs of ``flat``, one per argument, shaped like it."""
+    parts, pos = [], 0
+    for arg in args:
+        parts.append(as_value(flat[pos : pos + len(arg.symbols)], arg.shape))
+        pos += len(arg.symbols)
+    return parts
+
+
+def _program_for_call(fn, shapes: Shapes, nargs: int) -> Program:
+    """The program of ``fn`` when it is about to be called with ``nargs`` arguments."""
+    return program_of(fn, shapes) if isinstance(fn, Compiled) else trace(fn, shapes, nargs)
 
 
 def _derivative_blocks(leaf: np.ndarray, args: Sequence[Arg], argnums: tuple[int, ...], single: bool, order: int):
@@ -184,7 +166,7 @@ def _derivative_blocks(leaf: np.ndarray, args: Sequence[Arg], argnums: tuple[int
             entries = [diff_spec(e, [variables[0], order])]
         else:
             entries = expand_symmetric(derivative_tensor(e, variables, order), n, order)
-        full[idx] = np.array(entries, dtype=object).reshape((n,) * order)
+        full[idx] = np.asarray(entries, dtype=object).reshape((n,) * order)
     offsets = np.cumsum([0] + [len(args[i].symbols) for i in argnums])
     lead = (slice(None),) * leaf.ndim
 
@@ -228,12 +210,7 @@ def _grads(program: Program, argnums, what: str):
     out = _scalar_output(program, what)
     nums, single = _normalize_argnums(argnums, len(program.args))
     variables = [s for i in nums for s in program.args[i].symbols]
-    flat = gradient_nodes(out, variables)
-    parts, pos = [], 0
-    for i in nums:
-        arg = program.args[i]
-        parts.append(_as_value(flat[pos : pos + len(arg.symbols)], arg.shape))
-        pos += len(arg.symbols)
+    parts = _split_by_args(gradient_nodes(out, variables), [program.args[i] for i in nums])
     return out, (parts[0] if single else tuple(parts))
 
 
@@ -305,7 +282,7 @@ def _jvp_program(program: Program) -> Program:
 
     def leaf_jvp(leaf: np.ndarray):
         flat = jvp_nodes(list(leaf.reshape(-1)), mapping)
-        return _as_value(flat, leaf.shape)
+        return as_value(flat, leaf.shape)
 
     outputs = _map_leaves(program.outputs, leaf_jvp)
     return Program(program.args + tangents, (program.outputs, outputs))
@@ -316,7 +293,7 @@ def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="fl
     primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
     if len(primals) != len(tangents):
         raise InputError(f"jvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
-    program = program_of(fn, shapes) if isinstance(fn, Compiled) else trace(fn, shapes, len(primals))
+    program = _program_for_call(fn, shapes, len(primals))
     compiled = Compiled(_jvp_program(program), backend, dtype)
     return compiled(*primals, *tangents)
 
@@ -344,7 +321,7 @@ class BoundFunction:
 
 def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64"):
     """``(fn(*primals), vjp_fn)`` as in ``jax.vjp``; ``vjp_fn(ct)`` gives one cotangent per primal."""
-    program = program_of(fn, shapes) if isinstance(fn, Compiled) else trace(fn, shapes, len(primals))
+    program = _program_for_call(fn, shapes, len(primals))
     taken = {a.name for a in program.args}
     leaves: list[np.ndarray] = []
     _map_leaves(program.outputs, leaves.append)
@@ -354,11 +331,7 @@ def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64"):
     )
     seeds = [(node, ct) for leaf, a in zip(leaves, ct_args) for node, ct in zip(leaf.reshape(-1), a.symbols)]
     variables = [s for a in program.args for s in a.symbols]
-    flat = vjp_nodes(seeds, variables)
-    parts, pos = [], 0
-    for a in program.args:
-        parts.append(_as_value(flat[pos : pos + len(a.symbols)], a.shape))
-        pos += len(a.symbols)
+    parts = _split_by_args(vjp_nodes(seeds, variables), program.args)
     single = len(parts) == 1
     back = Compiled(Program(program.args + ct_args, parts[0] if single else tuple(parts)), backend, dtype)
     value = Compiled(program, backend, dtype)(*primals)
@@ -370,7 +343,7 @@ def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="fl
     primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
     if len(primals) != len(tangents):
         raise InputError(f"hvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
-    program = program_of(fn, shapes) if isinstance(fn, Compiled) else trace(fn, shapes, len(primals))
+    program = _program_for_call(fn, shapes, len(primals))
     nums = tuple(range(len(program.args)))
     _, g = _grads(program, nums, "hvp")
     grad_program = Program(program.args, g)

@@ -274,7 +274,7 @@ def bench_w2(npoints: int, repeat: int) -> Section:
         ms(t_sg),
         "1.00",
         "—",
-        f"{c.operation_count} statements in the kernel",
+        f"{c.statement_count} statements in the kernel",
     )
     sec.add(
         "sympy `lambdify(cse=True)`",
@@ -432,7 +432,7 @@ def bench_rosenbrock(sizes: list[int], sympy_sizes: list[int], repeat: int, budg
         t_call = statistics.median(call_times)
         entries = list(np.asarray(H.outputs, dtype=object).reshape(-1))
         ops = sg.operation_count(entries)
-        steps = H.operation_count
+        steps = H.statement_count
         del H, entries
 
         # The same pipeline through the expression API, timed phase by phase.
@@ -519,7 +519,7 @@ def bench_rosenbrock(sizes: list[int], sympy_sizes: list[int], repeat: int, budg
         "builds (up to `repeats`, fewer once they add up to the time budget), with gc.collect() and "
         "symgrad's compiled-source cache cleared before each, so nothing is reused; the garbage collector "
         "stays on while building, as in real use. ops = `sg.operation_count(all Hessian entries)` "
-        "(an n-ary sum/product counts n-1); kernel steps = `H.operation_count` (statements generated). "
+        "(an n-ary sum/product counts n-1); kernel steps = `H.statement_count` (statements generated). "
         "µs / op = build ÷ ops."
     )
     sec.notes.append(

@@ -165,7 +165,8 @@ class Compiled:
         return self.kernel.numpy_source + "\n\n" + self.kernel.scalar_source
 
     @property
-    def operation_count(self) -> int:
+    def statement_count(self) -> int:
+        """Operations the kernel performs per point, one per node (``sg.operation_count`` counts n-ary ops as n-1)."""
         return self.kernel.steps
 
     def __repr__(self) -> str:

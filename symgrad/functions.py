@@ -206,19 +206,9 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     """``log(sum(exp(x)))``, shifted by the (gradient-free) maximum so it never overflows."""
     x = np.asarray(x, dtype=object)
     shift = stop_gradient(amax(x, axis=axis, keepdims=True))
-    total = sum(exp(x - shift), axis, True)
-    out = log(total) + shift
-    if not keepdims:
-        out = np.asarray(out, dtype=object)
-        out = out.reshape(tuple(n for d, n in enumerate(out.shape) if d not in _axes(axis, x.ndim)))
-        return out[()] if out.ndim == 0 else out
-    return out
-
-
-def _axes(axis, ndim: int) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    return tuple(a % ndim for a in ((axis,) if isinstance(axis, int) else axis))
+    total = sum(exp(x - shift), axis=axis, keepdims=keepdims)
+    # without keepdims the shift is re-reduced to the output's shape: hash-consing makes it the same nodes
+    return log(total) + (shift if keepdims else stop_gradient(amax(x, axis=axis)))
 
 
 def softmax(x, axis: int = -1):

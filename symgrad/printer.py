@@ -204,7 +204,7 @@ def expression_statements(
     names: dict[Node, str] = dict(input_names)
 
     def name(node: Node) -> str:
-        return be.literal(node.value) if node.op == "const" else names[node]
+        return value_text(node, names, be)
 
     lines = []
     for i, node in enumerate(sched.steps):

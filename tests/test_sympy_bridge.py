@@ -11,8 +11,8 @@ import sympy as sp
 
 from symgrad import algebra as B
 from symgrad.errors import UnsupportedOpError
+from symgrad.evaluate import evaluate as reference
 from symgrad.ir import Node, const, symbol, toposort
-from symgrad.ops import OPS
 from symgrad.sympy_bridge import from_sympy, latex, simplify, to_sympy
 
 x, y = symbol("x"), symbol("y")
@@ -24,17 +24,8 @@ def call(name, *args):
 
 
 def evaluate(node: Node, env: dict[str, float]) -> float:
-    """A tiny reference evaluator over the graph, with the ops' own numpy definitions."""
-    val: dict[Node, float] = {}
-    for n in toposort([node]):
-        if n.op == "const":
-            val[n] = float(n.value)
-        elif n.op == "sym":
-            val[n] = env[n.name]
-        else:
-            with np.errstate(all="ignore"):
-                val[n] = float(OPS[n.op].ref(*(val[a] for a in n.args)))
-    return val[node]
+    """A node's value from the reference interpreter, with symbols' values given by name."""
+    return float(reference([node], {n: env[n.name] for n in toposort([node]) if n.op == "sym"})[0])
 
 
 ROUND_TRIP = {

@@ -12,8 +12,8 @@ import sympy as sp
 from symgrad import algebra as B
 from symgrad import functions as sg
 from symgrad.diff import diff_spec, gradient_nodes
+from symgrad.evaluate import evaluate as reference
 from symgrad.ir import Node, toposort
-from symgrad.ops import OPS
 from symgrad.taylor import nth_derivative, taylor_coefficients
 
 X = sg.symbols("x")
@@ -21,16 +21,8 @@ SX = sp.Symbol("x", real=True)
 
 
 def evaluate(node: Node, env: dict[Node, float]) -> float:
-    """A node's value by walking the graph with the table's reference implementations."""
-    values: dict[Node, float] = {}
-    for n in toposort([node]):
-        if n.op == "const":
-            values[n] = float(n.value)
-        elif n.op == "sym":
-            values[n] = env[n]
-        else:
-            values[n] = float(OPS[n.op].ref(*(values[a] for a in n.args)))
-    return values[node]
+    """A node's value from the reference interpreter (the table's numpy implementations, no codegen)."""
+    return float(reference([node], env)[0])
 
 
 def op_count(node: Node) -> int:

@@ -62,10 +62,10 @@ def gradient(e, wrt):
     return np.array(out, dtype=object).reshape(shape)
 
 
-def jacobian(es, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64"):
+def jacobian(es, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options):
     """Function: ``jax.jacobian``-style transform.  Expressions: ``es.shape + wrt.shape`` array."""
     if _is_function(es):
-        return transforms.jacobian_function(es, argnums, shapes, backend, dtype)
+        return transforms.jacobian_function(es, argnums, shapes, backend, dtype, **options)
     if wrt is None:
         raise DiffError("jacobian of expressions needs wrt= (the symbols to differentiate with respect to)")
     variables, shape = _variables(wrt)
@@ -76,10 +76,10 @@ def jacobian(es, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "num
     return result.reshape(outs.shape + shape)
 
 
-def hessian(e, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64"):
+def hessian(e, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options):
     """Function: ``jax.hessian``-style transform.  Expression: ``wrt.shape * 2`` array, symmetric."""
     if _is_function(e):
-        return transforms.hessian_function(e, argnums, shapes, backend, dtype)
+        return transforms.hessian_function(e, argnums, shapes, backend, dtype, **options)
     if wrt is None:
         raise DiffError("hessian of an expression needs wrt= (the symbols to differentiate with respect to)")
     node = symbolic_outputs(e)
@@ -104,6 +104,7 @@ def compile(
     shapes: Shapes = None,
     backend: str = "numpy",
     dtype: str = "float64",
+    **options,
 ) -> Compiled:
     """Compile a function (traced) or expressions (with ``inputs=[...]``) into fused code.
 
@@ -113,15 +114,16 @@ def compile(
     if _is_function(outputs) or isinstance(outputs, Compiled):
         if inputs is not None:
             raise InputError("inputs= is for expressions; a function's arguments come from its signature")
-        return transforms.compile_function(outputs, shapes, backend, dtype)
+        return transforms.compile_function(outputs, shapes, backend, dtype, **options)
     symbolic = symbolic_outputs(outputs)
     if isinstance(symbolic, list):
         symbolic = tuple(symbolic)
     if inputs is None:
-        roots = list(np.asarray(symbolic, dtype=object).reshape(-1)) if not isinstance(symbolic, tuple) else []
+        leaves = symbolic if isinstance(symbolic, tuple) else (symbolic,)
+        roots = [r for leaf in leaves for r in np.asarray(leaf, dtype=object).reshape(-1)]
         free = sorted({n.name: n for n in toposort([r for r in roots if isinstance(r, Node)]) if n.op == "sym"}.items())
         inputs = [n for _, n in free]
     if isinstance(inputs, (Node, np.ndarray)):
         inputs = [inputs]
     args = tuple(_input_arg(i) for i in inputs)
-    return Compiled(Program(args, symbolic), backend, dtype)
+    return Compiled(Program(args, symbolic), backend, dtype, **options)

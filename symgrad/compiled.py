@@ -15,19 +15,25 @@ symbolic outputs (a node, an array of nodes, or tuples/lists of those).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import cuda, native
 from .algebra import as_node, substitute
 from .codegen import Kernel, generate
-from .errors import BackendError, InputError, ShapeError, TraceError
+from .csource import NativeKernel, generate_native
+from .errors import BackendError, InputError, ShapeError, TraceError, VerificationError
+from .evaluate import evaluate
 from .functions import is_symbolic
 from .ir import Node
 from .runtime import load_python
 
 _DTYPES = {"float64": "float64", "float32": "float32", "double": "float64", "single": "float32"}
 _SCALAR_SLOT_LIMIT = 1024  # beyond this many outputs the scalar path's source costs more than it saves
+BACKENDS = ("numpy", "c", "cuda")
+VERIFY_POINTS = 4
 
 
 @dataclass(frozen=True)
@@ -120,13 +126,36 @@ class Compiled:
 
     ``.source`` is the generated code, ``.outputs`` the symbolic outputs,
     ``.args`` the arguments with their declared shapes.
+
+    Backends: ``"numpy"`` (fused numpy kernel, plus a straight-line fast path for
+    plain floats), ``"c"`` (the same kernel as C, compiled with the system
+    compiler; ``threads=k`` splits the batch over k threads, ``fast_math=True``
+    adds ``-ffast-math``), ``"cuda"`` (one GPU thread per point, through CuPy).
+    ``verify=True`` (or ``SYMGRAD_VERIFY=1`` in the environment) checks the
+    generated code against the reference interpreter before it is used.
     """
 
-    def __init__(self, program: Program, backend: str = "numpy", dtype: str = "float64", fn=None) -> None:
-        if backend != "numpy":
-            raise BackendError(f"backend {backend!r} is not available in this version of symgrad; use backend='numpy'")
+    def __init__(
+        self,
+        program: Program,
+        backend: str = "numpy",
+        dtype: str = "float64",
+        fn=None,
+        *,
+        threads: int = 1,
+        fast_math: bool = False,
+        verify: bool | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(map(repr, BACKENDS))}")
         if dtype not in _DTYPES:
             raise InputError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
+            raise InputError(f"threads must be a positive int, got {threads!r}")
+        if backend == "c":
+            native.find_compiler()  # no compiler: say so now, not at the first call
+        elif backend == "cuda":
+            cuda.cupy()  # no CuPy or no GPU: likewise
         self.program = program
         self.backend = backend
         self.dtype = _DTYPES[dtype]
@@ -135,13 +164,26 @@ class Compiled:
         self._plan = _flatten(program.outputs, slots)
         self._slots = slots
         self._inputs = [s for a in program.args for s in a.symbols]
-        self._scalar_ok = all(not a.shape for a in program.args) and len(slots) <= _SCALAR_SLOT_LIMIT
-        results = _results_format(self._plan, self.dtype) if self._scalar_ok else None
-        self.kernel: Kernel = generate(self._inputs, slots, self.dtype, results)
-        self._numpy_fn = None  # both compiled on first use: a huge graph pays only for the path it takes
+        self._scalar_ok = (
+            backend == "numpy" and all(not a.shape for a in program.args) and len(slots) <= _SCALAR_SLOT_LIMIT
+        )
+        self.kernel: Kernel | NativeKernel
+        if backend == "numpy":
+            results = _results_format(self._plan, self.dtype) if self._scalar_ok else None
+            self.kernel = generate(self._inputs, slots, self.dtype, results)
+        else:
+            self.kernel = generate_native(self._inputs, slots, self.dtype, backend)
+        self._numpy_fn = None  # compiled on first use: a huge graph pays only for the path it takes
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)
         self._layout = _SlotLayout(slots, self.kernel.unique)
+        self._verify = bool(int(os.environ.get("SYMGRAD_VERIFY", "0") or 0)) if verify is None else bool(verify)
+        if backend == "c":
+            self._numpy_fn = native.CKernel(self.kernel, int(threads), bool(fast_math))
+        elif backend == "cuda":
+            self._numpy_fn = cuda.CudaKernel(self.kernel)
+        if self._verify:
+            self.verify()
 
     # -- introspection ---------------------------------------------------------
     @property
@@ -159,10 +201,22 @@ class Compiled:
 
     @property
     def source(self) -> str:
-        """The generated code: the fused numpy kernel, then the scalar fast path."""
+        """The generated code: the C or CUDA kernel, or the fused numpy kernel then the scalar fast path."""
+        if isinstance(self.kernel, NativeKernel):
+            return self.kernel.source
         if self.kernel.scalar_source is None:
             return self.kernel.numpy_source
         return self.kernel.numpy_source + "\n\n" + self.kernel.scalar_source
+
+    def source_for(self, backend: str) -> str:
+        """The code another backend would run for the same outputs (no compiler, CuPy or GPU needed)."""
+        if backend == self.backend:
+            return self.source
+        if backend == "numpy":
+            return generate(self._inputs, self._slots, self.dtype, None).numpy_source
+        if backend in ("c", "cuda"):
+            return generate_native(self._inputs, self._slots, self.dtype, backend).source
+        raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(map(repr, BACKENDS))}")
 
     @property
     def statement_count(self) -> int:
@@ -197,15 +251,60 @@ class Compiled:
                     )
         if any(is_symbolic(a) for a in args):
             return self._substitute(args)
+        if self.backend == "c" and self.dtype == "float64" and all(type(a) in (float, int) for a in args):
+            return _plain_floats(self._call_arrays(args))  # floats in, floats out, as on the numpy backend
         return self._call_arrays(args)
 
     def _load_scalar(self):
-        self._scalar_fn = load_python(self.kernel.scalar_source, self.kernel.scalar_name)
-        return self._scalar_fn
+        fn = load_python(self.kernel.scalar_source, self.kernel.scalar_name)
+        if self._verify:
+            self._verify_scalar(fn)
+        self._scalar_fn = fn
+        return fn
 
     def _load_numpy(self):
         self._numpy_fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
         return self._numpy_fn
+
+    # -- self-verification -------------------------------------------------------------
+    def verify(self, points: int = VERIFY_POINTS, seed: int = 0) -> None:
+        """Run the generated kernel at random points against the reference interpreter; raise if they differ.
+
+        The reference (:func:`symgrad.evaluate.evaluate`) applies the op table's numpy
+        implementations node by node, with no code generation, so a printer or
+        template bug cannot hide from it.
+        """
+        rng = np.random.default_rng(seed)
+        values = {s: rng.uniform(-2.0, 2.0, points).astype(self._np_dtype).astype(float) for s in self._inputs}
+        args = [np.stack([values[s] for s in a.symbols], axis=-1).reshape((points,) + a.shape) for a in self.args]
+        xp = cuda.cupy() if self.backend == "cuda" else np
+        block, _ = self._block([xp.asarray(a) for a in args], xp)
+        got = cuda.cupy().asnumpy(block) if self.backend == "cuda" else block
+        expected = np.array([np.broadcast_to(v, (points,)) for v in evaluate(self._slots, values)]).reshape(got.shape)
+        self._compare(got, expected, f"the {self.backend} kernel")
+
+    def _verify_scalar(self, fn) -> None:
+        rng = np.random.default_rng(1)
+        values = {s: float(rng.uniform(-2.0, 2.0)) for s in self._inputs}
+        try:
+            result = fn(*(values[s] for s in self._inputs))
+        except (ArithmeticError, ValueError):
+            return  # the call path falls back to the numpy kernel here, which verify() covers
+        got = np.array(_flat_values(result), dtype=float).reshape(-1, 1)
+        expected = np.array([float(v) for v in evaluate(self._slots, values)]).reshape(-1, 1)
+        self._compare(got, expected, "the scalar fast path")
+
+    def _compare(self, got: np.ndarray, expected: np.ndarray, what: str) -> None:
+        rtol, atol = (1e-6, 1e-9) if self.dtype == "float64" else (2e-3, 1e-4)
+        with np.errstate(all="ignore"):
+            scale = atol + rtol * np.maximum(np.abs(expected), 1.0)
+            bad = ~((np.abs(got - expected) <= scale) | (got == expected) | (np.isnan(got) & np.isnan(expected)))
+        if bad.any():
+            slot, point = (int(i) for i in np.argwhere(bad)[0])
+            raise VerificationError(
+                f"{what} computed {got[slot, point]!r} for output #{slot} ({self._slots[slot]}) where the reference "
+                f"interpreter gives {expected[slot, point]!r}; this is a symgrad bug, please report it"
+            )
 
     def _substitute(self, args):
         """Called on symbolic values (inside another trace): compose the graphs."""
@@ -218,11 +317,11 @@ class Compiled:
         new = substitute(self._slots, mapping)
         return _map_plan(self._plan, lambda shape, start: as_value(new[start : start + math.prod(shape)], shape))
 
-    def _prepare(self, args) -> tuple[list[np.ndarray], tuple[int, ...]]:
+    def _prepare(self, args, xp=np) -> tuple[list[np.ndarray], tuple[int, ...]]:
         arrays = []
         batches = []
         for spec, value in zip(self.program.args, args):
-            arr = _as_array(value, spec.name, self._np_dtype)
+            arr = _as_array(value, spec.name, self._np_dtype, xp)
             nd = len(spec.shape)
             if arr.shape[arr.ndim - nd :] != spec.shape or arr.ndim < nd:
                 raise ShapeError(
@@ -237,21 +336,35 @@ class Compiled:
             raise ShapeError(f"the batch shapes of the arguments do not broadcast ({detail})") from None
         return arrays, batch
 
-    def _call_arrays(self, args):
-        arrays, batch = self._prepare(args)
-        n = math.prod(batch)
+    def _columns(self, arrays: list, batch: tuple[int, ...], xp) -> list:
+        """One 1-D column (length n, possibly a strided view: no copy) or 0-d scalar per input symbol."""
         columns = []
         for spec, arr in zip(self.program.args, arrays):
             flat_arr = arr.reshape(arr.shape[: arr.ndim - len(spec.shape)] + (len(spec.symbols),))
             for k in range(len(spec.symbols)):
                 col = flat_arr[..., k]
-                if col.shape == batch:
-                    columns.append(np.ascontiguousarray(col).reshape(-1))
-                elif col.size == 1:
+                if col.size == 1 and col.shape != batch:
                     columns.append(col.reshape(()))
-                else:
-                    columns.append(np.ascontiguousarray(np.broadcast_to(col, batch)).reshape(-1))
-        block = self._layout.run(self._numpy_fn or self._load_numpy(), columns, n, self._np_dtype)
+                    continue
+                if col.shape != batch:
+                    col = xp.broadcast_to(col, batch)
+                flat = col.reshape(-1)  # a view where the strides allow it (a row of an (n, 3) array), else a copy
+                if flat.size > 1 and flat.strides[0] % flat.itemsize:
+                    flat = xp.ascontiguousarray(flat)
+                columns.append(flat)
+        return columns
+
+    def _block(self, args, xp):
+        """All output slots as one ``(slots, n)`` block, and the batch shape."""
+        arrays, batch = self._prepare(args, xp)
+        n = math.prod(batch)
+        columns = self._columns(arrays, batch, xp)
+        return self._layout.run(self._numpy_fn or self._load_numpy(), columns, n, self._np_dtype, xp), batch
+
+    def _call_arrays(self, args):
+        xp = cuda.cupy() if self.backend == "cuda" else np
+        block, batch = self._block(args, xp)
+        n = block.shape[1]
         leaves: list[np.ndarray] = []
 
         def take(shape, start):
@@ -265,7 +378,7 @@ class Compiled:
             out_nd = buf.ndim - 1
             res = buf.reshape(buf.shape[:-1] + batch)
             if out_nd and batch:
-                res = np.moveaxis(res, tuple(range(out_nd)), tuple(range(len(batch), len(batch) + out_nd)))
+                res = xp.moveaxis(res, tuple(range(out_nd)), tuple(range(len(batch), len(batch) + out_nd)))
             return res[()] if res.ndim == 0 else res
 
         return _rebuild(index_plan, finish)
@@ -298,13 +411,13 @@ class _SlotLayout:
         self.dup_dst = np.array(dup_dst, dtype=np.intp)
         self.dup_src = np.array(dup_src, dtype=np.intp)
 
-    def run(self, kernel, columns: list, n: int, dtype: np.dtype) -> np.ndarray:
-        block = np.empty((self.size, n), dtype=dtype)
+    def run(self, kernel, columns: list, n: int, dtype: np.dtype, xp=np) -> np.ndarray:
+        block = xp.empty((self.size, n), dtype=dtype)
         kernel(columns, [block[i] for i in self.kernel_rows], n)
         if self.const_idx.size:
-            block[self.const_idx] = self.const_val
+            block[xp.asarray(self.const_idx)] = xp.asarray(self.const_val, dtype=dtype)
         if self.dup_dst.size:
-            block[self.dup_dst] = block[self.dup_src]
+            block[xp.asarray(self.dup_dst)] = block[xp.asarray(self.dup_src)]
         return block
 
 
@@ -315,15 +428,24 @@ def _plain_floats(result):
     return float(result) if isinstance(result, np.floating) else result
 
 
+def _flat_values(result) -> list:
+    """A call's result as a flat list in slot order (the order :func:`_flatten` numbered them)."""
+    if isinstance(result, (tuple, list)):
+        return [v for r in result for v in _flat_values(r)]
+    return list(np.asarray(result, dtype=float).reshape(-1))
+
+
 def _rebuild(index_plan, finish):
     if isinstance(index_plan, int):
         return finish(index_plan)
     return type(index_plan)(_rebuild(p, finish) for p in index_plan)
 
 
-def _as_array(value, name: str, dtype: np.dtype) -> np.ndarray:
-    """An argument as a real array of the compiled dtype, or a clear error."""
-    arr = np.asarray(value)
+def _as_array(value, name: str, dtype: np.dtype, xp=np) -> np.ndarray:
+    """An argument as a real array of the compiled dtype (``xp``: numpy, or cupy on the GPU), or a clear error."""
+    if xp is np and cuda.is_device_array(value):
+        raise InputError(f"argument {name!r} is a CuPy (GPU) array; this function was compiled for backend='numpy'/'c'")
+    arr = xp.asarray(value)
     kind = arr.dtype.kind
     if kind == "c":
         raise InputError(f"argument {name!r} is complex; symgrad computes with real numbers only")

@@ -33,3 +33,16 @@ class BackendError(SymgradError, RuntimeError):
 
 class InputError(SymgradError, TypeError):
     """A compiled function was called with arguments of the wrong kind or number."""
+
+
+class FormulaError(SymgradError, ValueError):
+    """A formula string that symgrad refuses to parse; ``token`` and ``position`` (0-based column) say where."""
+
+    def __init__(self, message: str, token: str = "", position: int = 0) -> None:
+        super().__init__(message)
+        self.token = token
+        self.position = position
+
+
+class VerificationError(SymgradError, AssertionError):
+    """Generated code disagreed with the reference interpreter (``verify=True``): a symgrad bug, please report it."""

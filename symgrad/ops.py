@@ -12,7 +12,8 @@ Spellings:
 - ``numpy``: statement(s) writing the result into the preallocated buffer
   ``{out}`` (the fused, in-place form); ``{0}``, ``{1}`` are operands.
 - ``python``: a scalar Python expression (the fast path for float arguments).
-- ``cuda`` / ``c``: a C expression (the GPU and C backends).
+- ``cuda``: a C expression, shared by the CUDA and C backends; ``sg_*`` helpers
+  (numpy's nan rules for max/min/sign) come from ``templates/c_prelude.h.j2``.
 - ``text``: how ``str()`` prints it; ``sympy``: the sympy constructor.
 The n-ary ``add``/``mul`` and ``pow`` are spelled by the printer's hooks
 (:mod:`symgrad.printer`), since their form depends on their operands.
@@ -294,7 +295,7 @@ _OPS = [
         "sign({0})",
         "np.sign({0}, out={out})",
         "_sign({0})",
-        "((double)(({0} > 0) - ({0} < 0)))",
+        "sg_sign({0})",
         lambda sp, a: sp.sign(a),
         idempotent=True,
     ),
@@ -317,7 +318,7 @@ _OPS = [
         "relu({0})",
         "np.maximum({0}, 0.0, out={out})",
         "_max({0}, 0.0)",
-        "fmax({0}, 0.0)",
+        "sg_max({0}, 0.0)",
         lambda sp, a: sp.Max(a, 0),
     ),
     # Identity whose derivative is zero: keeps max-shifts in logsumexp out of derivatives.
@@ -353,7 +354,7 @@ _OPS = [
         text="maximum({0}, {1})",
         numpy="np.maximum({0}, {1}, out={out})",
         python="_max({0}, {1})",
-        cuda="fmax({0}, {1})",
+        cuda="sg_max({0}, {1})",
         sympy=lambda sp, a, b: sp.Max(a, b),
     ),
     Op(
@@ -364,7 +365,7 @@ _OPS = [
         text="minimum({0}, {1})",
         numpy="np.minimum({0}, {1}, out={out})",
         python="_min({0}, {1})",
-        cuda="fmin({0}, {1})",
+        cuda="sg_min({0}, {1})",
         sympy=lambda sp, a, b: sp.Min(a, b),
     ),
     _compare("lt", np.less, "<", "Lt"),

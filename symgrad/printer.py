@@ -13,6 +13,7 @@ Two walkers share the schedule and the op table's spellings:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -143,6 +144,13 @@ class ExprBackend:
     power: str
     literal: Callable[[object], str]
     assign: str  # format of one SSA statement: {name}, {expr}
+    adapt: Callable[[str], str] = str  # applied to each op-table spelling (C float32 suffixes its literals)
+
+    def spell(self, op: str) -> str:
+        spelling = getattr(OPS[op], self.spelling)
+        if not spelling:
+            raise UnsupportedOpError(op, self.name)
+        return self.adapt(spelling)
 
 
 def _python_literal(value) -> str:
@@ -151,22 +159,54 @@ def _python_literal(value) -> str:
 
 PYTHON = ExprBackend("python", "python", "_m.sqrt({0})", "_m.pow({0}, {1})", _python_literal, "{name} = {expr}")
 
+# A float literal in an op-table spelling (``0.5``, ``1.0``), not part of a name like ``t12``.
+_C_FLOAT = re.compile(r"(?<![\w.])(\d+\.\d*(?:[eE][-+]?\d+)?)(?![\w.])")
+
+
+def _c_literal(value, suffix: str) -> str:
+    text = _float_text(value)
+    special = {"NAN": "((real)SG_NAN)", "INF": "((real)SG_INF)", "(-INF)": "(-(real)SG_INF)"}
+    if text in special:
+        return special[text]
+    bare = text.strip("()")
+    if "." not in bare and "e" not in bare and "inf" not in bare:
+        bare += ".0"
+    bare += suffix
+    return f"({bare})" if text.startswith("(") else bare
+
+
+def c_backend(dtype: str) -> ExprBackend:
+    """C and CUDA share one spelling (the op table's ``cuda`` field); ``real`` is the kernel's float type.
+
+    In float32 kernels every literal carries an ``f`` suffix, so no expression is
+    silently promoted to double (which costs 2-64x on GPUs and changes rounding).
+    """
+    suffix = "f" if dtype == "float32" else ""
+    return ExprBackend(
+        name="c",
+        spelling="cuda",
+        sqrt="sqrt({0})",
+        power="pow({0}, {1})",
+        literal=lambda v: _c_literal(v, suffix),
+        assign="const real {name} = {expr};",
+        adapt=(lambda text: _C_FLOAT.sub(r"\1f", text)) if suffix else str,
+    )
+
+
+SMALL_POWER = 6  # integer powers up to this are spelled as products
+
 
 def _expr_pow(base: str, expo: Node, e_name: str, be: ExprBackend) -> str:
     if expo.op == "const":
         e = expo.value
-        if e == 2:
-            return f"{base}*{base}"
-        if e == 3:
-            return f"{base}*{base}*{base}"
-        if e == -1:
-            return f"1.0/{base}"
-        if e == -2:
-            return f"1.0/({base}*{base})"
+        one = be.literal(1)
+        if isinstance(e, int) and 1 <= abs(e) <= SMALL_POWER:  # a few multiplies beat a call to pow
+            product = "*".join([base] * abs(e))
+            return product if e > 0 else f"{one}/{product}" if e == -1 else f"{one}/({product})"
         if e == Fraction(1, 2):
             return be.sqrt.format(base)
         if e == Fraction(-1, 2):
-            return "1.0/" + be.sqrt.format(base)
+            return f"{one}/" + be.sqrt.format(base)
     return be.power.format(base, e_name)
 
 
@@ -175,26 +215,23 @@ def _expr_pow(base: str, expo: Node, e_name: str, be: ExprBackend) -> str:
 MAX_OPERANDS = 32
 
 
-def _nary_pieces(node: Node, name: Callable[[Node], str], absorbed: frozenset) -> list[str]:
+def _nary_pieces(node: Node, name: Callable[[Node], str], absorbed: frozenset, be: ExprBackend) -> list[str]:
     """The operands of a sum or product as ``+a``/``-b`` (``*a``/``/b``) pieces."""
     probe = negated if node.op == "add" else reciprocal_of
     join, inv = (" + ", " - ") if node.op == "add" else ("*", "/")
     plus = [join + name(a) for a in node.args if a not in absorbed]
     minus = [inv + name(probe(a)) for a in node.args if a in absorbed]
-    unit = "0.0" if node.op == "add" else "1.0"
+    unit = be.literal(0 if node.op == "add" else 1)
     pieces = plus + minus
     return [pieces[0][len(join) :]] + pieces[1:] if plus else [unit] + pieces
 
 
 def _expr_step(node: Node, name: Callable[[Node], str], absorbed: frozenset, be: ExprBackend) -> str:
     if node.op in ("add", "mul"):
-        return "".join(_nary_pieces(node, name, absorbed))
+        return "".join(_nary_pieces(node, name, absorbed, be))
     if node.op == "pow":
         return _expr_pow(name(node.args[0]), node.args[1], name(node.args[1]), be)
-    spelling = getattr(OPS[node.op], be.spelling)
-    if not spelling:
-        raise UnsupportedOpError(node.op, be.name)
-    return spelling.format(*(name(a) for a in node.args))
+    return be.spell(node.op).format(*(name(a) for a in node.args))
 
 
 def expression_statements(
@@ -210,7 +247,7 @@ def expression_statements(
     for i, node in enumerate(sched.steps):
         target = f"t{i}"
         if node.op in ("add", "mul") and len(node.args) > MAX_OPERANDS:
-            pieces = _nary_pieces(node, name, sched.absorbed)
+            pieces = _nary_pieces(node, name, sched.absorbed, be)
             partial = None
             for k in range(0, len(pieces), MAX_OPERANDS):
                 chunk = "".join(pieces[k : k + MAX_OPERANDS])

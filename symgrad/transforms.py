@@ -10,13 +10,18 @@ transformation builds new symbolic outputs from the traced ones with
 from __future__ import annotations
 
 import inspect
+import os
+import re
+import traceback
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
+from . import cuda
 from .compiled import Arg, Compiled, Program, as_value, symbolic_outputs
 from .diff import derivative_tensor, diff_spec, expand_symmetric, gradient_nodes, jvp_nodes, vjp_nodes
-from .errors import DiffError, InputError, ShapeError
+from .errors import DiffError, InputError, ShapeError, SymgradError, TraceError, UnsupportedOpError
 from .functions import array_symbol
 from .ir import Node, symbol
 
@@ -94,8 +99,69 @@ def trace(fn: Callable, shapes: Shapes = None, nargs: int | None = None) -> Prog
         nargs = max(len(shapes), _required_count(fn))
     names = _parameter_names(fn, nargs)
     args = tuple(make_arg(n, s) for n, s in zip(names, _normalize_shapes(shapes, names)))
-    outputs = fn(*(a.value for a in args))
+    outputs = _call_traced(fn, args)
     return Program(args, symbolic_outputs(outputs))
+
+
+def _call_traced(fn: Callable, args: tuple[Arg, ...]):
+    """``fn`` on symbolic arguments; numpy's and Python's failures on them become symgrad errors.
+
+    numpy functions that cannot work on symbolic values fail deep inside numpy
+    (a cast of an object array to float, a comparison needing a truth value): the
+    error is re-raised as one :class:`UnsupportedOpError` naming the numpy function
+    the traced code called, with numpy's error kept as its cause.  A ``TypeError``
+    about a node (``x[0]`` on a scalar argument, ``x % 2``) becomes a TraceError
+    that says how each argument was traced.
+    """
+    try:
+        return fn(*(a.value for a in args))
+    except UnsupportedOpError:
+        raise
+    except (TraceError, TypeError) as exc:  # not ValueError & co.: a bad reshape is the traced code's own bug
+        entry = _numpy_entry(exc)
+        if entry is not None:
+            reason = (
+                "it needs the numeric or truth value of a symbolic value"
+                if isinstance(exc, SymgradError)
+                else f"numpy raised {type(exc).__name__}: {exc}"
+            )
+            raise UnsupportedOpError(
+                entry, hint=f"It cannot work on symbolic values ({reason}). Write it with symgrad's functions."
+            ) from exc
+        if isinstance(exc, TypeError) and not isinstance(exc, SymgradError) and "'Node'" in str(exc):
+            traced = ", ".join(f"{a.name}: {'a scalar' if not a.shape else f'shape {a.shape}'}" for a in args)
+            raise TraceError(
+                f"{exc} -- the traced arguments are symbolic ({traced}); arguments are scalars unless "
+                "declared with shapes=, e.g. shapes={'v': (3,)}"
+            ) from exc
+        raise
+
+
+_NUMPY_DIR = os.path.dirname(np.__file__) + os.sep
+_SYMGRAD_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_UFUNC_METHOD = re.compile(r"has no callable (\w+) method")
+
+
+def _public_name(path: str, name: str) -> str:
+    """``numpy.linalg.inv`` for ``inv`` in ``linalg/_linalg.py``; ``numpy.median`` for ``lib/_function_base_impl.py``."""
+    package = path.split(os.sep)[0]
+    if package in ("linalg", "fft", "random", "polynomial") and hasattr(getattr(np, package), name):
+        return f"numpy.{package}.{name}"
+    return f"numpy.{name}"
+
+
+def _numpy_entry(exc: BaseException) -> str | None:
+    """The numpy function the traced code called when ``exc`` was raised inside it, e.g. ``numpy.linalg.inv``."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for caller, callee in zip(frames, frames[1:]):
+        if callee.filename.startswith(_NUMPY_DIR) and not caller.filename.startswith((_NUMPY_DIR, _SYMGRAD_DIR)):
+            return _public_name(callee.filename[len(_NUMPY_DIR) :], callee.name)
+    # a ufunc's object loop called from the traced code itself: numpy names the missing method
+    match = _UFUNC_METHOD.search(str(exc)) if isinstance(exc, TypeError) else None
+    if match and frames and not frames[-1].filename.startswith(_SYMGRAD_DIR):
+        return f"numpy.{match.group(1)}"
+    ufunc = getattr(exc, "ufunc", None)
+    return f"numpy.{ufunc.__name__}" if ufunc is not None else None
 
 
 def _required_count(fn: Callable) -> int:
@@ -187,9 +253,9 @@ def _derivative_blocks(leaf: np.ndarray, args: Sequence[Arg], argnums: tuple[int
 # -- the transformations ---------------------------------------------------------------
 
 
-def compile_function(fn, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64") -> Compiled:
+def compile_function(fn, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options) -> Compiled:
     """Trace ``fn`` and generate code computing its outputs."""
-    return Compiled(program_of(fn, shapes), backend, dtype, fn=fn)
+    return Compiled(program_of(fn, shapes), backend, dtype, fn=fn, **options)
 
 
 def _scalar_output(program: Program, what: str) -> Node:
@@ -214,44 +280,63 @@ def _grads(program: Program, argnums, what: str):
     return out, (parts[0] if single else tuple(parts))
 
 
-def grad(fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64") -> Compiled:
+def grad(fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options) -> Compiled:
     """The gradient of a scalar-valued function with respect to the arguments ``argnums``."""
     program = program_of(fn, shapes)
     _, g = _grads(program, argnums, "grad")
-    return Compiled(Program(program.args, g), backend, dtype)
+    return Compiled(Program(program.args, g), backend, dtype, **options)
 
 
-def value_and_grad(fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64") -> Compiled:
+def value_and_grad(fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options) -> Compiled:
     """``(value, gradient)`` from one fused kernel."""
     program = program_of(fn, shapes)
     out, g = _grads(program, argnums, "value_and_grad")
-    return Compiled(Program(program.args, (out, g)), backend, dtype)
+    return Compiled(Program(program.args, (out, g)), backend, dtype, **options)
 
 
-def _tensor_transform(fn, argnums, shapes, backend, dtype, order: int) -> Compiled:
+def _tensor_transform(fn, argnums, shapes, backend, dtype, order: int, **options) -> Compiled:
     program = program_of(fn, shapes)
     nums, single = _normalize_argnums(argnums, len(program.args))
     outputs = _map_leaves(program.outputs, lambda leaf: _derivative_blocks(leaf, program.args, nums, single, order))
-    return Compiled(Program(program.args, outputs), backend, dtype)
+    return Compiled(Program(program.args, outputs), backend, dtype, **options)
 
 
-def jacobian_function(fn, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64") -> Compiled:
+def jacobian_function(fn, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", **options) -> Compiled:
     """Jacobian: shape ``out_shape + arg_shape`` per output and argument."""
-    return _tensor_transform(fn, argnums, shapes, backend, dtype, 1)
+    return _tensor_transform(fn, argnums, shapes, backend, dtype, 1, **options)
 
 
-def hessian_function(fn, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64") -> Compiled:
-    """Hessian: shape ``out_shape + arg_shape + arg_shape``; each unique entry built once."""
-    return _tensor_transform(fn, argnums, shapes, backend, dtype, 2)
+def hessian_function(
+    fn, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", sparse: bool = False, **options
+):
+    """Hessian: shape ``out_shape + arg_shape + arg_shape``; each unique entry built once.
+
+    ``sparse=True`` (scalar functions): only the structurally non-zero unique
+    entries (row <= col over the flattened arguments) are computed and returned,
+    as a :class:`SparseHessian` -- for large sparse Hessians, where writing the
+    dense matrix would dominate the memory traffic.
+    """
+    if not sparse:
+        return _tensor_transform(fn, argnums, shapes, backend, dtype, 2, **options)
+    program = program_of(fn, shapes)
+    out = _scalar_output(program, "hessian(sparse=True)")
+    nums, _ = _normalize_argnums(argnums, len(program.args))
+    variables = [s for i in nums for s in program.args[i].symbols]
+    entries = sorted(derivative_tensor(out, variables, 2).items())
+    rows = np.array([i for (i, _), _ in entries], dtype=np.intp)
+    cols = np.array([j for (_, j), _ in entries], dtype=np.intp)
+    values = np.array([node for _, node in entries] or [], dtype=object).reshape(len(entries))
+    compiled = Compiled(Program(program.args, values), backend, dtype, **options)
+    return SparseHessianFunction(compiled, rows, cols, len(variables))
 
 
-def derivative(fn, order: int, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64") -> Compiled:
+def derivative(fn, order: int, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", **options) -> Compiled:
     """The ``order``-th derivative tensor: shape ``out_shape + arg_shape * order``."""
     if not isinstance(order, (int, np.integer)) or order < 0:
         raise InputError(f"order must be a non-negative int, got {order!r}")
     if order == 0:
-        return compile_function(fn, shapes, backend, dtype)
-    return _tensor_transform(fn, argnums, shapes, backend, dtype, int(order))
+        return compile_function(fn, shapes, backend, dtype, **options)
+    return _tensor_transform(fn, argnums, shapes, backend, dtype, int(order), **options)
 
 
 # -- jvp / vjp / hvp ---------------------------------------------------------------------
@@ -288,13 +373,13 @@ def _jvp_program(program: Program) -> Program:
     return Program(program.args + tangents, (program.outputs, outputs))
 
 
-def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64"):
+def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
     """``(fn(*primals), J @ tangents)`` as in ``jax.jvp``, from one fused kernel."""
     primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
     if len(primals) != len(tangents):
         raise InputError(f"jvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
     program = _program_for_call(fn, shapes, len(primals))
-    compiled = Compiled(_jvp_program(program), backend, dtype)
+    compiled = Compiled(_jvp_program(program), backend, dtype, **options)
     return compiled(*primals, *tangents)
 
 
@@ -319,7 +404,7 @@ class BoundFunction:
         return (out,) if self.wrap_single else out
 
 
-def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64"):
+def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
     """``(fn(*primals), vjp_fn)`` as in ``jax.vjp``; ``vjp_fn(ct)`` gives one cotangent per primal."""
     program = _program_for_call(fn, shapes, len(primals))
     taken = {a.name for a in program.args}
@@ -333,12 +418,12 @@ def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64"):
     variables = [s for a in program.args for s in a.symbols]
     parts = _split_by_args(vjp_nodes(seeds, variables), program.args)
     single = len(parts) == 1
-    back = Compiled(Program(program.args + ct_args, parts[0] if single else tuple(parts)), backend, dtype)
-    value = Compiled(program, backend, dtype)(*primals)
+    back = Compiled(Program(program.args + ct_args, parts[0] if single else tuple(parts)), backend, dtype, **options)
+    value = Compiled(program, backend, dtype, **options)(*primals)
     return value, BoundFunction(back, tuple(primals), wrap_single=single)
 
 
-def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64"):
+def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
     """Hessian-vector product ``H @ v`` of a scalar function: forward-over-reverse, never forming H."""
     primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
     if len(primals) != len(tangents):
@@ -349,5 +434,48 @@ def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="fl
     grad_program = Program(program.args, g)
     jp = _jvp_program(grad_program)
     products = jp.outputs[1]
-    compiled = Compiled(Program(jp.args, products[0] if len(products) == 1 else products), backend, dtype)
+    compiled = Compiled(Program(jp.args, products[0] if len(products) == 1 else products), backend, dtype, **options)
     return compiled(*primals, *tangents)
+
+
+class SparseHessian(NamedTuple):
+    """The structurally non-zero unique Hessian entries: ``H[rows[k], cols[k]] == H[cols[k], rows[k]] == values[..., k]``.
+
+    Indices run over the flattened arguments differentiated; ``rows <= cols``.
+    """
+
+    values: object  # batch + (nnz,)
+    rows: np.ndarray
+    cols: np.ndarray
+    shape: tuple[int, int]
+
+    def todense(self):
+        """The full symmetric matrix (batch + (n, n)), for checking or small problems."""
+        xp = cuda.cupy() if cuda.is_device_array(self.values) else np
+        values = xp.asarray(self.values)
+        dense = xp.zeros(values.shape[:-1] + self.shape, dtype=values.dtype)
+        dense[..., self.rows, self.cols] = values
+        dense[..., self.cols, self.rows] = values
+        return dense
+
+
+class SparseHessianFunction:
+    """What ``sg.hessian(f, sparse=True)`` returns: call it for a :class:`SparseHessian`."""
+
+    def __init__(self, compiled: Compiled, rows: np.ndarray, cols: np.ndarray, n: int) -> None:
+        self.compiled = compiled
+        self.rows = rows
+        self.cols = cols
+        self.n = n
+
+    @property
+    def source(self) -> str:
+        return self.compiled.source
+
+    @property
+    def outputs(self):
+        return self.compiled.outputs
+
+    def __call__(self, *args) -> SparseHessian:
+        values = self.compiled(*args)
+        return SparseHessian(values, self.rows, self.cols, (self.n, self.n))

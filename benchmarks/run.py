@@ -248,6 +248,24 @@ def bench_w2(npoints: int, repeat: int) -> Section:
     ref = c(X, Y, Z)
     t_sg = per_call(lambda: c(X, Y, Z), repeat)
 
+    # (a') the same kernel as C (one thread, and a thread per core)
+    def build_c(**options):
+        x, y, z = sg.symbols("x y z")
+        f = sg.sin(x * y) * sg.exp(-(z**2)) + sg.log(1 + x**2 + y**2) * sg.tanh(z) + x * y * z / (1 + x**2)
+        outs = [f, sg.gradient(f, [x, y, z]), sg.hessian(f, [x, y, z])]
+        compiled = sg.compile(outs, inputs=[x, y, z], backend="c", **options)
+        compiled(X[:10], Y[:10], Z[:10])  # build (or load from the disk cache) and load the library
+        return compiled
+
+    c_backend = {}
+    try:
+        for threads in (1, os.cpu_count() or 1):
+            t_build_c, cc, _ = fresh_timing(lambda threads=threads: build_c(threads=threads), 1)
+            ok_c = check(_w2_close(ref, cc(X, Y, Z)), f"W2: backend='c' (threads={threads}) vs numpy differ")
+            c_backend[threads] = (t_build_c, per_call(lambda cc=cc: cc(X, Y, Z), repeat), ok_c)
+    except sg.BackendError as exc:
+        sec.notes.append(f"backend='c' unavailable here: {exc}")
+
     # (b) sympy lambdify with cse
     def build_sympy():
         x, y, z = sympy.symbols("x y z")
@@ -293,6 +311,16 @@ def bench_w2(npoints: int, repeat: int) -> Section:
         "symgrad ≤ 1.5× hand: " + ("met" if t_sg <= 1.5 * t_hand else "**not met**"),
     )
 
+    for threads, (t_build_c, t_c, ok_c) in c_backend.items():
+        sec.add(
+            f"symgrad `backend='c'`, threads={threads}",
+            secs(t_build_c),
+            ms(t_c),
+            f"{t_sg / t_c:.2f}",
+            ok_c,
+            f"{t_c / npoints * 1e9:.0f} ns/point",
+        )
+
     # (d) symengine
     if se is None:
         sec.add("symengine Lambdify", "—", "skipped", "—", "—", "")
@@ -318,13 +346,18 @@ def bench_w2(npoints: int, repeat: int) -> Section:
         se_out = lse(stacked)
         ok_se = check(_w2_close(ref, se_out), f"W2: symgrad vs symengine ({backend}) results differ")
         t_se = per_call(lambda: lse(stacked), repeat)
+        c_target = ""
+        if 1 in c_backend:
+            t_c1 = c_backend[1][1]
+            met = "met" if t_c1 <= t_se else "**not met**"
+            c_target = f"{t_se / npoints * 1e9:.0f} ns/point; backend='c' (1 thread) ≤ symengine: {met}"
         sec.add(
             f"symengine `Lambdify(cse=True, backend={backend!r})`",
             secs(t_build_se),
             ms(t_se),
             f"{t_sg / t_se:.2f}",
             ok_se,
-            "",
+            c_target,
         )
         sec.notes.append(
             "symengine is called with its native input layout, one (N, 3) array stacked "

@@ -176,7 +176,7 @@ class Compiled:
         self._numpy_fn = None  # compiled on first use: a huge graph pays only for the path it takes
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)
-        self._layout = _SlotLayout(slots, self.kernel.unique)
+        self._layout = _SlotLayout(slots, self.kernel.unique if backend == "numpy" else None)
         self._verify = bool(int(os.environ.get("SYMGRAD_VERIFY", "0") or 0)) if verify is None else bool(verify)
         if backend == "c":
             self._numpy_fn = native.CKernel(self.kernel, int(threads), bool(fast_math))
@@ -392,20 +392,24 @@ class _SlotLayout:
     half of a Hessian) copied with one vectorized assignment each.
     """
 
-    def __init__(self, slots: list[Node], unique: tuple[Node, ...]) -> None:
+    def __init__(self, slots: list[Node], unique: tuple[Node, ...] | None) -> None:
+        """``unique``: the kernel's outputs, each distinct node once; None when it writes every slot itself."""
         first: dict[Node, int] = {}
         dup_dst, dup_src, const_idx, const_val = [], [], [], []
         for i, node in enumerate(slots):
             if node.op == "const":
                 const_idx.append(i)
                 const_val.append(float(node.value))
-            elif node in first:
+            elif node in first and unique is not None:
                 dup_dst.append(i)
                 dup_src.append(first[node])
             else:
                 first[node] = i
         self.size = len(slots)
-        self.kernel_rows = [first[u] for u in unique]
+        if unique is None:
+            self.kernel_rows = [i for i, node in enumerate(slots) if node.op != "const"]
+        else:
+            self.kernel_rows = [first[u] for u in unique]
         self.const_idx = np.array(const_idx, dtype=np.intp)
         self.const_val = np.array(const_val)[:, None]
         self.dup_dst = np.array(dup_dst, dtype=np.intp)
@@ -445,7 +449,10 @@ def _as_array(value, name: str, dtype: np.dtype, xp=np) -> np.ndarray:
     """An argument as a real array of the compiled dtype (``xp``: numpy, or cupy on the GPU), or a clear error."""
     if xp is np and cuda.is_device_array(value):
         raise InputError(f"argument {name!r} is a CuPy (GPU) array; this function was compiled for backend='numpy'/'c'")
-    arr = xp.asarray(value)
+    try:
+        arr = xp.asarray(value)
+    except (ValueError, TypeError) as exc:  # a ragged nested list, or an object numpy cannot read
+        raise InputError(f"argument {name!r} is not a numeric array (ragged or unreadable: {exc})") from None
     kind = arr.dtype.kind
     if kind == "c":
         raise InputError(f"argument {name!r} is complex; symgrad computes with real numbers only")

@@ -35,12 +35,18 @@ class NativeKernel:
     graph_hash: str
     steps: int
     n_inputs: int
-    unique: tuple[Node, ...]  # the distinct computed output nodes, in kernel order (O[k])
+    outputs: tuple[Node, ...]  # what O[k] receives: every non-constant slot, repeats included
 
 
 def generate_native(inputs: list[Node], slots: list[Node], dtype: str, frame: str) -> NativeKernel:
-    """The kernel computing each distinct non-constant slot once per point."""
+    """The kernel computing each distinct non-constant slot once per point.
+
+    A value needed in several slots (the mirrored half of a Hessian) is stored
+    from its register into each of them, so every output is written exactly once
+    and no second pass over memory copies it.
+    """
     unique = unique_outputs(slots)
+    outputs = [n for n in slots if n.op != "const"]
     sched = schedule(unique)
     check_inputs(sched, inputs)
     gh = graph_hash(inputs, slots)
@@ -52,9 +58,9 @@ def generate_native(inputs: list[Node], slots: list[Node], dtype: str, frame: st
         for i, s in enumerate(inputs)
         if s in used
     ]
-    unpack += [f"real *const SG_RESTRICT O{k} = O[{k}];" for k in range(len(unique))]
+    unpack += [f"real *const SG_RESTRICT O{k} = O[{k}];" for k in range(len(outputs))]
     loads = [f"const real x{i} = X{i}[i * S{i}];" for i, s in enumerate(inputs) if s in used]
-    stores = [f"O{k}[i] = {value_text(node, names, c_backend(dtype))};" for k, node in enumerate(unique)]
+    stores = [f"O{k}[i] = {value_text(node, names, c_backend(dtype))};" for k, node in enumerate(outputs)]
     name = f"{frame}_kernel_{gh}_{dtype}"
     body = loads + statements + stores
     helpers = [h for h in HELPERS if any(h + "(" in line for line in body)]  # unused static helpers draw warnings
@@ -62,7 +68,7 @@ def generate_native(inputs: list[Node], slots: list[Node], dtype: str, frame: st
         FRAMES[frame],
         version=__version__,
         graph_hash=gh,
-        legend=legend(inputs, unique, "O"),
+        legend=legend(inputs, outputs, "O"),
         cuda=frame == "cuda",
         real=REAL[dtype],
         name=name,
@@ -70,4 +76,4 @@ def generate_native(inputs: list[Node], slots: list[Node], dtype: str, frame: st
         body=body,
         helpers=helpers,
     )
-    return NativeKernel(source, name, frame, dtype, gh, len(sched.steps), len(inputs), tuple(unique))
+    return NativeKernel(source, name, frame, dtype, gh, len(sched.steps), len(inputs), tuple(outputs))

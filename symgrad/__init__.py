@@ -10,16 +10,20 @@ The public API is re-exported here and nowhere else.
 
 from ._version import __version__
 from .api import compile, diff, gradient, hessian, jacobian
+from .check import check, gradcheck
 from .compiled import Compiled
 from .errors import (
     BackendError,
     DiffError,
+    FormulaError,
     InputError,
     ShapeError,
     SymgradError,
     TraceError,
     UnsupportedOpError,
+    VerificationError,
 )
+from .formula import parse as parse_formula
 from .functions import (
     abs,
     arccos,
@@ -61,24 +65,28 @@ from .functions import (
 from .ir import Node
 from .schedule import operation_count
 from .sympy_bridge import from_sympy, latex, simplify, to_sympy
-from .transforms import derivative, grad, hvp, jvp, value_and_grad, vjp
+from .transforms import SparseHessian, derivative, grad, hvp, jvp, value_and_grad, vjp
 
 __all__ = [
     "BackendError",
     "Compiled",
     "DiffError",
+    "FormulaError",
     "InputError",
     "Node",
     "ShapeError",
+    "SparseHessian",
     "SymgradError",
     "TraceError",
     "UnsupportedOpError",
+    "VerificationError",
     "__version__",
     "abs",
     "arccos",
     "arcsin",
     "arctan",
     "arctan2",
+    "check",
     "clip",
     "compile",
     "cos",
@@ -90,6 +98,7 @@ __all__ = [
     "expm1",
     "from_sympy",
     "grad",
+    "gradcheck",
     "gradient",
     "hessian",
     "hvp",
@@ -107,6 +116,7 @@ __all__ = [
     "mean",
     "minimum",
     "operation_count",
+    "parse_formula",
     "prod",
     "relu",
     "sigmoid",

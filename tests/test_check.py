@@ -1,0 +1,299 @@
+"""check() and gradcheck(): the course notes' worked examples, their slips, term diagnosis, numeric gradients.
+
+Right claims are sympy's own derivatives (an oracle independent of symgrad's
+differentiation), wrong ones are the notes' slips or perturbations of them;
+gradcheck is judged against hand-written backward passes whose rightness is
+itself checked against finite differences here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sympy
+
+import symgrad as sg
+from symgrad.check import check, gradcheck
+from symgrad.errors import FormulaError
+from symgrad.formula import parse
+
+AT_N2 = {"a": [2.0, 3.0], "b": [6.0, 4.0]}
+
+
+def sympy_claim(f_text: str, var: str) -> str:
+    """The derivative as sympy computes it, printed back as a formula string (the oracle for right claims)."""
+    syms = {n: sympy.Symbol(n, real=True) for n in ("a", "b", "x", "x1", "x2", "u", "k", "l", "W", "y")}
+    expr = sympy.parse_expr(f_text, local_dict=syms)  # test-side oracle on fixed, trusted strings
+    return str(sympy.diff(expr, syms[var]))
+
+
+# -- the notes' examples --------------------------------------------------------------------------
+
+
+def test_n1_n4_n5_scalar_examples_right():
+    x, y = sg.symbols("x y")
+    assert check(2 * (x + y), {"x": "2", "y": 2})
+    assert check(5 * x**3, "15*x**2")
+    assert check(3 * x**2 + 15, sympy_claim("3*x**2 + 15", "x"))
+    assert check(3 * x**2 + 15, 18, at={"x": 3})
+    assert not check(3 * x**2 + 15, 17, at={"x": 3})
+
+
+def test_n2_vector_q_with_outside_gradient():
+    a, b = sg.symbols("a b", shape=(2,))
+    report = check(3 * a**3 - b**2, {"a": "9*a**2", "b": "-2*b"}, at=AT_N2, name="Q")
+    assert report and report.ok
+    assert all(c.compared == "vector-Jacobian product with ones" for c in report.components)
+    assert "backward(gradient=ones)" in str(report)
+    np.testing.assert_allclose(report.components[0].correct_value, [36, 81])
+    np.testing.assert_allclose(report.components[1].correct_value, [-12, -8])
+    assert check(3 * a**3 - b**2, {"a": [36, 81], "b": [-12, -8]}, at=AT_N2)
+
+
+def test_n2_sign_slip_is_named_per_term():
+    a, b = sg.symbols("a b", shape=(2,))
+    report = check(3 * a**3 - b**2, {"a": "9*a**2", "b": "2*b"}, at=AT_N2, name="Q")
+    assert not report
+    wrong = [c for c in report.components if not c.ok]
+    assert [c.variable for c in wrong] == ["b"]
+    text = str(report)
+    assert "sign error in the term from -b**2: expected -2*b" in text
+    np.testing.assert_allclose(wrong[0].claimed_value, [12, 8])
+
+
+def test_n2_prime_product_form_slip():
+    a, b = sg.symbols("a b", shape=(2,))
+    report = check(3 * a**3 * b**2, {"a": "9*a**2", "b": "-2*b"}, at=AT_N2, name="Q")
+    assert not report
+    da, db = report.components
+    np.testing.assert_allclose(da.correct_value, [1296, 1296])
+    np.testing.assert_allclose(db.correct_value, [288, 648])
+    assert "misses the factor -3*a**3" in " ".join(db.diagnosis)
+    assert "derivative of 3*a**3 - b**2" in " ".join(db.diagnosis)
+    assert "misses the factor b**2" in " ".join(da.diagnosis)
+    assert da.correct_text.startswith("9*a**2*b**2")
+    # the right reading passes
+    assert check(3 * a**3 * b**2, {"a": "9*a**2*b**2", "b": "6*a**3*b"}, at=AT_N2)
+
+
+def test_n3_n6_n7_multivariable_right_and_perturbed():
+    cases = [
+        ("(x-3)*(x-6)*(x-4)", ["x"]),
+        ("x1**3 + x2**2 + 4*x1*x2 + 5", ["x1", "x2"]),
+        ("3*x**5 + 2*u**2*k*x + l*x + l", ["x", "u", "k", "l"]),
+    ]
+    for f_text, names in cases:
+        f = _parse(f_text)
+        claims = {n: sympy_claim(f_text, n) for n in names}
+        assert check(f, claims), f_text
+        for n in names:
+            wrong = dict(claims, **{n: claims[n] + " + x**7"})
+            report = check(f, wrong)
+            assert not report
+            bad = [c for c in report.components if not c.ok]
+            assert [c.variable for c in bad] == [n]
+            assert any("extra term" in d for d in bad[0].diagnosis), str(report)
+
+
+def _parse(text):
+    return parse(text).value
+
+
+def test_n6_and_n7_numbers_at_the_point():
+    assert check(_parse("x1**3 + x2**2 + 4*x1*x2 + 5"), {"x1": 43, "x2": 20}, at={"x1": 3, "x2": 4})
+    f7 = _parse("3*x**5 + 2*u**2*k*x + l*x + l")
+    assert check(f7, {"x": 337, "u": 96, "k": 64, "l": 3}, at={"x": 2, "u": 4, "k": 3, "l": 1})
+    report = check(f7, {"x": 337, "u": 96, "k": 64, "l": 2}, at={"x": 2, "u": 4, "k": 3, "l": 1})
+    assert [c.variable for c in report.components if not c.ok] == ["l"]
+    assert "x + 1" in str(report)
+
+
+def test_n8_mean_right_and_n8_prime_slip():
+    def loss_mean(x):
+        return sg.mean(2 * (x + 2) ** 2)
+
+    def loss_third(x):
+        z = 2 * (x + 2) ** 2
+        return (z[0] + z[1]) / 3
+
+    at = {"x": [1.0, 2.0]}
+    assert check(loss_mean, [6, 8], at=at)
+    assert check(loss_mean, "2*(x + 2)", at=at)
+    report = check(loss_third, [6, 8], at=at)
+    assert not report
+    (c,) = report.components
+    np.testing.assert_allclose(c.correct_value, [4, 16 / 3])
+    assert "3/2 times the correct ones" in str(report)
+    assert "4*x/3" in c.correct_text.replace(" ", "") or "4*x/3" in str(report).replace(" ", "")
+    assert check(loss_third, [4, 16 / 3], at=at)
+
+
+def test_n9_linear_model_step():
+    w, x, y = sg.symbols("w x y")
+    assert check((w * x - y) ** 2, {"w": -2}, wrt="w", at={"w": 1, "x": 1, "y": 2})
+
+
+def test_n10_slip_and_right_reading():
+    W, x, b, y = sg.symbols("W x b y")
+    L = (y - (W * x + b)) ** 2
+    report = check(L, "2*(y - (W*x + b))*W*x", wrt=W, name="L")
+    assert not report
+    text = str(report)
+    assert "wrong sign" in text and "extra factor W" in text
+    assert report.components[0].witness
+    assert check(L, {"W": "-2*(y - (W*x + b))*x", "b": "-2*(y - (W*x + b))"}, name="L")
+
+
+def test_n15_cross_entropy_gradient_is_softmax_minus_onehot():
+    def ce(z):
+        return -sg.log_softmax(z)[0]
+
+    z0 = np.array([2.0, 1.0, 0.1])
+    sm = np.exp(z0) / np.exp(z0).sum()
+    assert check(ce, sm - np.array([1.0, 0.0, 0.0]), at={"z": z0})
+    assert not check(ce, sm, at={"z": z0})
+
+
+# -- forms of claims ------------------------------------------------------------------------------------
+
+
+def test_function_claims_and_expression_claims():
+    def f(x1, x2):
+        return x1**3 + x2**2 + 4 * x1 * x2 + 5
+
+    assert check(f, lambda x1, x2: (3 * x1**2 + 4 * x2, 2 * x2 + 4 * x1))
+    report = check(f, lambda x1, x2: (3 * x1**2 + 4 * x2, 2 * x2 + 2 * x1))
+    assert [c.ok for c in report.components] == [True, False]
+    assert "wrong coefficient" in str(report)
+    x1, x2 = sg.symbols("x1 x2")
+    assert check(f, [3 * x1**2 + 4 * x2, 2 * x2 + 4 * x1])
+    assert check(f, 3 * x1**2 + 4 * x2, wrt="x1")
+
+
+def test_missing_term_and_numeric_decision():
+    x, y = sg.symbols("x y")
+    report = check(x**2 * y + sg.sin(x), "2*x*y", wrt=x)
+    assert not report
+    assert any("missing term from sin(x): cos(x)" in d for d in report.components[0].diagnosis)
+    # equal but not obviously so: decided (symbolically or numerically) as right
+    assert check(sg.sin(x) ** 2, "sin(2*x)", wrt=x)
+
+
+def test_report_to_dict_is_json():
+    a, b = sg.symbols("a b", shape=(2,))
+    report = check(3 * a**3 - b**2, {"a": "9*a**2", "b": "2*b"}, at=AT_N2)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["ok"] is False
+    assert [c["verdict"] for c in data["components"]] == ["right", "wrong"]
+    assert data["components"][1]["correct_value"] == [-12.0, -8.0]
+
+
+def test_bad_input_errors():
+    x, y = sg.symbols("x y")
+    with pytest.raises(sg.InputError, match="at="):
+        check(x**2, 6)
+    with pytest.raises(sg.InputError, match="dict"):
+        check(x * y, "y")
+    with pytest.raises(sg.InputError, match="no value for y"):
+        check(x * y, {"x": 1, "y": 2}, at={"x": 1})
+    a = sg.symbols("a", shape=(2,))
+    with pytest.raises(sg.ShapeError, match=r"\(3,\)"):
+        check(sg.sum(a**2), [1, 2, 3], at={"a": [1, 2]})
+    with pytest.raises(sg.ShapeError, match=r"at\['a'\]"):
+        check(sg.sum(a**2), [1, 2], at={"a": [1, 2, 3]})
+    with pytest.raises(sg.InputError, match="real numbers"):
+        check(x**2, 6, at={"x": "three"})
+    with pytest.raises(FormulaError):
+        check(x**2, "2*x +")
+
+
+# -- gradcheck ----------------------------------------------------------------------------------------------
+
+RNG = np.random.default_rng(0)
+W0, X0, Y0 = RNG.standard_normal((3, 4)), RNG.standard_normal(4), RNG.standard_normal(3)
+
+
+def loss(W, x, y):
+    return np.sum((W @ x - y) ** 2)
+
+
+def backward(W, x, y):
+    r = W @ x - y
+    return 2 * np.outer(r, x), 2 * W.T @ r, -2 * r
+
+
+def backward_wrong(W, x, y):
+    r = W @ x - y
+    return np.outer(r, x), 2 * W.T @ r, -2 * r  # forgot the 2 of the square
+
+
+def test_oracle_backward_matches_finite_differences():
+    # the test's own oracle, so the gradcheck verdicts below mean something
+    h = 1e-6
+    num = np.zeros_like(W0)
+    for idx in np.ndindex(*W0.shape):
+        d = np.zeros_like(W0)
+        d[idx] = h
+        num[idx] = (loss(W0 + d, X0, Y0) - loss(W0 - d, X0, Y0)) / (2 * h)
+    np.testing.assert_allclose(backward(W0, X0, Y0)[0], num, rtol=1e-6)
+
+
+def test_gradcheck_right_and_wrong_backward():
+    right = gradcheck(loss, backward, (W0, X0, Y0))
+    assert right and right.tolerance_ok and right.order_ok
+    assert all(o is not None and abs(o - 2) < 0.3 for o in right.orders)
+    wrong = gradcheck(loss, backward_wrong, (W0, X0, Y0))
+    assert not wrong
+    assert all(o is not None and abs(o - 1) < 0.3 for o in wrong.orders)
+    assert wrong.worst["input"] == 0
+    assert wrong.worst["rel_error"] == pytest.approx(0.5, rel=1e-3)
+    text = str(wrong)
+    assert "WRONG" in text and "eps=" in text and "rtol=" in text and "worst entry" in text
+
+
+def test_gradcheck_float32_pitfall():
+    def back32(W, x, y):
+        return tuple(g.astype(np.float32) for g in backward(W, x, y))
+
+    def wrong32(W, x, y):
+        return tuple(g.astype(np.float32) for g in backward_wrong(W, x, y))
+
+    assert gradcheck(loss, back32, (W0.astype(np.float32), X0, Y0))
+    assert not gradcheck(loss, wrong32, (W0, X0, Y0))
+
+    def loss32(W, x, y):  # a forward pass in float32 too
+        return np.sum((W.astype(np.float32) @ x.astype(np.float32) - y.astype(np.float32)) ** 2)
+
+    assert gradcheck(loss32, back32, (W0, X0, Y0))
+    assert not gradcheck(loss32, wrong32, (W0, X0, Y0))
+
+
+def test_gradcheck_order_decides_when_tolerance_is_too_strict():
+    report = gradcheck(loss, backward, (W0, X0, Y0), rtol=1e-14, atol=0.0)
+    assert not report.tolerance_ok and report.order_ok and report.ok
+    assert "decided by the order" in report.basis
+
+
+def test_gradcheck_linear_function_rounding_level():
+    report = gradcheck(lambda x: 3 * x + 1, lambda x: np.full_like(x, 3.0), np.array([1.0, 2.0]))
+    assert report and report.order_ok is None
+    assert not gradcheck(lambda x: 3 * x + 1, lambda x: np.full_like(x, 3.1), np.array([1.0, 2.0]))
+
+
+def test_gradcheck_self_test_of_symgrad():
+    report = gradcheck(lambda W, x, y: sg.sum((W @ x - y) ** 2), (W0, X0, Y0))
+    assert report and report.order_ok
+    assert gradcheck(lambda x: sg.sin(x) * sg.exp(x), 0.3)
+
+
+def test_gradcheck_bad_input():
+    with pytest.raises(sg.ShapeError, match=r"gradient 0 has shape \(4, 3\).*\(3, 4\)"):
+        gradcheck(loss, lambda W, x, y: (W.T, x, y), (W0, X0, Y0))
+    with pytest.raises(sg.InputError, match="one gradient per input"):
+        gradcheck(loss, lambda W, x, y: (W, x), (W0, X0, Y0))
+    with pytest.raises(sg.InputError, match=r"inputs\[1\]"):
+        gradcheck(loss, backward, (W0, "x", Y0))
+    with pytest.raises(sg.InputError, match="inputs is missing"):
+        gradcheck(loss, backward)

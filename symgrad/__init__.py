@@ -62,6 +62,7 @@ from .functions import (
     tanh,
     where,
 )
+from .graph import Graph, graph
 from .ir import Node
 from .schedule import operation_count
 from .sympy_bridge import from_sympy, latex, simplify, to_sympy
@@ -72,6 +73,7 @@ __all__ = [
     "Compiled",
     "DiffError",
     "FormulaError",
+    "Graph",
     "InputError",
     "Node",
     "ShapeError",
@@ -100,6 +102,7 @@ __all__ = [
     "grad",
     "gradcheck",
     "gradient",
+    "graph",
     "hessian",
     "hvp",
     "jacobian",

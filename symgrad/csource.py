@@ -60,7 +60,7 @@ def generate_native(inputs: list[Node], slots: list[Node], dtype: str, frame: st
     ]
     unpack += [f"real *const SG_RESTRICT O{k} = O[{k}];" for k in range(len(outputs))]
     loads = [f"const real x{i} = X{i}[i * S{i}];" for i, s in enumerate(inputs) if s in used]
-    stores = [f"O{k}[i] = {value_text(node, names, c_backend(dtype))};" for k, node in enumerate(outputs)]
+    stores = [f"O{k}[i * OS] = {value_text(node, names, c_backend(dtype))};" for k, node in enumerate(outputs)]
     name = f"{frame}_kernel_{gh}_{dtype}"
     body = loads + statements + stores
     helpers = [h for h in HELPERS if any(h + "(" in line for line in body)]  # unused static helpers draw warnings

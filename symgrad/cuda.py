@@ -79,7 +79,9 @@ class CudaKernel:
         ptrs = np.array([c.data.ptr for c in columns] or [0], dtype=np.uint64)
         strides = np.array([0 if c.ndim == 0 else c.strides[0] // c.itemsize for c in columns] or [0], dtype=np.int64)
         outs = np.array([o.data.ptr for o in outputs] or [0], dtype=np.uint64)
+        out_stride = outputs[0].strides[0] // outputs[0].itemsize if outputs and outputs[0].size > 1 else 1
         if n == 0:
             return
         grid = max(1, min(-(-n // BLOCK), _grid_limit(cp.cuda.Device().id)))
-        fn((grid,), (BLOCK,), (cp.asarray(ptrs), cp.asarray(strides), cp.asarray(outs), np.int64(n)))
+        args = (cp.asarray(ptrs), cp.asarray(strides), cp.asarray(outs), np.int64(out_stride), np.int64(n))
+        fn((grid,), (BLOCK,), args)

@@ -103,7 +103,7 @@ def load_kernel(kernel: NativeKernel, fast_math: bool = False):
                 lib = ctypes.CDLL(str(compile_library(kernel.source, flags)))
                 fn = getattr(lib, kernel.name)
                 fn.restype = None
-                fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_longlong]
+                fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 3
                 _LIBS[key] = fn
     return fn
 
@@ -118,6 +118,13 @@ def pointers_and_strides(columns: list[np.ndarray]):
     return ptrs, strides
 
 
+def output_pointers(outputs: list[np.ndarray]):
+    """ctypes array of the output rows' pointers, and their common element stride."""
+    outs = (ctypes.c_void_p * max(len(outputs), 1))(*(o.ctypes.data for o in outputs))
+    stride = outputs[0].strides[0] // outputs[0].itemsize if outputs and outputs[0].size > 1 else 1
+    return outs, stride
+
+
 class CKernel:
     """Calls a loaded C kernel as ``kernel(columns, outputs, n)``, like the numpy kernels."""
 
@@ -130,13 +137,13 @@ class CKernel:
     def __call__(self, columns: list[np.ndarray], outputs: list[np.ndarray], n: int) -> None:
         fn = self._fn or self._load()
         ins, strides = pointers_and_strides(columns)
-        outs = (ctypes.c_void_p * max(len(outputs), 1))(*(o.ctypes.data for o in outputs))
+        outs, out_stride = output_pointers(outputs)
         parts = min(self.threads, max(1, n // _MIN_POINTS_PER_THREAD))
         if parts <= 1:
-            fn(ins, strides, outs, 0, n)
+            fn(ins, strides, outs, out_stride, 0, n)
             return
         bounds = [n * p // parts for p in range(parts + 1)]
-        futures = [_pool().submit(fn, ins, strides, outs, lo, hi) for lo, hi in itertools.pairwise(bounds)]
+        futures = [_pool().submit(fn, ins, strides, outs, out_stride, lo, hi) for lo, hi in itertools.pairwise(bounds)]
         for f in futures:
             f.result()
 
@@ -168,7 +175,7 @@ class EmulatedCudaKernel:
             lib = ctypes.CDLL(str(compile_library(source, BASE_FLAGS[:1] + ("-std=c++14",) + BASE_FLAGS[2:], "c++")))
             self._fn = lib.sg_launch
             self._fn.restype = None
-            self._fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong, ctypes.c_uint, ctypes.c_uint]
+            self._fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 2 + [ctypes.c_uint] * 2
         ins, strides = pointers_and_strides(columns)
-        outs = (ctypes.c_void_p * max(len(outputs), 1))(*(o.ctypes.data for o in outputs))
-        self._fn(ins, strides, outs, n, self.grid, self.block)
+        outs, out_stride = output_pointers(outputs)
+        self._fn(ins, strides, outs, out_stride, n, self.grid, self.block)

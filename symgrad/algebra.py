@@ -303,12 +303,20 @@ def elementwise(fn, *args):
     """Apply a scalar builder over arrays of nodes and numbers, broadcasting like numpy."""
     if not any(isinstance(a, np.ndarray) for a in args):
         return fn(*args)
-    arrays = [np.asarray(a, dtype=object) if isinstance(a, np.ndarray) else a for a in args]
-    for a in arrays:
+    # Every operand becomes an object array, nodes included: a bare node next to an array
+    # would make numpy hand the whole frompyfunc call to Node.__array_ufunc__.
+    arrays = []
+    for a in args:
         if isinstance(a, np.ndarray) and a.dtype == object:
             _check_elements(a)
+        arr = np.empty((), dtype=object) if a.__class__ is Node else np.asarray(a, dtype=object)
+        if a.__class__ is Node:
+            arr[()] = a
+        arrays.append(arr)
     out = np.frompyfunc(fn, len(args), 1)(*arrays)
-    return out if isinstance(out, np.ndarray) else np.asarray(out, dtype=object)
+    if not isinstance(out, np.ndarray):
+        return out  # every operand was 0-d: a scalar, as numpy gives for 0-d operands
+    return out
 
 
 def _check_elements(a: np.ndarray) -> None:
@@ -321,6 +329,12 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     from .functions import ufunc_to_symbolic
 
     return ufunc_to_symbolic(ufunc, method, inputs, kwargs)
+
+
+def array_function(func, types, args, kwargs):
+    from .functions import array_function_to_symbolic
+
+    return array_function_to_symbolic(func, types, args, kwargs)
 
 
 def to_string(node: Node) -> str:

@@ -9,19 +9,24 @@ a sparse Hessian) are filled once, outside the loop over the batch.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._version import __version__
 from .errors import TraceError
-from .ir import Node, toposort
+from .ir import Node
 from .printer import PYTHON, expression_statements, numpy_statements, value_text
 from .render import render
 from .schedule import Schedule, schedule
 
 CHUNK = 8192  # points per pass: ~64 KiB per float64 temporary, so the working set stays in cache
 WORKING_SET = 1 << 20  # at most this many temporary elements in all, however many buffers a graph needs
+# Statements per generated function.  CPython compiles one huge function far more slowly
+# than many small ones (and a 10^5-statement body takes minutes), so longer bodies are cut
+# into parts of at most this many statements that the kernel calls in order.
+PART_STATEMENTS = 2000
 
 
 def chunk_size(n_buffers: int) -> int:
@@ -51,7 +56,7 @@ def graph_hash(inputs: list[Node], slots: list[Node]) -> str:
     return hashlib.sha256(keys.tobytes()).hexdigest()[:16]
 
 
-def _check_inputs(sched: Schedule, inputs: list[Node]) -> None:
+def check_inputs(sched: Schedule, inputs: list[Node]) -> None:
     declared = set(inputs)
     missing = [s.name for s in sched.inputs if s not in declared]
     if missing:
@@ -63,29 +68,61 @@ def _check_inputs(sched: Schedule, inputs: list[Node]) -> None:
 
 def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype: str, name: str, gh: str) -> str:
     input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
-    used = set(sched.inputs)
-    prologue = [f"x{i} = X{i} if X{i}.ndim == 0 else X{i}[start:stop]" for i, s in enumerate(inputs) if s in used]
-    prologue += [f"o{k} = O{k}[start:stop]" for k in range(len(unique))]
     copies = [f"o{k}[...] = {input_names[node]}" for k, node in enumerate(unique) if node.op == "sym"]
     output_names = {node: f"o{k}" for k, node in enumerate(unique) if node.op != "sym"}
     body, n_buffers = numpy_statements(sched, input_names, output_names)
+    body = copies + body
     chunk = chunk_size(n_buffers)
-    setup = [f"b{i} = np.empty(min(n, {chunk}), dtype=np.{dtype})" for i in range(n_buffers)]
+    context = {
+        "version": __version__,
+        "graph_hash": gh,
+        "name": name,
+        "chunk": chunk,
+        "dtype": dtype,
+        "n_inputs": len(inputs),
+        "n_outputs": len(unique),
+        "n_buffers": n_buffers,
+        "legend": legend(inputs, unique, "o"),
+    }
+    if len(body) > PART_STATEMENTS:
+        return render("numpy_kernel.py.j2", parts=_numpy_parts(body, name), **context)
+    used = set(sched.inputs)
+    prologue = [f"x{i} = X{i} if X{i}.ndim == 0 else X{i}[start:stop]" for i, s in enumerate(inputs) if s in used]
+    prologue += [f"o{k} = O{k}[start:stop]" for k in range(len(unique))]
     return render(
         "numpy_kernel.py.j2",
-        version=__version__,
-        graph_hash=gh,
-        name=name,
-        chunk=chunk,
-        n_inputs=len(inputs),
-        n_outputs=len(unique),
+        parts=[],
         input_unpack=_unpack("X", len(inputs)),
         output_unpack=_unpack("O", len(unique)),
-        setup=setup,
+        setup=[f"b{i} = np.empty(min(n, {chunk}), dtype=np.{dtype})" for i in range(n_buffers)],
         prologue=prologue,
-        body=copies + body,
-        legend=legend(inputs, unique, "o"),
+        body=body,
+        **context,
     )
+
+
+_NUMPY_NAME = re.compile(r"\b[xob]\d+\b")
+_LISTS = {"x": "X", "o": "O", "b": "B"}
+
+
+def _numpy_parts(body: list[str], name: str) -> list[dict]:
+    """The kernel body cut into functions of at most PART_STATEMENTS lines.
+
+    Every value lives in an array (an input view, an output view or a buffer
+    written with ``out=``), so a part needs no results from the one before: it
+    reads and writes the chunk's lists ``X``, ``O`` and ``B`` by index (``b7``
+    becomes ``B[7]``: no unpacking lines, which would double what CPython compiles).
+    """
+    parts = []
+    for k, start in enumerate(range(0, len(body), PART_STATEMENTS)):
+        lines = [_NUMPY_NAME.sub(_indexed, line) for line in body[start : start + PART_STATEMENTS]]
+        parts.append({"name": f"{name}_part{k}", "body": lines})
+    return parts
+
+
+def _indexed(match: re.Match) -> str:
+    text = match.group(0)
+    return f"{_LISTS[text[0]]}[{text[1:]}]"
 
 
 LEGEND_LINES = 12  # the legend names the first outputs; a huge Hessian is not listed whole
@@ -95,12 +132,29 @@ def legend(inputs: list[Node], outputs: list[Node], out_prefix: str) -> list[str
     """Comment lines saying which generated name holds which symbol and formula."""
     lines = ["inputs: " + ", ".join(f"x{i} = {s.name}" for i, s in enumerate(inputs))]
     for k, node in enumerate(outputs[:LEGEND_LINES]):
-        size = len(toposort([node]))  # printed as a tree, a shared graph can be far larger: show small ones only
-        text = str(node) if size <= 60 else f"(a formula of {size} nodes)"
+        # printed as a tree, a shared graph can be far larger: print small ones only, and
+        # count at most LEGEND_NODES + 1 nodes, so the legend of a huge graph costs nothing
+        size = _bounded_size(node, LEGEND_NODES)
+        text = str(node) if size <= LEGEND_NODES else f"(a formula of more than {LEGEND_NODES} nodes)"
         lines.append(f"{out_prefix}{k} = {text if len(text) <= 100 else text[:97] + '...'}")
     if len(outputs) > LEGEND_LINES:
         lines.append(f"... and {len(outputs) - LEGEND_LINES} more outputs")
     return lines
+
+
+LEGEND_NODES = 60
+
+
+def _bounded_size(root: Node, limit: int) -> int:
+    """The number of distinct nodes under ``root``, counting no further than ``limit + 1``."""
+    seen = {id(root)}
+    stack = [root]
+    while stack and len(seen) <= limit:
+        for a in stack.pop().args:
+            if id(a) not in seen:
+                seen.add(id(a))
+                stack.append(a)
+    return len(seen)
 
 
 def _unpack(prefix: str, count: int) -> str:
@@ -113,16 +167,65 @@ def _scalar_source(sched: Schedule, inputs: list[Node], results: str, name: str,
     input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
     body, names = expression_statements(sched, input_names, PYTHON)
     texts = [value_text(n, names, PYTHON) for n in slots]
+    result_text = results.format(*texts) if slots else ""
+    # Python's float arithmetic overflows to inf (and exp, via _exp) silently, where numpy
+    # warns or raises per np.errstate: a non-finite result sends the call to the numpy
+    # kernel, so the caller gets numpy's values *and* numpy's warnings policy.
+    computed = list(dict.fromkeys(t for t, n in zip(texts, slots) if n.op != "const"))
+    check = f"sum(({''.join(t + ', ' for t in computed)}))" if computed else ""
+    parts: list[dict] = []
+    if len(body) > PART_STATEMENTS:
+        parts, body = _scalar_parts(body, result_text, check, name)
     return render(
         "python_scalar.py.j2",
         version=__version__,
         graph_hash=gh,
         name=name,
         params=", ".join(f"x{i}" for i in range(len(inputs))),
+        parts=parts,
         body=body,
         legend=legend(inputs, slots, "result "),
-        results=results.format(*texts) if slots else "",
+        results=result_text,
+        check=check,
     )
+
+
+_SCALAR_NAME = re.compile(r"\b(?:t\d+(?:_\d+)?|x\d+)\b")
+
+
+def _scalar_parts(body: list[str], results: str, check: str, name: str) -> tuple[list[dict], list[str]]:
+    """SSA lines cut into functions of at most PART_STATEMENTS lines, and the calls chaining them.
+
+    Each part takes the values it reads that earlier parts (or the arguments)
+    defined, and returns those that later parts or the results read: the
+    temporaries live across a cut, found by one backward pass over the parts.
+    """
+    chunks = [body[i : i + PART_STATEMENTS] for i in range(0, len(body), PART_STATEMENTS)]
+    defined, read = [], []
+    for lines in chunks:
+        lhs = [line.split(" = ", 1)[0] for line in lines]
+        rhs_names = {m for line in lines for m in _SCALAR_NAME.findall(line.split(" = ", 1)[1])}
+        defined.append(set(lhs))
+        read.append(rhs_names - set(lhs))  # SSA: a name read in a part before any definition comes from outside
+    needed_later = set(_SCALAR_NAME.findall(results + " " + check))
+    outs: list[list[str]] = [[] for _ in chunks]
+    ins: list[list[str]] = [[] for _ in chunks]
+    for k in range(len(chunks) - 1, -1, -1):
+        outs[k] = sorted(needed_later & defined[k], key=_name_order)
+        ins[k] = sorted(read[k], key=_name_order)
+        needed_later = (needed_later - defined[k]) | read[k]
+    parts, calls = [], []
+    for k, lines in enumerate(chunks):
+        part = f"{name}_part{k}"
+        returns = "(" + "".join(f"{v}, " for v in outs[k]) + ")"
+        parts.append({"name": part, "params": ", ".join(ins[k]), "body": lines, "returns": returns})
+        call = f"{part}({', '.join(ins[k])})"
+        calls.append(f"{''.join(f'{v}, ' for v in outs[k])}= {call}" if outs[k] else call)
+    return parts, calls
+
+
+def _name_order(v: str) -> tuple:
+    return (v[0], *map(int, v[1:].split("_")))
 
 
 def unique_outputs(slots: list[Node]) -> list[Node]:
@@ -140,7 +243,7 @@ def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: 
     """
     unique = unique_outputs(slots)
     sched = schedule(unique)
-    _check_inputs(sched, inputs)
+    check_inputs(sched, inputs)
     gh = graph_hash(inputs, slots)
     numpy_name, scalar_name = f"kernel_{gh}", f"scalar_{gh}"
     scalar = None

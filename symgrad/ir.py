@@ -12,18 +12,23 @@ builders of :mod:`symgrad.algebra`; this module only defines the data.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 import zlib
 from collections.abc import Iterable
 from fractions import Fraction
 
-from .errors import TraceError
+from .errors import TraceError, UnsupportedOpError
 
 Number = int | Fraction | float
 
 _MASK = (1 << 61) - 1
 _INTERN: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
 _INTERN_DATA = _INTERN.data
+# Creating a node is check-then-insert: two threads missing the same key at once would
+# each make a node, and equal nodes that are not the same object break ``is`` equality.
+# Creation takes this lock and checks again; the hit path (most calls) takes no lock.
+_INTERN_LOCK = threading.Lock()
 
 
 def _stable_hash(text: str) -> int:
@@ -86,7 +91,11 @@ class Node:
     def __float__(self) -> float:
         if self.op == "const":
             return float(self.value)
-        raise TraceError(f"cannot convert the symbolic value {self} to a float")
+        raise TraceError(
+            f"cannot convert the symbolic value {self} to a float: float(), the math module and numpy "
+            "functions without a symbolic counterpart need numbers; use symgrad's functions (sg.sin, "
+            "sg.exp, ...) or numpy's ufuncs (np.sin, ...) on symbolic values"
+        )
 
     def __int__(self) -> int:
         if self.op == "const":
@@ -97,6 +106,19 @@ class Node:
         if self.op == "const" and float(self.value).is_integer():
             return int(self.value)
         raise TraceError(f"the symbolic value {self} cannot be used as an index")
+
+    # rounding has no derivative worth the name and no symbolic op: say so by name
+    def __floor__(self):
+        raise UnsupportedOpError("floor", hint="Rounding is not differentiable; symgrad has no symbolic floor.")
+
+    def __ceil__(self):
+        raise UnsupportedOpError("ceil", hint="Rounding is not differentiable; symgrad has no symbolic ceil.")
+
+    def __trunc__(self):
+        raise UnsupportedOpError("trunc", hint="Rounding is not differentiable; symgrad has no symbolic trunc.")
+
+    def __round__(self, ndigits=None):
+        raise UnsupportedOpError("round", hint="Rounding is not differentiable; symgrad has no symbolic round.")
 
     def __str__(self) -> str:
         return _alg.to_string(self)
@@ -180,6 +202,10 @@ class Node:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return _alg.array_ufunc(ufunc, method, inputs, kwargs)
 
+    def __array_function__(self, func, types, args, kwargs):
+        """numpy functions (``np.where``, ``np.sort``, ``np.linalg.inv``...) called with a node among their operands."""
+        return _alg.array_function(func, types, args, kwargs)
+
     # numpy's object-dtype loops call a method named after the ufunc on each element
     def sin(self):
         return _alg.call("sin", self)
@@ -241,16 +267,22 @@ def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
         node = ref()
         if node is not None:
             return node
-    node = object.__new__(Node)
     vkey = 0 if value is None else _stable_hash(repr(value))
     k = (_stable_hash(op) * 1000003) ^ vkey
     for a in args:
         k = ((k * 1000003) ^ a.key) & _MASK
-    object.__setattr__(node, "op", op)
-    object.__setattr__(node, "args", args)
-    object.__setattr__(node, "value", value)
-    object.__setattr__(node, "key", k)
-    _INTERN[ident] = node
+    with _INTERN_LOCK:
+        ref = _INTERN_DATA.get(ident)  # another thread may have made it since the check above
+        if ref is not None:
+            node = ref()
+            if node is not None:
+                return node
+        node = object.__new__(Node)
+        object.__setattr__(node, "op", op)
+        object.__setattr__(node, "args", args)
+        object.__setattr__(node, "value", value)
+        object.__setattr__(node, "key", k)
+        _INTERN[ident] = node
     return node
 
 

@@ -10,6 +10,7 @@ transformation builds new symbolic outputs from the traced ones with
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 import re
 import traceback
@@ -153,7 +154,7 @@ def _public_name(path: str, name: str) -> str:
 def _numpy_entry(exc: BaseException) -> str | None:
     """The numpy function the traced code called when ``exc`` was raised inside it, e.g. ``numpy.linalg.inv``."""
     frames = traceback.extract_tb(exc.__traceback__)
-    for caller, callee in zip(frames, frames[1:]):
+    for caller, callee in itertools.pairwise(frames):
         if callee.filename.startswith(_NUMPY_DIR) and not caller.filename.startswith((_NUMPY_DIR, _SYMGRAD_DIR)):
             return _public_name(callee.filename[len(_NUMPY_DIR) :], callee.name)
     # a ufunc's object loop called from the traced code itself: numpy names the missing method
@@ -287,7 +288,9 @@ def grad(fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: st
     return Compiled(Program(program.args, g), backend, dtype, **options)
 
 
-def value_and_grad(fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options) -> Compiled:
+def value_and_grad(
+    fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options
+) -> Compiled:
     """``(value, gradient)`` from one fused kernel."""
     program = program_of(fn, shapes)
     out, g = _grads(program, argnums, "value_and_grad")
@@ -330,7 +333,9 @@ def hessian_function(
     return SparseHessianFunction(compiled, rows, cols, len(variables))
 
 
-def derivative(fn, order: int, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", **options) -> Compiled:
+def derivative(
+    fn, order: int, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", **options
+) -> Compiled:
     """The ``order``-th derivative tensor: shape ``out_shape + arg_shape * order``."""
     if not isinstance(order, (int, np.integer)) or order < 0:
         raise InputError(f"order must be a non-negative int, got {order!r}")

@@ -173,15 +173,15 @@ class Compiled:
             self.kernel = generate(self._inputs, slots, self.dtype, results)
         else:
             self.kernel = generate_native(self._inputs, slots, self.dtype, backend)
-        self._numpy_fn = None  # compiled on first use: a huge graph pays only for the path it takes
+        self._array_fn = None  # the kernel for array calls (any backend); numpy compiles it on first use
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)
         self._layout = _SlotLayout(slots, self.kernel.unique if backend == "numpy" else None)
         self._verify = bool(int(os.environ.get("SYMGRAD_VERIFY", "0") or 0)) if verify is None else bool(verify)
         if backend == "c":
-            self._numpy_fn = native.CKernel(self.kernel, int(threads), bool(fast_math))
+            self._array_fn = native.CKernel(self.kernel, int(threads), bool(fast_math))
         elif backend == "cuda":
-            self._numpy_fn = cuda.CudaKernel(self.kernel)
+            self._array_fn = cuda.CudaKernel(self.kernel)
         if self._verify:
             self.verify()
 
@@ -263,8 +263,8 @@ class Compiled:
         return fn
 
     def _load_numpy(self):
-        self._numpy_fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
-        return self._numpy_fn
+        self._array_fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
+        return self._array_fn
 
     # -- self-verification -------------------------------------------------------------
     def verify(self, points: int = VERIFY_POINTS, seed: int = 0) -> None:
@@ -359,7 +359,7 @@ class Compiled:
         arrays, batch = self._prepare(args, xp)
         n = math.prod(batch)
         columns = self._columns(arrays, batch, xp)
-        return self._layout.run(self._numpy_fn or self._load_numpy(), columns, n, self._np_dtype, xp), batch
+        return self._layout.run(self._array_fn or self._load_numpy(), columns, n, self._np_dtype, xp), batch
 
     def _call_arrays(self, args):
         xp = cuda.cupy() if self.backend == "cuda" else np

@@ -172,7 +172,8 @@ class EmulatedCudaKernel:
     def __call__(self, columns: list[np.ndarray], outputs: list[np.ndarray], n: int) -> None:
         if self._fn is None:
             source = render("cuda_emulation.cpp.j2", kernel_source=self.kernel.source, name=self.kernel.name)
-            lib = ctypes.CDLL(str(compile_library(source, BASE_FLAGS[:1] + ("-std=c++14",) + BASE_FLAGS[2:], "c++")))
+            flags = tuple(f for f in BASE_FLAGS if not f.startswith("-std=")) + ("-std=c++14",)
+            lib = ctypes.CDLL(str(compile_library(source, flags, "c++")))
             self._fn = lib.sg_launch
             self._fn.restype = None
             self._fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 2 + [ctypes.c_uint] * 2

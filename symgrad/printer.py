@@ -168,10 +168,7 @@ def _c_literal(value, suffix: str) -> str:
     special = {"NAN": "((real)SG_NAN)", "INF": "((real)SG_INF)", "(-INF)": "(-(real)SG_INF)"}
     if text in special:
         return special[text]
-    bare = text.strip("()")
-    if "." not in bare and "e" not in bare and "inf" not in bare:
-        bare += ".0"
-    bare += suffix
+    bare = text.strip("()") + suffix  # a float's repr always has a "." or an exponent: a C double literal
     return f"({bare})" if text.startswith("(") else bare
 
 

@@ -388,13 +388,11 @@ def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="fl
     return compiled(*primals, *tangents)
 
 
-class BoundFunction:
-    """A compiled object with its leading arguments fixed (what ``vjp`` returns)."""
+class CompiledWrapper:
+    """A callable built on one compiled object, showing its ``source`` and ``outputs``."""
 
-    def __init__(self, compiled: Compiled, bound: tuple, wrap_single: bool) -> None:
+    def __init__(self, compiled: Compiled) -> None:
         self.compiled = compiled
-        self.bound = bound
-        self.wrap_single = wrap_single
 
     @property
     def source(self) -> str:
@@ -403,6 +401,15 @@ class BoundFunction:
     @property
     def outputs(self):
         return self.compiled.outputs
+
+
+class BoundFunction(CompiledWrapper):
+    """A compiled object with its leading arguments fixed (what ``vjp`` returns)."""
+
+    def __init__(self, compiled: Compiled, bound: tuple, wrap_single: bool) -> None:
+        super().__init__(compiled)
+        self.bound = bound
+        self.wrap_single = wrap_single
 
     def __call__(self, *cotangents):
         out = self.compiled(*self.bound, *cotangents)
@@ -464,22 +471,14 @@ class SparseHessian(NamedTuple):
         return dense
 
 
-class SparseHessianFunction:
+class SparseHessianFunction(CompiledWrapper):
     """What ``sg.hessian(f, sparse=True)`` returns: call it for a :class:`SparseHessian`."""
 
     def __init__(self, compiled: Compiled, rows: np.ndarray, cols: np.ndarray, n: int) -> None:
-        self.compiled = compiled
+        super().__init__(compiled)
         self.rows = rows
         self.cols = cols
         self.n = n
-
-    @property
-    def source(self) -> str:
-        return self.compiled.source
-
-    @property
-    def outputs(self):
-        return self.compiled.outputs
 
     def __call__(self, *args) -> SparseHessian:
         values = self.compiled(*args)

@@ -96,7 +96,7 @@ def _fresh_state() -> None:
 
 def sg_runtime_clear_cache() -> None:
     try:
-        from symgrad.runtime import clear_cache
+        from symgrad.backends.pyload import clear_cache
     except ImportError:  # an internal helper; without it a rebuild may reuse compiled source
         return
     clear_cache()

@@ -9,9 +9,11 @@ The public API is re-exported here and nowhere else.
 """
 
 from ._version import __version__
-from .api import compile, diff, gradient, hessian, jacobian
-from .check import check, gradcheck
-from .compiled import Compiled
+from .api.compiled import Compiled
+from .api.expressions import compile, diff, gradient, hessian, jacobian
+from .api.transforms import SparseHessian, derivative, grad, hvp, jvp, value_and_grad, vjp
+from .checker.check import check, gradcheck
+from .codegen.schedule import operation_count
 from .errors import (
     BackendError,
     DiffError,
@@ -24,7 +26,10 @@ from .errors import (
     VerificationError,
 )
 from .formula import parse as parse_formula
-from .functions import (
+from .graph import Graph, graph
+from .ir.node import Node
+from .sympy_bridge import from_sympy, latex, simplify, to_sympy
+from .trace.functions import (
     abs,
     arccos,
     arcsin,
@@ -62,11 +67,6 @@ from .functions import (
     tanh,
     where,
 )
-from .graph import Graph, graph
-from .ir import Node
-from .schedule import operation_count
-from .sympy_bridge import from_sympy, latex, simplify, to_sympy
-from .transforms import SparseHessian, derivative, grad, hvp, jvp, value_and_grad, vjp
 
 __all__ = [
     "BackendError",

@@ -33,10 +33,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import algebra as B
-from . import functions as F
 from .errors import FormulaError, InputError, SymgradError
-from .ir import Node, const, symbol
+from .ir import builders as B
+from .ir.node import Node, const, symbol
+from .trace import functions as F
 
 __all__ = ["ALIASES", "CONSTANTS", "FUNCTIONS", "Formula", "FormulaError", "parse"]
 

@@ -36,10 +36,10 @@ from sympy.core.numbers import Infinity, NaN, NegativeInfinity, NumberSymbol
 from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import ITE, And, Boolean, BooleanFalse, BooleanTrue, Not, Or
 
-from . import algebra as B
 from .errors import UnsupportedOpError
-from .ir import Node, const, symbol, toposort
-from .ops import OPS
+from .ir import builders as B
+from .ir.node import Node, const, symbol, toposort
+from .ir.ops import OPS
 
 __all__ = ["EVAL_DEPTH", "MAX_NESTING", "from_sympy", "latex", "simplify", "to_sympy"]
 

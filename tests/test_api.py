@@ -766,7 +766,7 @@ _CHAIN_SCRIPT = """
 import json, sys, time
 import numpy as np
 import symgrad as sg
-from symgrad.evaluate import evaluate
+from symgrad.ir.evaluate import evaluate
 steps, step, x0, compiled_steps = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 def phase(name):
     print(json.dumps({"phase": name, "t": time.perf_counter() - T0}), flush=True)

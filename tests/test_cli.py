@@ -25,7 +25,8 @@ import pytest
 import sympy as sp
 
 import symgrad as sg
-from symgrad import cli, cli_parser
+from symgrad.cli import main as cli
+from symgrad.cli import parser as cli_parser
 from symgrad.formula import parse
 from symgrad.graph import graph
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad.errors import FormulaError, SymgradError
-from symgrad.evaluate import evaluate
 from symgrad.formula import MAX_LENGTH, Formula, parse
+from symgrad.ir.evaluate import evaluate
 
 EXAMPLES = int(os.environ.get("SYMGRAD_FUZZ_EXAMPLES", "200"))
 POINT = {"x": 0.7, "y": -1.3, "z": 2.1}

@@ -25,12 +25,13 @@ from hypothesis import strategies as st
 from test_oracle import EXPRESSIONS, X, Y
 
 import symgrad as sg
-from symgrad import cache, native
-from symgrad.algebra import as_node
-from symgrad.compiled import Compiled, _SlotLayout
-from symgrad.csource import generate_native
+from symgrad.api.compiled import Compiled, _SlotLayout
+from symgrad.backends import c as native
+from symgrad.backends import cache
+from symgrad.codegen.csource import generate_native
 from symgrad.errors import BackendError
-from symgrad.evaluate import evaluate
+from symgrad.ir.builders import as_node
+from symgrad.ir.evaluate import evaluate
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
 NVCC = shutil.which("nvcc")
@@ -38,7 +39,7 @@ NVCC = shutil.which("nvcc")
 
 def _has_gpu() -> bool:
     try:
-        from symgrad import cuda
+        from symgrad.backends import cuda
 
         cuda.cupy()
         return True
@@ -377,7 +378,7 @@ def test_disk_cache_refuses_a_directory_others_can_write(tmp_path, monkeypatch):
 
 WRITER = """
 import sys
-from symgrad import native
+from symgrad.backends import c as native
 path = native.compile_library(sys.argv[1], native.BASE_FLAGS)
 print(path)
 """
@@ -428,7 +429,7 @@ def test_sparse_hessian_returns_only_structural_nonzeros(backend):
 @needs_gpu
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_gpu_matches_numpy_on_every_transform(dtype):
-    from symgrad import cuda
+    from symgrad.backends import cuda
 
     cp = cuda.cupy()
     rng = np.random.default_rng(8)
@@ -448,7 +449,7 @@ def test_gpu_matches_numpy_on_every_transform(dtype):
 @pytest.mark.cuda
 @needs_gpu
 def test_gpu_reads_strided_views_and_numpy_inputs():
-    from symgrad import cuda
+    from symgrad.backends import cuda
 
     cp = cuda.cupy()
     pts = np.random.default_rng(9).uniform(-1, 1, (100_001, 3))

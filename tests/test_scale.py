@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad import codegen
+from symgrad.codegen import kernel as codegen
 from symgrad.ir import toposort
 
 H = 1e-5

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symgrad import algebra as B
 from symgrad.errors import UnsupportedOpError
-from symgrad.evaluate import evaluate as reference
 from symgrad.ir import Node, const, symbol, toposort
+from symgrad.ir import builders as B
+from symgrad.ir.evaluate import evaluate as reference
 from symgrad.sympy_bridge import from_sympy, latex, simplify, to_sympy
 
 x, y = symbol("x"), symbol("y")

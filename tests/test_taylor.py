@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pytest
 import sympy as sp
 
-from symgrad import algebra as B
-from symgrad import functions as sg
-from symgrad.diff import diff_spec, gradient_nodes
-from symgrad.evaluate import evaluate as reference
+from symgrad.diff.reverse import diff_spec, gradient_nodes
+from symgrad.diff.taylor import nth_derivative, taylor_coefficients
 from symgrad.ir import Node, toposort
-from symgrad.taylor import nth_derivative, taylor_coefficients
+from symgrad.ir import builders as B
+from symgrad.ir.evaluate import evaluate as reference
+from symgrad.trace import functions as sg
 
 X = sg.symbols("x")
 SX = sp.Symbol("x", real=True)

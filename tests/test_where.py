@@ -19,7 +19,7 @@ def _available_backends() -> list[str]:
     """numpy always; C where a compiler is (CI has one); CUDA where CuPy sees a GPU."""
     import shutil
 
-    from symgrad import cuda
+    from symgrad.backends import cuda
 
     found = ["numpy"]
     if shutil.which("cc") or shutil.which("gcc") or shutil.which("clang"):

@@ -1,0 +1,462 @@
+"""Compiled objects: symbolic outputs + generated code + the call path.
+
+A :class:`Program` is what every compiled object computes: its arguments
+(each a name, a declared shape and the symbols of its elements) and its
+symbolic outputs (a node, an array of nodes, or tuples/lists of those).
+:class:`Compiled` turns a program into code and calls it:
+
+- plain Python floats for scalar arguments take a straight-line scalar path
+  (no numpy, no broadcasting machinery), falling back to numpy where Python's
+  math raises (log of a negative, division by zero) so results follow numpy;
+- arrays are a batch: ``batch + arg_shape`` per argument, batches broadcasting
+  like numpy, results shaped ``batch + out_shape``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends import c as native
+from ..backends import cuda
+from ..backends.pyload import load_python
+from ..codegen.csource import NativeKernel, generate_native
+from ..codegen.kernel import Kernel, generate
+from ..errors import BackendError, InputError, ShapeError, TraceError, VerificationError
+from ..ir.builders import as_node, substitute
+from ..ir.evaluate import evaluate
+from ..ir.node import Node
+from ..trace.functions import is_symbolic
+
+_DTYPES = {"float64": "float64", "float32": "float32", "double": "float64", "single": "float32"}
+_SCALAR_SLOT_LIMIT = 1024  # beyond this many outputs the scalar path's source costs more than it saves
+BACKENDS = ("numpy", "c", "cuda")
+VERIFY_POINTS = 4
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument: its name, declared shape and element symbols (C order)."""
+
+    name: str
+    shape: tuple[int, ...]
+    symbols: tuple[Node, ...]
+
+    @property
+    def value(self):
+        """The symbolic argument: a symbol, or an object array of them."""
+        return as_value(self.symbols, self.shape)
+
+
+@dataclass(frozen=True)
+class Program:
+    args: tuple[Arg, ...]
+    outputs: object  # Node | object ndarray | tuple/list of those
+
+
+def symbolic_outputs(out):
+    """Outputs as nodes, object arrays of nodes, and tuples/lists of those (numbers become constants)."""
+    if isinstance(out, (tuple, list)):
+        return type(out)(symbolic_outputs(o) for o in out)
+    if isinstance(out, np.ndarray):
+        arr = np.empty(out.shape, dtype=object)
+        for idx in np.ndindex(*out.shape):
+            arr[idx] = _output_node(out[idx])
+        return arr
+    return _output_node(out)
+
+
+def _output_node(value) -> Node:
+    if isinstance(value, (complex, np.complexfloating)):
+        raise TraceError("complex outputs are not supported")
+    try:
+        return as_node(value)
+    except TraceError:
+        raise TraceError(
+            f"a traced function must return numbers, symbolic values, arrays or tuples/lists of them, "
+            f"not {type(value).__name__}"
+        ) from None
+
+
+def as_value(nodes, shape: tuple[int, ...]):
+    """Flat nodes as a symbolic value of ``shape``: the node itself, or an object array."""
+    if not shape:
+        return nodes[0]
+    return np.array(list(nodes), dtype=object).reshape(shape)
+
+
+# -- output structures -----------------------------------------------------------
+
+
+def _flatten(outputs, slots: list[Node]):
+    """A plan to rebuild ``outputs`` from flat slots; appends the slot nodes."""
+    if isinstance(outputs, (tuple, list)):
+        return (type(outputs), [_flatten(o, slots) for o in outputs])
+    if isinstance(outputs, np.ndarray):
+        start = len(slots)
+        slots.extend(_output_node(v) for v in outputs.reshape(-1))
+        return ("leaf", outputs.shape, start)
+    slots.append(_output_node(outputs))
+    return ("leaf", (), len(slots) - 1)
+
+
+def _results_format(plan, dtype: str) -> str:
+    """The scalar path's return expression for ``plan``, with ``{k}`` per slot."""
+    kind = plan[0]
+    if kind == "leaf":
+        _, shape, start = plan
+        if not shape:
+            return f"{{{start}}}" if dtype == "float64" else f"np.float32({{{start}}})"
+        items = ", ".join(f"{{{start + i}}}" for i in range(math.prod(shape)))
+        return f"np.array([{items}], dtype=np.{dtype}).reshape({shape!r})"
+    inner = ", ".join(_results_format(p, dtype) for p in plan[1])
+    return f"[{inner}]" if kind is list else f"({inner}{',' if len(plan[1]) == 1 else ''})"
+
+
+def _map_plan(plan, leaf_fn):
+    if plan[0] == "leaf":
+        return leaf_fn(plan[1], plan[2])
+    return plan[0](_map_plan(p, leaf_fn) for p in plan[1])
+
+
+class Compiled:
+    """A callable computing a program's outputs with generated code.
+
+    ``.source`` is the generated code, ``.outputs`` the symbolic outputs,
+    ``.args`` the arguments with their declared shapes.
+
+    Backends: ``"numpy"`` (fused numpy kernel, plus a straight-line fast path for
+    plain floats), ``"c"`` (the same kernel as C, compiled with the system
+    compiler; ``threads=k`` splits the batch over k threads, ``fast_math=True``
+    adds ``-ffast-math``), ``"cuda"`` (one GPU thread per point, through CuPy).
+    ``verify=True`` (or ``SYMGRAD_VERIFY=1`` in the environment) checks the
+    generated code against the reference interpreter before it is used.
+    """
+
+    def __init__(
+        self,
+        program: Program,
+        backend: str = "numpy",
+        dtype: str = "float64",
+        fn=None,
+        *,
+        threads: int = 1,
+        fast_math: bool = False,
+        verify: bool | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(map(repr, BACKENDS))}")
+        if dtype not in _DTYPES:
+            raise InputError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
+            raise InputError(f"threads must be a positive int, got {threads!r}")
+        if backend == "c":
+            native.find_compiler()  # no compiler: say so now, not at the first call
+        elif backend == "cuda":
+            cuda.cupy()  # no CuPy or no GPU: likewise
+        self.program = program
+        self.backend = backend
+        self.dtype = _DTYPES[dtype]
+        self.fn = fn
+        slots: list[Node] = []
+        self._plan = _flatten(program.outputs, slots)
+        self._slots = slots
+        self._inputs = [s for a in program.args for s in a.symbols]
+        self._scalar_ok = (
+            backend == "numpy" and all(not a.shape for a in program.args) and len(slots) <= _SCALAR_SLOT_LIMIT
+        )
+        self.kernel: Kernel | NativeKernel
+        if backend == "numpy":
+            results = _results_format(self._plan, self.dtype) if self._scalar_ok else None
+            self.kernel = generate(self._inputs, slots, self.dtype, results)
+        else:
+            self.kernel = generate_native(self._inputs, slots, self.dtype, backend)
+        self._array_fn = None  # the kernel for array calls (any backend); numpy compiles it on first use
+        self._scalar_fn = None
+        self._np_dtype = np.dtype(self.dtype)
+        self._layout = _SlotLayout(slots, self.kernel.unique if backend == "numpy" else None)
+        self._verify = bool(int(os.environ.get("SYMGRAD_VERIFY", "0") or 0)) if verify is None else bool(verify)
+        if backend == "c":
+            self._array_fn = native.CKernel(self.kernel, int(threads), bool(fast_math))
+        elif backend == "cuda":
+            self._array_fn = cuda.CudaKernel(self.kernel)
+        if self._verify:
+            self.verify()
+
+    # -- introspection ---------------------------------------------------------
+    @property
+    def args(self) -> tuple[Arg, ...]:
+        return self.program.args
+
+    @property
+    def outputs(self):
+        """The symbolic outputs this object computes (nodes; print them, convert with sg.to_sympy)."""
+        return self.program.outputs
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {a.name: a.shape for a in self.program.args}
+
+    @property
+    def source(self) -> str:
+        """The generated code: the C or CUDA kernel, or the fused numpy kernel then the scalar fast path."""
+        if isinstance(self.kernel, NativeKernel):
+            return self.kernel.source
+        if self.kernel.scalar_source is None:
+            return self.kernel.numpy_source
+        return self.kernel.numpy_source + "\n\n" + self.kernel.scalar_source
+
+    def source_for(self, backend: str) -> str:
+        """The code another backend would run for the same outputs (no compiler, CuPy or GPU needed)."""
+        if backend == self.backend:
+            return self.source
+        if backend == "numpy":
+            return generate(self._inputs, self._slots, self.dtype, None).numpy_source
+        if backend in ("c", "cuda"):
+            return generate_native(self._inputs, self._slots, self.dtype, backend).source
+        raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(map(repr, BACKENDS))}")
+
+    @property
+    def statement_count(self) -> int:
+        """Operations the kernel performs per point, one per node (``sg.operation_count`` counts n-ary ops as n-1)."""
+        return self.kernel.steps
+
+    def __repr__(self) -> str:
+        sig = ", ".join(f"{a.name}{list(a.shape) if a.shape else ''}" for a in self.args)
+        return f"<symgrad.Compiled ({sig}) -> {self.outputs!r}, backend={self.backend}, dtype={self.dtype}>"
+
+    # -- calling ------------------------------------------------------------------
+    def __call__(self, *args):
+        if len(args) != len(self.program.args):
+            names = ", ".join(a.name for a in self.program.args)
+            raise InputError(f"expected {len(self.program.args)} argument(s) ({names}), got {len(args)}")
+        if self._scalar_ok:
+            ints = False
+            for a in args:
+                if type(a) is not float:
+                    if type(a) is not int:
+                        break
+                    ints = True
+            else:
+                if ints:
+                    args = tuple(float(v) for v in args)
+                fn = self._scalar_fn or self._load_scalar()
+                try:
+                    return fn(*args)
+                except (ArithmeticError, ValueError):  # numpy's semantics (nan, inf, warnings) instead
+                    return (
+                        _plain_floats(self._call_arrays(args)) if self.dtype == "float64" else self._call_arrays(args)
+                    )
+        if any(is_symbolic(a) for a in args):
+            return self._substitute(args)
+        if self.backend == "c" and self.dtype == "float64" and all(type(a) in (float, int) for a in args):
+            return _plain_floats(self._call_arrays(args))  # floats in, floats out, as on the numpy backend
+        return self._call_arrays(args)
+
+    def _load_scalar(self):
+        fn = load_python(self.kernel.scalar_source, self.kernel.scalar_name)
+        if self._verify:
+            self._verify_scalar(fn)
+        self._scalar_fn = fn
+        return fn
+
+    def _load_numpy(self):
+        self._array_fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
+        return self._array_fn
+
+    # -- self-verification -------------------------------------------------------------
+    def verify(self, points: int = VERIFY_POINTS, seed: int = 0) -> None:
+        """Run the generated kernel at random points against the reference interpreter; raise if they differ.
+
+        The reference (:func:`symgrad.evaluate.evaluate`) applies the op table's numpy
+        implementations node by node, with no code generation, so a printer or
+        template bug cannot hide from it.
+        """
+        rng = np.random.default_rng(seed)
+        values = {s: rng.uniform(-2.0, 2.0, points).astype(self._np_dtype).astype(float) for s in self._inputs}
+        args = [np.stack([values[s] for s in a.symbols], axis=-1).reshape((points,) + a.shape) for a in self.args]
+        xp = cuda.cupy() if self.backend == "cuda" else np
+        block, _ = self._block([xp.asarray(a) for a in args], xp)
+        got = cuda.cupy().asnumpy(block) if self.backend == "cuda" else block
+        expected = np.array([np.broadcast_to(v, (points,)) for v in evaluate(self._slots, values)]).reshape(got.shape)
+        self._compare(got, expected, f"the {self.backend} kernel")
+
+    def _verify_scalar(self, fn) -> None:
+        rng = np.random.default_rng(1)
+        values = {s: float(rng.uniform(-2.0, 2.0)) for s in self._inputs}
+        try:
+            result = fn(*(values[s] for s in self._inputs))
+        except (ArithmeticError, ValueError):
+            return  # the call path falls back to the numpy kernel here, which verify() covers
+        got = np.array(_flat_values(result), dtype=float).reshape(-1, 1)
+        expected = np.array([float(v) for v in evaluate(self._slots, values)]).reshape(-1, 1)
+        self._compare(got, expected, "the scalar fast path")
+
+    def _compare(self, got: np.ndarray, expected: np.ndarray, what: str) -> None:
+        rtol, atol = (1e-6, 1e-9) if self.dtype == "float64" else (2e-3, 1e-4)
+        with np.errstate(all="ignore"):
+            scale = atol + rtol * np.maximum(np.abs(expected), 1.0)
+            bad = ~((np.abs(got - expected) <= scale) | (got == expected) | (np.isnan(got) & np.isnan(expected)))
+        if bad.any():
+            slot, point = (int(i) for i in np.argwhere(bad)[0])
+            raise VerificationError(
+                f"{what} computed {got[slot, point]!r} for output #{slot} ({self._slots[slot]}) where the reference "
+                f"interpreter gives {expected[slot, point]!r}; this is a symgrad bug, please report it"
+            )
+
+    def _substitute(self, args):
+        """Called on symbolic values (inside another trace): compose the graphs."""
+        mapping: dict[Node, object] = {}
+        for spec, value in zip(self.program.args, args):
+            arr = np.asarray(value, dtype=object)
+            if arr.shape != spec.shape:
+                raise ShapeError(f"argument {spec.name!r} has declared shape {spec.shape}, got a symbolic {arr.shape}")
+            mapping.update(zip(spec.symbols, arr.reshape(-1)))
+        new = substitute(self._slots, mapping)
+        return _map_plan(self._plan, lambda shape, start: as_value(new[start : start + math.prod(shape)], shape))
+
+    def _prepare(self, args, xp=np) -> tuple[list[np.ndarray], tuple[int, ...]]:
+        arrays = []
+        batches = []
+        for spec, value in zip(self.program.args, args):
+            arr = _as_array(value, spec.name, self._np_dtype, xp)
+            nd = len(spec.shape)
+            if arr.shape[arr.ndim - nd :] != spec.shape or arr.ndim < nd:
+                raise ShapeError(
+                    f"argument {spec.name!r} must have shape batch + {spec.shape}, got an array of shape {arr.shape}"
+                )
+            arrays.append(arr)
+            batches.append(arr.shape[: arr.ndim - nd])
+        try:
+            batch = np.broadcast_shapes(*batches)
+        except ValueError:
+            detail = ", ".join(f"{s.name}: {b}" for s, b in zip(self.program.args, batches))
+            raise ShapeError(f"the batch shapes of the arguments do not broadcast ({detail})") from None
+        return arrays, batch
+
+    def _columns(self, arrays: list, batch: tuple[int, ...], xp) -> list:
+        """One 1-D column (length n, possibly a strided view: no copy) or 0-d scalar per input symbol."""
+        columns = []
+        for spec, arr in zip(self.program.args, arrays):
+            flat_arr = arr.reshape(arr.shape[: arr.ndim - len(spec.shape)] + (len(spec.symbols),))
+            for k in range(len(spec.symbols)):
+                col = flat_arr[..., k]
+                if col.size == 1 and col.shape != batch:
+                    columns.append(col.reshape(()))
+                    continue
+                if col.shape != batch:
+                    col = xp.broadcast_to(col, batch)
+                flat = col.reshape(-1)  # a view where the strides allow it (a row of an (n, 3) array), else a copy
+                if flat.size > 1 and flat.strides[0] % flat.itemsize:
+                    flat = xp.ascontiguousarray(flat)
+                columns.append(flat)
+        return columns
+
+    def _block(self, args, xp):
+        """All output slots as one ``(slots, n)`` block, and the batch shape."""
+        arrays, batch = self._prepare(args, xp)
+        n = math.prod(batch)
+        columns = self._columns(arrays, batch, xp)
+        return self._layout.run(self._array_fn or self._load_numpy(), columns, n, self._np_dtype, xp), batch
+
+    def _call_arrays(self, args):
+        xp = cuda.cupy() if self.backend == "cuda" else np
+        block, batch = self._block(args, xp)
+        n = block.shape[1]
+        leaves: list[np.ndarray] = []
+
+        def take(shape, start):
+            leaves.append(block[start : start + math.prod(shape)].reshape(shape + (n,)))
+            return len(leaves) - 1
+
+        index_plan = _map_plan(self._plan, take)
+
+        def finish(i):
+            buf = leaves[i]
+            out_nd = buf.ndim - 1
+            res = buf.reshape(buf.shape[:-1] + batch)
+            if out_nd and batch:
+                res = xp.moveaxis(res, tuple(range(out_nd)), tuple(range(len(batch), len(batch) + out_nd)))
+            return res[()] if res.ndim == 0 else res
+
+        return _rebuild(index_plan, finish)
+
+
+class _SlotLayout:
+    """Where each output slot's values come from: the kernel, a constant, or another slot.
+
+    All slots live in one ``(slots, n)`` block: the kernel writes the rows of the
+    distinct computed nodes, constants are filled and repeated nodes (the mirrored
+    half of a Hessian) copied with one vectorized assignment each.
+    """
+
+    def __init__(self, slots: list[Node], unique: tuple[Node, ...] | None) -> None:
+        """``unique``: the kernel's outputs, each distinct node once; None when it writes every slot itself."""
+        first: dict[Node, int] = {}
+        dup_dst, dup_src, const_idx, const_val = [], [], [], []
+        for i, node in enumerate(slots):
+            if node.op == "const":
+                const_idx.append(i)
+                const_val.append(float(node.value))
+            elif node in first and unique is not None:
+                dup_dst.append(i)
+                dup_src.append(first[node])
+            else:
+                first[node] = i
+        self.size = len(slots)
+        if unique is None:
+            self.kernel_rows = [i for i, node in enumerate(slots) if node.op != "const"]
+        else:
+            self.kernel_rows = [first[u] for u in unique]
+        self.const_idx = np.array(const_idx, dtype=np.intp)
+        self.const_val = np.array(const_val)[:, None]
+        self.dup_dst = np.array(dup_dst, dtype=np.intp)
+        self.dup_src = np.array(dup_src, dtype=np.intp)
+
+    def run(self, kernel, columns: list, n: int, dtype: np.dtype, xp=np) -> np.ndarray:
+        block = xp.empty((self.size, n), dtype=dtype)
+        kernel(columns, [block[i] for i in self.kernel_rows], n)
+        if self.const_idx.size:
+            block[xp.asarray(self.const_idx)] = xp.asarray(self.const_val, dtype=dtype)
+        if self.dup_dst.size:
+            block[xp.asarray(self.dup_dst)] = block[xp.asarray(self.dup_src)]
+        return block
+
+
+def _plain_floats(result):
+    """0-d results as Python floats, as the scalar path gives them."""
+    if isinstance(result, (tuple, list)):
+        return type(result)(_plain_floats(r) for r in result)
+    return float(result) if isinstance(result, np.floating) else result
+
+
+def _flat_values(result) -> list:
+    """A call's result as a flat list in slot order (the order :func:`_flatten` numbered them)."""
+    if isinstance(result, (tuple, list)):
+        return [v for r in result for v in _flat_values(r)]
+    return list(np.asarray(result, dtype=float).reshape(-1))
+
+
+def _rebuild(index_plan, finish):
+    if isinstance(index_plan, int):
+        return finish(index_plan)
+    return type(index_plan)(_rebuild(p, finish) for p in index_plan)
+
+
+def _as_array(value, name: str, dtype: np.dtype, xp=np) -> np.ndarray:
+    """An argument as a real array of the compiled dtype (``xp``: numpy, or cupy on the GPU), or a clear error."""
+    if xp is np and cuda.is_device_array(value):
+        raise InputError(f"argument {name!r} is a CuPy (GPU) array; this function was compiled for backend='numpy'/'c'")
+    try:
+        arr = xp.asarray(value)
+    except (ValueError, TypeError) as exc:  # a ragged nested list, or an object numpy cannot read
+        raise InputError(f"argument {name!r} is not a numeric array (ragged or unreadable: {exc})") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise InputError(f"argument {name!r} is complex; symgrad computes with real numbers only")
+    if kind not in "biuf":
+        raise InputError(f"argument {name!r} must be numeric, got an array of dtype {arr.dtype}")
+    return arr.astype(dtype, copy=False)

@@ -1,0 +1,485 @@
+"""The JAX-like function layer: trace a Python function, transform its outputs.
+
+Tracing calls the function once with symbolic arguments (a symbol per scalar
+argument, an array symbol per argument with a declared shape).  Each
+transformation builds new symbolic outputs from the traced ones with
+:mod:`symgrad.diff` and compiles them with the same arguments, so
+``grad(grad(f))``, ``hessian(compile(f, shapes=...))`` and the like compose.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import os
+import re
+import traceback
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from ..backends import cuda
+from ..diff.reverse import derivative_tensor, diff_spec, expand_symmetric, gradient_nodes, jvp_nodes, vjp_nodes
+from ..errors import DiffError, InputError, ShapeError, SymgradError, TraceError, UnsupportedOpError
+from ..ir.node import Node, symbol
+from ..trace.functions import array_symbol
+from .compiled import Arg, Compiled, Program, as_value, symbolic_outputs
+
+Shapes = dict | Sequence | None
+
+
+# -- tracing -----------------------------------------------------------------------
+
+
+def _parameter_names(fn: Callable, nargs: int | None) -> list[str]:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    has_varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
+    if nargs is None:
+        nargs = len([p for p in positional if p.default is p.empty])
+        if nargs == 0 and has_varargs:
+            raise InputError(
+                "cannot tell how many arguments the function takes (it has *args): declare them with shapes=(...)"
+            )
+    names = [p.name for p in positional[:nargs]]
+    names += [f"arg{i}" for i in range(len(names), nargs)]
+    return names
+
+
+def _normalize_shapes(shapes: Shapes, names: list[str]) -> list[tuple[int, ...]]:
+    result: list[tuple[int, ...]] = [()] * len(names)
+    if shapes is None:
+        return result
+    if isinstance(shapes, dict):
+        for key, shape in shapes.items():
+            if isinstance(key, int):
+                index = key
+            elif key in names:
+                index = names.index(key)
+            else:
+                raise InputError(f"shapes names {key!r}, which is not an argument of the function ({', '.join(names)})")
+            if not -len(names) <= index < len(names):
+                raise InputError(f"shapes gives position {key}, but the function takes {len(names)} argument(s)")
+            result[index] = _shape(shape, key)
+        return result
+    shapes = list(shapes)
+    if len(shapes) > len(names):
+        raise InputError(f"shapes gives {len(shapes)} shapes for a function of {len(names)} argument(s)")
+    for i, shape in enumerate(shapes):
+        result[i] = _shape(shape, names[i])
+    return result
+
+
+def _shape(shape, what) -> tuple[int, ...]:
+    if shape is None:
+        return ()
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    try:
+        out = tuple(int(s) for s in shape)
+    except TypeError:
+        raise InputError(f"the shape of {what!r} must be a tuple of ints, got {shape!r}") from None
+    if any(s < 0 for s in out):
+        raise InputError(f"the shape of {what!r} has a negative dimension: {out}")
+    return out
+
+
+def make_arg(name: str, shape: tuple[int, ...]) -> Arg:
+    if not shape:
+        return Arg(name, (), (symbol(name),))
+    return Arg(name, shape, tuple(array_symbol(name, shape).reshape(-1)))
+
+
+def trace(fn: Callable, shapes: Shapes = None, nargs: int | None = None) -> Program:
+    """Call ``fn`` on symbolic arguments and keep what it returns."""
+    if nargs is None and isinstance(shapes, (list, tuple)):
+        nargs = max(len(shapes), _required_count(fn))
+    names = _parameter_names(fn, nargs)
+    args = tuple(make_arg(n, s) for n, s in zip(names, _normalize_shapes(shapes, names)))
+    outputs = _call_traced(fn, args)
+    return Program(args, symbolic_outputs(outputs))
+
+
+def _call_traced(fn: Callable, args: tuple[Arg, ...]):
+    """``fn`` on symbolic arguments; numpy's and Python's failures on them become symgrad errors.
+
+    numpy functions that cannot work on symbolic values fail deep inside numpy
+    (a cast of an object array to float, a comparison needing a truth value): the
+    error is re-raised as one :class:`UnsupportedOpError` naming the numpy function
+    the traced code called, with numpy's error kept as its cause.  A ``TypeError``
+    about a node (``x[0]`` on a scalar argument, ``x % 2``) becomes a TraceError
+    that says how each argument was traced.
+    """
+    try:
+        return fn(*(a.value for a in args))
+    except UnsupportedOpError:
+        raise
+    except (TraceError, TypeError) as exc:  # not ValueError & co.: a bad reshape is the traced code's own bug
+        entry = _numpy_entry(exc)
+        if entry is not None:
+            reason = (
+                "it needs the numeric or truth value of a symbolic value"
+                if isinstance(exc, SymgradError)
+                else f"numpy raised {type(exc).__name__}: {exc}"
+            )
+            raise UnsupportedOpError(
+                entry, hint=f"It cannot work on symbolic values ({reason}). Write it with symgrad's functions."
+            ) from exc
+        if isinstance(exc, TypeError) and not isinstance(exc, SymgradError) and "'Node'" in str(exc):
+            traced = ", ".join(f"{a.name}: {'a scalar' if not a.shape else f'shape {a.shape}'}" for a in args)
+            raise TraceError(
+                f"{exc} -- the traced arguments are symbolic ({traced}); arguments are scalars unless "
+                "declared with shapes=, e.g. shapes={'v': (3,)}"
+            ) from exc
+        raise
+
+
+_NUMPY_DIR = os.path.dirname(np.__file__) + os.sep
+_SYMGRAD_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_UFUNC_METHOD = re.compile(r"has no callable (\w+) method")
+
+
+def _public_name(path: str, name: str) -> str:
+    """``numpy.linalg.inv`` for ``inv`` in ``linalg/_linalg.py``; ``numpy.median`` for ``lib/_function_base_impl.py``."""
+    package = path.split(os.sep)[0]
+    if package in ("linalg", "fft", "random", "polynomial") and hasattr(getattr(np, package), name):
+        return f"numpy.{package}.{name}"
+    return f"numpy.{name}"
+
+
+def _numpy_entry(exc: BaseException) -> str | None:
+    """The numpy function the traced code called when ``exc`` was raised inside it, e.g. ``numpy.linalg.inv``."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for caller, callee in itertools.pairwise(frames):
+        if callee.filename.startswith(_NUMPY_DIR) and not caller.filename.startswith((_NUMPY_DIR, _SYMGRAD_DIR)):
+            return _public_name(callee.filename[len(_NUMPY_DIR) :], callee.name)
+    # a ufunc's object loop called from the traced code itself: numpy names the missing method
+    match = _UFUNC_METHOD.search(str(exc)) if isinstance(exc, TypeError) else None
+    if match and frames and not frames[-1].filename.startswith(_SYMGRAD_DIR):
+        return f"numpy.{match.group(1)}"
+    ufunc = getattr(exc, "ufunc", None)
+    return f"numpy.{ufunc.__name__}" if ufunc is not None else None
+
+
+def _required_count(fn: Callable) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 0
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty])
+
+
+def program_of(fn, shapes: Shapes = None) -> Program:
+    """The program behind ``fn``: traced, or taken from an already compiled object."""
+    if isinstance(fn, Compiled):
+        if shapes is not None:
+            declared = _normalize_shapes(shapes, [a.name for a in fn.args])
+            if any(d and d != a.shape for d, a in zip(declared, fn.args)):
+                raise ShapeError(f"shapes {shapes} conflict with the compiled function's shapes {fn.shapes}")
+        return fn.program
+    if not callable(fn):
+        raise InputError(f"expected a function, got {type(fn).__name__}")
+    return trace(fn, shapes)
+
+
+# -- helpers over output structures --------------------------------------------------
+
+
+def _map_leaves(outputs, leaf_fn):
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(_map_leaves(o, leaf_fn) for o in outputs)
+    return leaf_fn(np.asarray(outputs, dtype=object))
+
+
+def _normalize_argnums(argnums, nargs: int) -> tuple[tuple[int, ...], bool]:
+    single = isinstance(argnums, (int, np.integer))
+    nums = (argnums,) if single else tuple(argnums)
+    out = []
+    for a in nums:
+        if not isinstance(a, (int, np.integer)) or not -nargs <= a < nargs:
+            raise InputError(f"argnums {argnums!r} is out of range for a function of {nargs} argument(s)")
+        out.append(int(a) % nargs)
+    return tuple(out), single
+
+
+def _split_by_args(flat: Sequence[Node], args: Sequence[Arg]) -> list:
+    """Consecutive runs of ``flat``, one per argument, shaped like it."""
+    parts, pos = [], 0
+    for arg in args:
+        parts.append(as_value(flat[pos : pos + len(arg.symbols)], arg.shape))
+        pos += len(arg.symbols)
+    return parts
+
+
+def _program_for_call(fn, shapes: Shapes, nargs: int) -> Program:
+    """The program of ``fn`` when it is about to be called with ``nargs`` arguments."""
+    return program_of(fn, shapes) if isinstance(fn, Compiled) else trace(fn, shapes, nargs)
+
+
+def _derivative_blocks(leaf: np.ndarray, args: Sequence[Arg], argnums: tuple[int, ...], single: bool, order: int):
+    """d^order leaf / d(args)^order, as one array (int argnums) or nested tuples of blocks."""
+    variables = [s for i in argnums for s in args[i].symbols]
+    n = len(variables)
+    full = np.empty(leaf.shape + (n,) * order, dtype=object)
+    for idx in np.ndindex(*leaf.shape):
+        e = leaf[idx]
+        if order == 1:
+            entries = gradient_nodes(e, variables)
+        elif n == 1:
+            entries = [diff_spec(e, [variables[0], order])]
+        else:
+            entries = expand_symmetric(derivative_tensor(e, variables, order), n, order)
+        full[idx] = np.asarray(entries, dtype=object).reshape((n,) * order)
+    offsets = np.cumsum([0] + [len(args[i].symbols) for i in argnums])
+    lead = (slice(None),) * leaf.ndim
+
+    def block(combo: tuple[int, ...]):
+        sl = lead + tuple(slice(offsets[k], offsets[k + 1]) for k in combo)
+        shape = leaf.shape + tuple(s for k in combo for s in args[argnums[k]].shape)
+        out = full[sl].reshape(shape)
+        return out[()] if out.ndim == 0 else out
+
+    def nest(prefix: tuple[int, ...]):
+        if len(prefix) == order:
+            return block(prefix)
+        return tuple(nest(prefix + (k,)) for k in range(len(argnums)))
+
+    return block((0,) * order) if single else nest(())
+
+
+# -- the transformations ---------------------------------------------------------------
+
+
+def compile_function(fn, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options) -> Compiled:
+    """Trace ``fn`` and generate code computing its outputs."""
+    return Compiled(program_of(fn, shapes), backend, dtype, fn=fn, **options)
+
+
+def _scalar_output(program: Program, what: str) -> Node:
+    out = program.outputs
+    if isinstance(out, (tuple, list)):
+        raise DiffError(f"{what} needs a function with one scalar output; this one returns a {type(out).__name__}")
+    arr = np.asarray(out, dtype=object)
+    if arr.shape != ():
+        raise DiffError(
+            f"{what} needs a scalar output, but the function returns an array of shape {arr.shape}. "
+            "Use sg.jacobian for the full matrix of derivatives, or sg.vjp with a cotangent "
+            "(e.g. ones, as Q.backward(gradient=ones) does) for a weighted sum of its rows."
+        )
+    return arr[()]
+
+
+def _grads(program: Program, argnums, what: str):
+    out = _scalar_output(program, what)
+    nums, single = _normalize_argnums(argnums, len(program.args))
+    variables = [s for i in nums for s in program.args[i].symbols]
+    parts = _split_by_args(gradient_nodes(out, variables), [program.args[i] for i in nums])
+    return out, (parts[0] if single else tuple(parts))
+
+
+def grad(fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options) -> Compiled:
+    """The gradient of a scalar-valued function with respect to the arguments ``argnums``."""
+    program = program_of(fn, shapes)
+    _, g = _grads(program, argnums, "grad")
+    return Compiled(Program(program.args, g), backend, dtype, **options)
+
+
+def value_and_grad(
+    fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options
+) -> Compiled:
+    """``(value, gradient)`` from one fused kernel."""
+    program = program_of(fn, shapes)
+    out, g = _grads(program, argnums, "value_and_grad")
+    return Compiled(Program(program.args, (out, g)), backend, dtype, **options)
+
+
+def _tensor_transform(fn, argnums, shapes, backend, dtype, order: int, **options) -> Compiled:
+    program = program_of(fn, shapes)
+    nums, single = _normalize_argnums(argnums, len(program.args))
+    outputs = _map_leaves(program.outputs, lambda leaf: _derivative_blocks(leaf, program.args, nums, single, order))
+    return Compiled(Program(program.args, outputs), backend, dtype, **options)
+
+
+def jacobian_function(fn, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", **options) -> Compiled:
+    """Jacobian: shape ``out_shape + arg_shape`` per output and argument."""
+    return _tensor_transform(fn, argnums, shapes, backend, dtype, 1, **options)
+
+
+def hessian_function(
+    fn, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", sparse: bool = False, **options
+):
+    """Hessian: shape ``out_shape + arg_shape + arg_shape``; each unique entry built once.
+
+    ``sparse=True`` (scalar functions): only the structurally non-zero unique
+    entries (row <= col over the flattened arguments) are computed and returned,
+    as a :class:`SparseHessian` -- for large sparse Hessians, where writing the
+    dense matrix would dominate the memory traffic.
+    """
+    if not sparse:
+        return _tensor_transform(fn, argnums, shapes, backend, dtype, 2, **options)
+    program = program_of(fn, shapes)
+    out = _scalar_output(program, "hessian(sparse=True)")
+    nums, _ = _normalize_argnums(argnums, len(program.args))
+    variables = [s for i in nums for s in program.args[i].symbols]
+    entries = sorted(derivative_tensor(out, variables, 2).items())
+    rows = np.array([i for (i, _), _ in entries], dtype=np.intp)
+    cols = np.array([j for (_, j), _ in entries], dtype=np.intp)
+    values = np.array([node for _, node in entries] or [], dtype=object).reshape(len(entries))
+    compiled = Compiled(Program(program.args, values), backend, dtype, **options)
+    return SparseHessianFunction(compiled, rows, cols, len(variables))
+
+
+def derivative(
+    fn, order: int, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", **options
+) -> Compiled:
+    """The ``order``-th derivative tensor: shape ``out_shape + arg_shape * order``."""
+    if not isinstance(order, (int, np.integer)) or order < 0:
+        raise InputError(f"order must be a non-negative int, got {order!r}")
+    if order == 0:
+        return compile_function(fn, shapes, backend, dtype, **options)
+    return _tensor_transform(fn, argnums, shapes, backend, dtype, int(order), **options)
+
+
+# -- jvp / vjp / hvp ---------------------------------------------------------------------
+
+
+def _fresh_name(base: str, taken: set[str]) -> str:
+    name = base
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def _tangent_args(program: Program, suffix: str) -> tuple[Arg, ...]:
+    taken = {a.name for a in program.args}
+    return tuple(make_arg(_fresh_name(a.name + suffix, taken), a.shape) for a in program.args)
+
+
+def _as_tuple(x, what: str) -> tuple:
+    if not isinstance(x, (tuple, list)):
+        raise InputError(f"{what} must be a tuple of arguments (as in JAX), got {type(x).__name__}")
+    return tuple(x)
+
+
+def _jvp_program(program: Program) -> Program:
+    tangents = _tangent_args(program, "_dot")
+    mapping = {s: t for a, ta in zip(program.args, tangents) for s, t in zip(a.symbols, ta.symbols)}
+
+    def leaf_jvp(leaf: np.ndarray):
+        flat = jvp_nodes(list(leaf.reshape(-1)), mapping)
+        return as_value(flat, leaf.shape)
+
+    outputs = _map_leaves(program.outputs, leaf_jvp)
+    return Program(program.args + tangents, (program.outputs, outputs))
+
+
+def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
+    """``(fn(*primals), J @ tangents)`` as in ``jax.jvp``, from one fused kernel."""
+    primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
+    if len(primals) != len(tangents):
+        raise InputError(f"jvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
+    program = _program_for_call(fn, shapes, len(primals))
+    compiled = Compiled(_jvp_program(program), backend, dtype, **options)
+    return compiled(*primals, *tangents)
+
+
+class CompiledWrapper:
+    """A callable built on one compiled object, showing its ``source`` and ``outputs``."""
+
+    def __init__(self, compiled: Compiled) -> None:
+        self.compiled = compiled
+
+    @property
+    def source(self) -> str:
+        return self.compiled.source
+
+    @property
+    def outputs(self):
+        return self.compiled.outputs
+
+
+class BoundFunction(CompiledWrapper):
+    """A compiled object with its leading arguments fixed (what ``vjp`` returns)."""
+
+    def __init__(self, compiled: Compiled, bound: tuple, wrap_single: bool) -> None:
+        super().__init__(compiled)
+        self.bound = bound
+        self.wrap_single = wrap_single
+
+    def __call__(self, *cotangents):
+        out = self.compiled(*self.bound, *cotangents)
+        return (out,) if self.wrap_single else out
+
+
+def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
+    """``(fn(*primals), vjp_fn)`` as in ``jax.vjp``; ``vjp_fn(ct)`` gives one cotangent per primal."""
+    program = _program_for_call(fn, shapes, len(primals))
+    taken = {a.name for a in program.args}
+    leaves: list[np.ndarray] = []
+    _map_leaves(program.outputs, leaves.append)
+    ct_args = tuple(
+        make_arg(_fresh_name("ct" if len(leaves) == 1 else f"ct{i}", taken), leaf.shape)
+        for i, leaf in enumerate(leaves)
+    )
+    seeds = [(node, ct) for leaf, a in zip(leaves, ct_args) for node, ct in zip(leaf.reshape(-1), a.symbols)]
+    variables = [s for a in program.args for s in a.symbols]
+    parts = _split_by_args(vjp_nodes(seeds, variables), program.args)
+    single = len(parts) == 1
+    back = Compiled(Program(program.args + ct_args, parts[0] if single else tuple(parts)), backend, dtype, **options)
+    value = Compiled(program, backend, dtype, **options)(*primals)
+    return value, BoundFunction(back, tuple(primals), wrap_single=single)
+
+
+def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
+    """Hessian-vector product ``H @ v`` of a scalar function: forward-over-reverse, never forming H."""
+    primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
+    if len(primals) != len(tangents):
+        raise InputError(f"hvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
+    program = _program_for_call(fn, shapes, len(primals))
+    nums = tuple(range(len(program.args)))
+    _, g = _grads(program, nums, "hvp")
+    grad_program = Program(program.args, g)
+    jp = _jvp_program(grad_program)
+    products = jp.outputs[1]
+    compiled = Compiled(Program(jp.args, products[0] if len(products) == 1 else products), backend, dtype, **options)
+    return compiled(*primals, *tangents)
+
+
+class SparseHessian(NamedTuple):
+    """The structurally non-zero unique Hessian entries: ``H[rows[k], cols[k]] == H[cols[k], rows[k]] == values[..., k]``.
+
+    Indices run over the flattened arguments differentiated; ``rows <= cols``.
+    """
+
+    values: object  # batch + (nnz,)
+    rows: np.ndarray
+    cols: np.ndarray
+    shape: tuple[int, int]
+
+    def todense(self):
+        """The full symmetric matrix (batch + (n, n)), for checking or small problems."""
+        xp = cuda.cupy() if cuda.is_device_array(self.values) else np
+        values = xp.asarray(self.values)
+        dense = xp.zeros(values.shape[:-1] + self.shape, dtype=values.dtype)
+        dense[..., self.rows, self.cols] = values
+        dense[..., self.cols, self.rows] = values
+        return dense
+
+
+class SparseHessianFunction(CompiledWrapper):
+    """What ``sg.hessian(f, sparse=True)`` returns: call it for a :class:`SparseHessian`."""
+
+    def __init__(self, compiled: Compiled, rows: np.ndarray, cols: np.ndarray, n: int) -> None:
+        super().__init__(compiled)
+        self.rows = rows
+        self.cols = cols
+        self.n = n
+
+    def __call__(self, *args) -> SparseHessian:
+        values = self.compiled(*args)
+        return SparseHessian(values, self.rows, self.cols, (self.n, self.n))

@@ -1,0 +1,182 @@
+"""The C backend's runtime: compile generated C with the system compiler, load it, call it.
+
+The library is built once per (source, compiler, flags) and kept in the on-disk
+cache (:mod:`symgrad.cache`); it is loaded with ``ctypes`` and called on numpy
+buffers without copies: each input is passed as a pointer and an element stride
+(0 broadcasts one value, so a scalar argument is never expanded to the batch).
+``ctypes`` releases the GIL during the call, so ``threads=k`` splits the batch
+into k ranges run at once by a thread pool.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import itertools
+import os
+import shutil
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..codegen.csource import NativeKernel
+from ..codegen.render import render
+from ..errors import BackendError
+from .cache import cache_key, fetch_or_build
+
+BASE_FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared", "-fno-math-errno")  # errno is never read: lets sqrt inline
+FAST_MATH = ("-ffast-math",)
+_MIN_POINTS_PER_THREAD = 4096  # below this a thread costs more than it saves
+
+
+@functools.cache
+def find_compiler() -> str:
+    """The C compiler to use: ``$SYMGRAD_CC`` or ``$CC``, else cc, gcc or clang on PATH."""
+    for name in (os.environ.get("SYMGRAD_CC"), os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    raise BackendError(
+        "backend='c' needs a C compiler (cc, gcc or clang) on PATH, and none was found; "
+        "install one (e.g. apt install gcc), point $CC at one, or use backend='numpy'"
+    )
+
+
+@functools.cache
+def _compiler_identity(cc: str) -> str:
+    """What the cache key records of the compiler (its path and version banner)."""
+    try:
+        res = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60, check=False)
+        return cc + "\n" + res.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return cc
+
+
+def compile_library(source: str, flags: tuple[str, ...], language: str = "c") -> Path:
+    """Build ``source`` into a shared library (cached on disk) and return its path."""
+    cc = find_compiler()
+    key = cache_key(source, _compiler_identity(cc), " ".join(flags), language)
+
+    def build(target: Path) -> None:
+        src = target.with_suffix(".c" if language == "c" else ".cpp")
+        src.write_text(source)
+        try:
+            lang = ["-x", "c++"] if language == "c++" else []
+            res = subprocess.run(
+                [cc, *lang, *flags, str(src), "-o", str(target), "-lm"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            src.unlink(missing_ok=True)
+        if res.returncode != 0:
+            raise BackendError(f"the C compiler ({cc}) rejected symgrad's generated code:\n{res.stderr[-4000:]}")
+
+    return fetch_or_build(key, ".so", build)
+
+
+_LIBS: dict[tuple, object] = {}
+_LOCK = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="symgrad-c")
+        return _POOL
+
+
+def load_kernel(kernel: NativeKernel, fast_math: bool = False):
+    """The ctypes function of a C kernel, built and loaded once per process."""
+    flags = BASE_FLAGS + (FAST_MATH if fast_math else ())
+    key = (kernel.source, flags)
+    fn = _LIBS.get(key)
+    if fn is None:
+        with _LOCK:
+            fn = _LIBS.get(key)
+            if fn is None:
+                lib = ctypes.CDLL(str(compile_library(kernel.source, flags)))
+                fn = getattr(lib, kernel.name)
+                fn.restype = None
+                fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 3
+                _LIBS[key] = fn
+    return fn
+
+
+def pointers_and_strides(columns: list[np.ndarray]):
+    """ctypes arrays of the input pointers and element strides (0 for a broadcast scalar)."""
+    ptrs = (ctypes.c_void_p * max(len(columns), 1))()
+    strides = (ctypes.c_longlong * max(len(columns), 1))()
+    for k, col in enumerate(columns):
+        ptrs[k] = col.ctypes.data
+        strides[k] = 0 if col.ndim == 0 else col.strides[0] // col.itemsize
+    return ptrs, strides
+
+
+def output_pointers(outputs: list[np.ndarray]):
+    """ctypes array of the output rows' pointers, and their common element stride."""
+    outs = (ctypes.c_void_p * max(len(outputs), 1))(*(o.ctypes.data for o in outputs))
+    stride = outputs[0].strides[0] // outputs[0].itemsize if outputs and outputs[0].size > 1 else 1
+    return outs, stride
+
+
+class CKernel:
+    """Calls a loaded C kernel as ``kernel(columns, outputs, n)``, like the numpy kernels."""
+
+    def __init__(self, kernel: NativeKernel, threads: int = 1, fast_math: bool = False) -> None:
+        self.kernel = kernel
+        self.threads = threads
+        self.fast_math = fast_math
+        self._fn = None
+
+    def __call__(self, columns: list[np.ndarray], outputs: list[np.ndarray], n: int) -> None:
+        fn = self._fn or self._load()
+        ins, strides = pointers_and_strides(columns)
+        outs, out_stride = output_pointers(outputs)
+        parts = min(self.threads, max(1, n // _MIN_POINTS_PER_THREAD))
+        if parts <= 1:
+            fn(ins, strides, outs, out_stride, 0, n)
+            return
+        bounds = [n * p // parts for p in range(parts + 1)]
+        futures = [_pool().submit(fn, ins, strides, outs, out_stride, lo, hi) for lo, hi in itertools.pairwise(bounds)]
+        for f in futures:
+            f.result()
+
+    def _load(self):
+        self._fn = load_kernel(self.kernel, self.fast_math)
+        return self._fn
+
+
+class EmulatedCudaKernel:
+    """A CUDA kernel's own source run on the CPU (see ``templates/cuda_emulation.cpp.j2``).
+
+    This is how the CUDA code path is tested without a GPU: the generated CUDA C,
+    unchanged, is compiled as C++ with stand-ins for the launch built-ins and run
+    over a small grid (``grid`` blocks of ``block`` threads), so every point is
+    reached through the grid-stride loop.
+    """
+
+    def __init__(self, kernel: NativeKernel, grid: int = 3, block: int = 5) -> None:
+        if kernel.frame != "cuda":
+            raise BackendError("EmulatedCudaKernel runs CUDA kernels; this one was generated for " + kernel.frame)
+        self.kernel = kernel
+        self.grid = grid
+        self.block = block
+        self._fn = None
+
+    def __call__(self, columns: list[np.ndarray], outputs: list[np.ndarray], n: int) -> None:
+        if self._fn is None:
+            source = render("cuda/emulation.cpp.j2", kernel_source=self.kernel.source, name=self.kernel.name)
+            flags = tuple(f for f in BASE_FLAGS if not f.startswith("-std=")) + ("-std=c++14",)
+            lib = ctypes.CDLL(str(compile_library(source, flags, "c++")))
+            self._fn = lib.sg_launch
+            self._fn.restype = None
+            self._fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 2 + [ctypes.c_uint] * 2
+        ins, strides = pointers_and_strides(columns)
+        outs, out_stride = output_pointers(outputs)
+        self._fn(ins, strides, outs, out_stride, n, self.grid, self.block)

@@ -1,0 +1,260 @@
+"""From input symbols and output slots to generated source, per backend.
+
+Output *slots* are the flat list of scalar outputs (every entry of every
+result array).  Slots holding the same node (the two halves of a symmetric
+Hessian) are computed once and copied; slots holding a constant (the zeros of
+a sparse Hessian) are filled once, outside the loop over the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import TraceError
+from ..ir.node import Node
+from .printer import PYTHON, expression_statements, numpy_statements, value_text
+from .render import render
+from .schedule import Schedule, schedule
+
+CHUNK = 8192  # points per pass: ~64 KiB per float64 temporary, so the working set stays in cache
+WORKING_SET = 1 << 20  # at most this many temporary elements in all, however many buffers a graph needs
+# Statements per generated function.  CPython compiles one huge function far more slowly
+# than many small ones (and a 10^5-statement body takes minutes), so longer bodies are cut
+# into parts of at most this many statements that the kernel calls in order.
+PART_STATEMENTS = 2000
+
+
+def chunk_size(n_buffers: int) -> int:
+    """Points per pass: CHUNK, smaller when many temporaries are alive at once."""
+    chunk = CHUNK
+    while chunk > 256 and chunk * n_buffers > WORKING_SET:
+        chunk //= 2
+    return chunk
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """Generated source for one compiled object, and the names to call."""
+
+    numpy_source: str
+    numpy_name: str
+    scalar_source: str | None
+    scalar_name: str
+    graph_hash: str
+    steps: int
+    unique: tuple[Node, ...]  # the distinct computed output nodes, in kernel order
+
+
+def graph_hash(inputs: list[Node], slots: list[Node]) -> str:
+    """A digest of the structure computed (stable across processes)."""
+    keys = np.fromiter((n.key for n in [*inputs, *slots]), dtype=np.uint64, count=len(inputs) + len(slots))
+    return hashlib.sha256(keys.tobytes()).hexdigest()[:16]
+
+
+def check_inputs(sched: Schedule, inputs: list[Node]) -> None:
+    declared = set(inputs)
+    missing = [s.name for s in sched.inputs if s not in declared]
+    if missing:
+        raise TraceError(
+            f"the outputs depend on {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+            "not among the declared inputs"
+        )
+
+
+def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype: str, name: str, gh: str) -> str:
+    input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
+    copies = [f"o{k}[...] = {input_names[node]}" for k, node in enumerate(unique) if node.op == "sym"]
+    output_names = {node: f"o{k}" for k, node in enumerate(unique) if node.op != "sym"}
+    body, n_buffers = numpy_statements(sched, input_names, output_names)
+    body = copies + body
+    chunk = chunk_size(n_buffers)
+    context = {
+        "version": __version__,
+        "graph_hash": gh,
+        "name": name,
+        "chunk": chunk,
+        "dtype": dtype,
+        "n_inputs": len(inputs),
+        "n_outputs": len(unique),
+        "n_buffers": n_buffers,
+        "legend": legend(inputs, unique, "o"),
+    }
+    if len(body) > PART_STATEMENTS:
+        return render("numpy/kernel.py.j2", parts=_numpy_parts(body, name), **context)
+    used = set(sched.inputs)
+    prologue = [f"x{i} = X{i} if X{i}.ndim == 0 else X{i}[start:stop]" for i, s in enumerate(inputs) if s in used]
+    prologue += [f"o{k} = O{k}[start:stop]" for k in range(len(unique))]
+    return render(
+        "numpy/kernel.py.j2",
+        parts=[],
+        input_unpack=_unpack("X", len(inputs)),
+        output_unpack=_unpack("O", len(unique)),
+        setup=[f"b{i} = np.empty(min(n, {chunk}), dtype=np.{dtype})" for i in range(n_buffers)],
+        prologue=prologue,
+        body=body,
+        **context,
+    )
+
+
+_NUMPY_NAME = re.compile(r"\b[xob]\d+\b")
+_LISTS = {"x": "X", "o": "O", "b": "B"}
+
+
+def _numpy_parts(body: list[str], name: str) -> list[dict]:
+    """The kernel body cut into functions of at most PART_STATEMENTS lines.
+
+    Every value lives in an array (an input view, an output view or a buffer
+    written with ``out=``), so a part needs no results from the one before: it
+    reads and writes the chunk's lists ``X``, ``O`` and ``B`` by index (``b7``
+    becomes ``B[7]``: no unpacking lines, which would double what CPython compiles).
+    """
+    parts = []
+    for k, start in enumerate(range(0, len(body), PART_STATEMENTS)):
+        lines = [_NUMPY_NAME.sub(_indexed, line) for line in body[start : start + PART_STATEMENTS]]
+        parts.append({"name": f"{name}_part{k}", "body": lines})
+    return parts
+
+
+def _indexed(match: re.Match) -> str:
+    text = match.group(0)
+    return f"{_LISTS[text[0]]}[{text[1:]}]"
+
+
+LEGEND_LINES = 12  # the legend names the first outputs; a huge Hessian is not listed whole
+
+
+def legend(inputs: list[Node], outputs: list[Node], out_prefix: str) -> list[str]:
+    """Comment lines saying which generated name holds which symbol and formula."""
+    lines = ["inputs: " + ", ".join(f"x{i} = {s.name}" for i, s in enumerate(inputs))]
+    for k, node in enumerate(outputs[:LEGEND_LINES]):
+        # printed as a tree, a shared graph can be far larger: print small ones only, and
+        # count at most LEGEND_NODES + 1 nodes, so the legend of a huge graph costs nothing
+        size = _bounded_size(node, LEGEND_NODES)
+        text = str(node) if size <= LEGEND_NODES else f"(a formula of more than {LEGEND_NODES} nodes)"
+        lines.append(f"{out_prefix}{k} = {text if len(text) <= 100 else text[:97] + '...'}")
+    if len(outputs) > LEGEND_LINES:
+        lines.append(f"... and {len(outputs) - LEGEND_LINES} more outputs")
+    return lines
+
+
+LEGEND_NODES = 60
+
+
+def _bounded_size(root: Node, limit: int) -> int:
+    """The number of distinct nodes under ``root``, counting no further than ``limit + 1``."""
+    seen = {id(root)}
+    stack = [root]
+    while stack and len(seen) <= limit:
+        for a in stack.pop().args:
+            if id(a) not in seen:
+                seen.add(id(a))
+                stack.append(a)
+    return len(seen)
+
+
+def _unpack(prefix: str, count: int) -> str:
+    if count == 0:
+        return "_"
+    return ", ".join(f"{prefix}{i}" for i in range(count)) + ("," if count == 1 else "")
+
+
+def _scalar_source(sched: Schedule, inputs: list[Node], results: str, name: str, gh: str, slots: list[Node]) -> str:
+    input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
+    body, names = expression_statements(sched, input_names, PYTHON)
+    texts = [value_text(n, names, PYTHON) for n in slots]
+    result_text = results.format(*texts) if slots else ""
+    # Python's float arithmetic overflows to inf (and exp, via _exp) silently, where numpy
+    # warns or raises per np.errstate: a non-finite result sends the call to the numpy
+    # kernel, so the caller gets numpy's values *and* numpy's warnings policy.
+    computed = list(dict.fromkeys(t for t, n in zip(texts, slots) if n.op != "const"))
+    check = f"sum(({''.join(t + ', ' for t in computed)}))" if computed else ""
+    parts: list[dict] = []
+    if len(body) > PART_STATEMENTS:
+        parts, body = _scalar_parts(body, result_text, check, name)
+    return render(
+        "numpy/scalar.py.j2",
+        version=__version__,
+        graph_hash=gh,
+        name=name,
+        params=", ".join(f"x{i}" for i in range(len(inputs))),
+        parts=parts,
+        body=body,
+        legend=legend(inputs, slots, "result "),
+        results=result_text,
+        check=check,
+    )
+
+
+_SCALAR_NAME = re.compile(r"\b(?:t\d+(?:_\d+)?|x\d+)\b")
+
+
+def _scalar_parts(body: list[str], results: str, check: str, name: str) -> tuple[list[dict], list[str]]:
+    """SSA lines cut into functions of at most PART_STATEMENTS lines, and the calls chaining them.
+
+    Each part takes the values it reads that earlier parts (or the arguments)
+    defined, and returns those that later parts or the results read: the
+    temporaries live across a cut, found by one backward pass over the parts.
+    """
+    chunks = [body[i : i + PART_STATEMENTS] for i in range(0, len(body), PART_STATEMENTS)]
+    defined, read = [], []
+    for lines in chunks:
+        lhs = [line.split(" = ", 1)[0] for line in lines]
+        rhs_names = {m for line in lines for m in _SCALAR_NAME.findall(line.split(" = ", 1)[1])}
+        defined.append(set(lhs))
+        read.append(rhs_names - set(lhs))  # SSA: a name read in a part before any definition comes from outside
+    needed_later = set(_SCALAR_NAME.findall(results + " " + check))
+    outs: list[list[str]] = [[] for _ in chunks]
+    ins: list[list[str]] = [[] for _ in chunks]
+    for k in range(len(chunks) - 1, -1, -1):
+        outs[k] = sorted(needed_later & defined[k], key=_name_order)
+        ins[k] = sorted(read[k], key=_name_order)
+        needed_later = (needed_later - defined[k]) | read[k]
+    parts, calls = [], []
+    for k, lines in enumerate(chunks):
+        part = f"{name}_part{k}"
+        returns = "(" + "".join(f"{v}, " for v in outs[k]) + ")"
+        parts.append({"name": part, "params": ", ".join(ins[k]), "body": lines, "returns": returns})
+        call = f"{part}({', '.join(ins[k])})"
+        calls.append(f"{''.join(f'{v}, ' for v in outs[k])}= {call}" if outs[k] else call)
+    return parts, calls
+
+
+def _name_order(v: str) -> tuple:
+    return (v[0], *map(int, v[1:].split("_")))
+
+
+def unique_outputs(slots: list[Node]) -> list[Node]:
+    """The distinct non-constant nodes among the slots, in first-seen order."""
+    return list(dict.fromkeys(n for n in slots if n.op != "const"))
+
+
+def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: str | None) -> Kernel:
+    """Source for the numpy kernel and (if ``results_format``) the scalar fast path.
+
+    The numpy kernel computes each distinct non-constant output node once (the
+    caller fills constant slots and copies repeated ones).  ``results_format`` is
+    a Python expression with ``{0}``, ``{1}``... for the slots that builds the
+    scalar path's structured result (a float, a tuple, an array).
+    """
+    unique = unique_outputs(slots)
+    sched = schedule(unique)
+    check_inputs(sched, inputs)
+    gh = graph_hash(inputs, slots)
+    numpy_name, scalar_name = f"kernel_{gh}", f"scalar_{gh}"
+    scalar = None
+    if results_format is not None:
+        scalar = _scalar_source(sched, inputs, results_format, scalar_name, gh, slots)
+    return Kernel(
+        numpy_source=_numpy_source(sched, inputs, unique, dtype, numpy_name, gh),
+        numpy_name=numpy_name,
+        scalar_source=scalar,
+        scalar_name=scalar_name,
+        graph_hash=gh,
+        steps=len(sched.steps),
+        unique=tuple(unique),
+    )

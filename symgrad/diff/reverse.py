@@ -1,0 +1,166 @@
+"""Symbolic differentiation on the graph: new nodes from old, no sympy involved.
+
+Reverse mode gives gradients and vector-Jacobian products, forward mode gives
+Jacobian-vector products, and derivative tensors of any order come from reverse
+mode applied to the entries of the previous order.  Every pass is
+*sparsity-aware*: it first marks the nodes that depend on the variables it
+differentiates with respect to, and walks only those, so the cost of a
+Hessian follows the size of its structurally non-zero part.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DiffError
+from ..ir import builders as B
+from ..ir.node import Node, const, toposort
+from ..ir.ops import OPS
+
+ZERO = const(0)
+ONE = const(1)
+
+
+def check_variables(wrt: Sequence[Node]) -> None:
+    """Raise DiffError unless every entry is a symbol (the only thing a derivative is taken with respect to)."""
+    for v in wrt:
+        if not isinstance(v, Node) or v.op != "sym":
+            raise DiffError(f"can only differentiate with respect to symbols, got {v!r}")
+
+
+def _dependents(order: list[Node], wrt: set[Node]) -> set[Node]:
+    """The nodes of ``order`` (a topological order) that depend on a variable in ``wrt``."""
+    marked: set[Node] = set()
+    for node in order:
+        if node in wrt or any(a in marked for a in node.args):
+            marked.add(node)
+    return marked
+
+
+def _local_partials(node: Node, marked: set[Node]) -> list[tuple[Node, Node]]:
+    """``(operand, d node / d operand)`` for the operands that depend on the variables."""
+    if node.op == "mul":  # skip building products for operands that are constant here
+        args = node.args
+        return [(a, B.mul(*(args[:i] + args[i + 1 :]))) for i, a in enumerate(args) if a in marked]
+    partials = OPS[node.op].partials(B, node.args, node)
+    return [(a, p) for a, p in zip(node.args, partials) if a in marked]
+
+
+def vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list[Node]:
+    """Reverse mode: ``sum_k seed_k * d root_k / d v`` for each ``v`` in ``wrt``."""
+    check_variables(wrt)
+    wrt_set = set(wrt)
+    roots = [root for root, _ in seeds]
+    order = toposort(roots)
+    marked = _dependents(order, wrt_set)
+    contributions: dict[Node, list[Node]] = {}
+    for root, seed in seeds:
+        if root in marked:
+            contributions.setdefault(root, []).append(B.as_node(seed))
+    adjoint: dict[Node, Node] = {}
+    for node in reversed(order):
+        parts = contributions.pop(node, None)
+        if parts is None:
+            continue
+        g = B.add(*parts)
+        if node.op == "sym":
+            adjoint[node] = g
+            continue
+        if g is ZERO:
+            continue
+        for arg, partial in _local_partials(node, marked):
+            term = partial if g is ONE else g if partial is ONE else B.mul(g, partial)
+            contributions.setdefault(arg, []).append(term)
+    return [adjoint.get(v, ZERO) for v in wrt]
+
+
+def gradient_nodes(root: Node, wrt: Sequence[Node]) -> list[Node]:
+    """The gradient of one scalar node with respect to ``wrt``, in one reverse sweep."""
+    return vjp_nodes([(root, 1)], wrt)
+
+
+def jvp_nodes(roots: Sequence[Node], tangents: dict[Node, object]) -> list[Node]:
+    """Forward mode: the directional derivative of each root along ``tangents``."""
+    check_variables(list(tangents))
+    order = toposort(roots)
+    marked = _dependents(order, set(tangents))
+    dot: dict[Node, Node] = {v: B.as_node(t) for v, t in tangents.items()}
+    for node in order:
+        if node not in marked or node in dot:
+            continue
+        dot[node] = B.add(*(B.mul(p, dot[a]) for a, p in _local_partials(node, marked)))
+    return [dot.get(r, ZERO) for r in roots]
+
+
+def derivative_tensor(root: Node, wrt: Sequence[Node], order: int) -> dict[tuple[int, ...], Node]:
+    """All partials of ``root`` of the given order, keyed by *sorted* index tuples.
+
+    Mixed partials commute, so only the unique entries (i1 <= i2 <= ...) are built:
+    entry ``(..., i, j)`` is the derivative of entry ``(..., i)`` with respect to
+    ``wrt[j]`` for ``j >= i`` only, one reverse sweep per entry of the order before.
+    """
+    check_variables(wrt)
+    level: dict[tuple[int, ...], Node] = {(): root}
+    for _ in range(order):
+        nxt: dict[tuple[int, ...], Node] = {}
+        for idx, node in level.items():
+            start = idx[-1] if idx else 0
+            if node is ZERO or node.op == "const":
+                continue
+            grads = gradient_nodes(node, wrt[start:])
+            for j, g in enumerate(grads, start):
+                if g is not ZERO:
+                    nxt[idx + (j,)] = g
+        level = nxt
+    return level
+
+
+def expand_symmetric(entries: dict[tuple[int, ...], Node], n: int, order: int) -> np.ndarray:
+    """The full ``(n,) * order`` tensor of nodes from its sorted-index entries."""
+    full = np.full((n,) * order, ZERO, dtype=object)
+    for idx, node in entries.items():
+        for perm in set(itertools.permutations(idx)):
+            full[perm] = node
+    return full
+
+
+def diff_spec(expr: Node, spec: Sequence) -> Node:
+    """sympy's calling convention: ``diff(e, x)``, ``diff(e, x, 3)``, ``diff(e, x, x, y)``."""
+    variables: list[Node] = []
+    for item in spec:
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not variables:
+                raise DiffError("a derivative order must follow the variable it applies to")
+            if item < 0:
+                raise DiffError(f"derivative order must be >= 0, got {item}")
+            variables.extend([variables[-1]] * (item - 1))
+            if item == 0:
+                variables.pop()
+        else:
+            variables.append(item)
+    if not spec:
+        free = [n for n in toposort([expr]) if n.op == "sym"]
+        if len(free) != 1:
+            raise DiffError(f"diff needs the variable when the expression has {len(free)} free symbols")
+        variables = free
+    check_variables(variables)
+    from .taylor import nth_derivative  # here: taylor builds on this module
+
+    # Repeated reverse mode swells geometrically with the order, Taylor mode does not.
+    # A first derivative keeps reverse mode, whose formulas read better; for a second
+    # one either can be smaller, so both are built and the smaller graph is kept.
+    for v, run in itertools.groupby(variables):
+        k = len(list(run))
+        if k == 1:
+            (expr,) = gradient_nodes(expr, [v])
+        elif k == 2:
+            (first,) = gradient_nodes(expr, [v])
+            (twice,) = gradient_nodes(first, [v])
+            taylor = nth_derivative(expr, v, 2)
+            expr = min((twice, taylor), key=lambda e: len(toposort([e])))
+        else:
+            expr = nth_derivative(expr, v, k)
+    return expr

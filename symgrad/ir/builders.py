@@ -1,0 +1,376 @@
+"""Simplifying node builders: local rewrite rules applied as nodes are built.
+
+Every node the tracer, the differentiator or the sympy bridge creates goes
+through these builders, so the graph is always in a canonical form:
+
+- constants fold (exactly for integers and fractions, with numpy otherwise);
+- ``add`` and ``mul`` are n-ary and flattened, like terms and like powers are
+  collected (``x + x -> 2*x``, ``x*x -> x**2``, ``x - x -> 0``), a numeric
+  coefficient multiplies a sum term by term (``2*(x + y) -> 2*x + 2*y``);
+- identities: ``x + 0 -> x``, ``x*1 -> x``, ``x*0 -> 0``, ``x**1 -> x``,
+  ``x**0 -> 1``, ``(x**a)**n -> x**(a*n)`` for integer n, ``log(exp(x)) -> x``;
+- commutative operands are sorted by their structural key, so equal
+  expressions are the same node;
+- a product with a select that has a zero branch moves inside the select
+  (``where(c, a, 0)*p -> where(c, a*p, 0)``) and selects on one condition
+  merge in sums.  Derivatives are products of adjoints and local partials, so
+  this keeps a nan or inf from the branch not taken out of every derivative.
+
+Float caveat (as in sympy): ``x - x -> 0`` and ``0*x -> 0`` assume x is finite.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import TraceError, UnsupportedOpError
+from .node import Node, Number, const, make, normalize_number
+from .ops import OPS
+
+# A sum with more terms than this is kept as one term when it is added to, so a
+# Python loop ``s = s + t`` costs linear, not quadratic, time.
+FLATTEN_LIMIT = 8
+# A number times a sum of at most this many terms distributes (``2*(x + y) -> 2*x + 2*y``,
+# as sympy does); larger sums stay factored, or adjoint sums would be copied per use.
+DISTRIBUTE_LIMIT = 4
+
+_NUMBER_TYPES = (int, float, Fraction, np.integer, np.floating, np.bool_, bool)
+
+
+def as_node(value) -> Node:
+    """A node from a node or a real number; a clear error for anything else."""
+    if value.__class__ is Node:
+        return value
+    if isinstance(value, _NUMBER_TYPES):
+        return const(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return as_node(value.item())
+    if isinstance(value, (complex, np.complexfloating)):
+        raise TraceError(f"complex numbers are not supported (got {value!r})")
+    raise TraceError(f"cannot use a value of type {type(value).__name__} in a symbolic expression")
+
+
+def _split_coeff(node: Node) -> tuple[Number, Node | None]:
+    """``3*x*y -> (3, x*y)``; a constant gives ``(c, None)``."""
+    if node.op == "const":
+        return node.value, None
+    if node.op == "mul" and node.args[0].op == "const":
+        rest = node.args[1:]
+        return node.args[0].value, (rest[0] if len(rest) == 1 else make("mul", rest))
+    return 1, node
+
+
+def _num(value: Number) -> Number:
+    return normalize_number(value)
+
+
+_PLAIN_TERM_BLOCKERS = frozenset({"const", "add", "mul", "where"})
+_PLAIN_FACTOR_BLOCKERS = frozenset({"const", "add", "mul", "pow", "where"})
+
+
+def _plain_pair(op: str, xs: tuple, blockers: frozenset) -> Node | None:
+    """Fast path: two distinct operands that nothing can combine just get sorted and interned."""
+    a, b = xs
+    if a.__class__ is Node and b.__class__ is Node and a is not b and a.op not in blockers and b.op not in blockers:
+        return make(op, (a, b) if a.key <= b.key else (b, a))
+    return None
+
+
+def add(*xs) -> Node:
+    """The canonical n-ary sum."""
+    if len(xs) == 2 and (pair := _plain_pair("add", xs, _PLAIN_TERM_BLOCKERS)) is not None:
+        return pair
+    items: list[Node] = []
+    for x in xs:
+        node = x if x.__class__ is Node else as_node(x)
+        if node.op == "add" and len(node.args) <= FLATTEN_LIMIT:
+            items.extend(node.args)
+        else:
+            items.append(node)
+    total: Number = 0
+    coeffs: dict[Node, Number] = {}
+    originals: dict[Node, Node | None] = {}  # the term as given, while it appears only once
+    for node in items:
+        c, rest = _split_coeff(node)
+        if rest is None:
+            total = total + c
+        elif rest in coeffs:
+            coeffs[rest] = coeffs[rest] + c
+            originals[rest] = None
+        else:
+            coeffs[rest] = c
+            originals[rest] = node
+    terms = _merge_selects(coeffs, originals)
+    terms.sort(key=_key)
+    total = _num(total)
+    if total != 0 or isinstance(total, float) and math.isnan(total):
+        terms.insert(0, const(total))
+    if not terms:
+        return const(0)
+    if len(terms) == 1:
+        return terms[0]
+    return make("add", tuple(terms))
+
+
+def _merge_selects(coeffs: dict[Node, Number], originals: dict[Node, Node | None]) -> list[Node]:
+    """Build the terms, merging ``where(c, a, b) + where(c, d, e) -> where(c, a+d, b+e)``."""
+    selects: dict[Node, list[Node]] = {}
+    terms: list[Node] = []
+    for rest, c in coeffs.items():
+        original = originals[rest]
+        if original is not None and rest.op != "where":  # unchanged: reuse, no rebuild
+            terms.append(original)
+            continue
+        c = _num(c)
+        if c == 0:
+            continue
+        if rest.op == "where" and c == 1:
+            selects.setdefault(rest.args[0], []).append(rest)
+            continue
+        terms.append(rest if c == 1 else mul(c, rest))
+    for cond, group in selects.items():
+        if len(group) == 1:
+            terms.append(group[0])
+        else:
+            terms.append(where(cond, add(*(g.args[1] for g in group)), add(*(g.args[2] for g in group))))
+    return terms
+
+
+def _key(node: Node) -> int:
+    return node.key
+
+
+def mul(*xs) -> Node:
+    """The canonical n-ary product."""
+    if len(xs) == 2:
+        if (pair := _plain_pair("mul", xs, _PLAIN_FACTOR_BLOCKERS)) is not None:
+            return pair
+        a, b = xs
+        if b.__class__ is Node and b.op not in _PLAIN_TERM_BLOCKERS:  # fast path: coefficient * factor
+            c = a if a.__class__ is Node else as_node(a)
+            if c.op == "const":
+                if c.value == 1:
+                    return b
+                if c.value != 0:
+                    return make("mul", (c, b))
+    coeff: Number = 1
+    powers: dict[Node, object] = {}
+    stack = [x if x.__class__ is Node else as_node(x) for x in xs]
+    while stack:
+        node = stack.pop()
+        if node.op == "const":
+            coeff = coeff * node.value
+        elif node.op == "mul":
+            stack.extend(node.args)
+        else:
+            base, expo = (node.args[0], node.args[1]) if node.op == "pow" else (node, 1)
+            if expo.__class__ is Node and expo.op == "const":
+                expo = expo.value
+            if base in powers:
+                old = powers[base]
+                both_numbers = not isinstance(old, Node) and not isinstance(expo, Node)
+                powers[base] = old + expo if both_numbers else add(old, expo)
+            else:
+                powers[base] = expo
+    coeff = _num(coeff)
+    if coeff == 0:
+        return const(0)
+    parts: list[Node] = []
+    regroup = False
+    for base, expo in powers.items():
+        if expo.__class__ is int and expo == 1:
+            parts.append(base)
+            continue
+        p = pow(base, expo)
+        if p.op in ("mul", "const"):
+            regroup = True
+        parts.append(p)
+    if regroup:
+        return mul(coeff, *parts)
+    for i, p in enumerate(parts):
+        if p.op == "where" and (_is_zero(p.args[1]) or _is_zero(p.args[2])) and (len(parts) > 1 or coeff != 1):
+            others = parts[:i] + parts[i + 1 :]
+            return where(p.args[0], mul(coeff, p.args[1], *others), mul(coeff, p.args[2], *others))
+    if not parts:
+        return const(coeff)
+    if len(parts) == 1:
+        if coeff == 1:
+            return parts[0]
+        if parts[0].op == "add" and len(parts[0].args) <= DISTRIBUTE_LIMIT:
+            return add(*(mul(coeff, t) for t in parts[0].args))
+    parts.sort(key=_key)
+    if coeff != 1:
+        parts.insert(0, const(coeff))
+    return make("mul", tuple(parts))
+
+
+def _is_zero(node: Node) -> bool:
+    return node.op == "const" and node.value == 0
+
+
+def _is_integer(value) -> bool:
+    return not isinstance(value, Node) and float(value).is_integer()
+
+
+def pow(base, expo) -> Node:
+    """The canonical power ``base**expo``."""
+    base = as_node(base)
+    expo = as_node(expo)
+    if expo.op == "const":
+        e = expo.value
+        if e == 0:
+            return const(1)
+        if e == 1:
+            return base
+        if base.op == "const":
+            return _fold_pow(base.value, e)
+        if base.op == "pow" and base.args[1].op == "const" and _is_integer(e):
+            return pow(base.args[0], _num(base.args[1].value * e))
+        if base.op == "mul" and _is_integer(e):
+            return mul(*(pow(f, expo) for f in base.args))
+    elif base.op == "const" and base.value == 1:
+        return const(1)
+    return make("pow", (base, expo))
+
+
+def _fold_pow(b: Number, e: Number) -> Node:
+    if isinstance(b, (int, Fraction)) and isinstance(e, int) and not (b == 0 and e < 0) and abs(e) <= 64:
+        return const(Fraction(b) ** e)
+    with np.errstate(all="ignore"):
+        return const(float(np.power(float(b), float(e))))
+
+
+def call(name: str, *xs) -> Node:
+    """Apply a non-arithmetic primitive from the table, folding constants."""
+    op = OPS.get(name)
+    if op is None:
+        raise UnsupportedOpError(name)
+    args = tuple(as_node(x) for x in xs)
+    if op.arity not in (-1, len(args)):
+        raise TraceError(f"{name} takes {op.arity} operand(s), got {len(args)}")
+    if all(a.op == "const" for a in args):
+        with np.errstate(all="ignore"):
+            value = op.ref(*(float(a.value) for a in args))
+        return const(float(value))
+    if len(args) == 1 and op.undoes and args[0].op == op.undoes:
+        return args[0].args[0]
+    if len(args) == 1 and op.idempotent and args[0].op == name:
+        return args[0]
+    if name == "where":
+        cond, a, b = args
+        if cond.op == "const":
+            return a if cond.value != 0 else b
+        if a is b:
+            return a
+    return make(name, args)
+
+
+def where(cond, a, b) -> Node:
+    return call("where", cond, a, b)
+
+
+_BINARY = {
+    "add": lambda a, b: add(a, b),
+    "sub": lambda a, b: add(a, mul(-1, b)),
+    "mul": lambda a, b: mul(a, b),
+    "div": lambda a, b: mul(a, pow(b, -1)),
+    "pow": lambda a, b: pow(a, b),
+    "lt": lambda a, b: call("lt", a, b),
+    "le": lambda a, b: call("le", a, b),
+    "gt": lambda a, b: call("gt", a, b),
+    "ge": lambda a, b: call("ge", a, b),
+}
+
+
+def binary(kind: str, a, b):
+    """Python's binary operators on nodes; arrays of any kind go elementwise."""
+    if isinstance(a, (np.ndarray, list, tuple)) or isinstance(b, (np.ndarray, list, tuple)):
+        if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+            return NotImplemented
+        return elementwise(_BINARY[kind], a, b)
+    try:
+        return _BINARY[kind](a, b)
+    except TraceError:
+        if not isinstance(a, (Node, *_NUMBER_TYPES)) or not isinstance(b, (Node, *_NUMBER_TYPES)):
+            return NotImplemented
+        raise
+
+
+def elementwise(fn, *args):
+    """Apply a scalar builder over arrays of nodes and numbers, broadcasting like numpy."""
+    if not any(isinstance(a, np.ndarray) for a in args):
+        return fn(*args)
+    # Every operand becomes an object array, nodes included: a bare node next to an array
+    # would make numpy hand the whole frompyfunc call to Node.__array_ufunc__.
+    arrays = []
+    for a in args:
+        if isinstance(a, np.ndarray) and a.dtype == object:
+            _check_elements(a)
+        arr = np.empty((), dtype=object) if a.__class__ is Node else np.asarray(a, dtype=object)
+        if a.__class__ is Node:
+            arr[()] = a
+        arrays.append(arr)
+    out = np.frompyfunc(fn, len(args), 1)(*arrays)
+    if not isinstance(out, np.ndarray):
+        return out  # every operand was 0-d: a scalar, as numpy gives for 0-d operands
+    return out
+
+
+def _check_elements(a: np.ndarray) -> None:
+    for v in a.flat:
+        if not isinstance(v, (Node, *_NUMBER_TYPES)):
+            raise TraceError(f"arrays in symbolic expressions must hold numbers or symbols, got {type(v).__name__}")
+
+
+def array_ufunc(ufunc, method, inputs, kwargs):
+    from ..trace.functions import ufunc_to_symbolic
+
+    return ufunc_to_symbolic(ufunc, method, inputs, kwargs)
+
+
+def array_function(func, types, args, kwargs):
+    from ..trace.functions import array_function_to_symbolic
+
+    return array_function_to_symbolic(func, types, args, kwargs)
+
+
+def to_string(node: Node) -> str:
+    from .text import to_text
+
+    return to_text(node)
+
+
+def to_latex(node: Node) -> str:
+    from ..sympy_bridge import latex
+
+    return latex(node)
+
+
+def rebuild(node: Node, args: tuple[Node, ...]) -> Node:
+    """``node``'s op applied to new operands, through the simplifying builders."""
+    if node.op == "add":
+        return add(*args)
+    if node.op == "mul":
+        return mul(*args)
+    if node.op == "pow":
+        return pow(*args)
+    return call(node.op, *args)
+
+
+def substitute(roots: list[Node], mapping: dict[Node, Node]) -> list[Node]:
+    """The roots with symbols replaced per ``mapping`` (iteratively, sharing kept)."""
+    from .node import toposort
+
+    new: dict[Node, Node] = {}
+    for node in toposort(roots):
+        if node.op == "sym":
+            new[node] = as_node(mapping.get(node, node))
+        elif node.op == "const":
+            new[node] = node
+        else:
+            args = tuple(new[a] for a in node.args)
+            new[node] = node if all(a is b for a, b in zip(args, node.args)) else rebuild(node, args)
+    return [new[r] for r in roots]

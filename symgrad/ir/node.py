@@ -1,0 +1,357 @@
+"""The IR: an immutable, hash-consed DAG of scalar nodes.
+
+Every node is made through :func:`make`, which looks the structure
+``(op, args, value)`` up in an intern table first.  Equal structure therefore
+gives the *same* object: common subexpressions are shared by construction and
+``is`` is a valid equality test.  Nodes carry no mutable state (no ``.grad``).
+
+Arithmetic on nodes (``x + y``, ``sg.sin(x)``) goes through the simplifying
+builders of :mod:`symgrad.algebra`; this module only defines the data.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+import zlib
+from collections.abc import Iterable
+from fractions import Fraction
+
+from ..errors import TraceError, UnsupportedOpError
+
+Number = int | Fraction | float
+
+_MASK = (1 << 61) - 1
+_INTERN: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
+_INTERN_DATA = _INTERN.data
+# Creating a node is check-then-insert: two threads missing the same key at once would
+# each make a node, and equal nodes that are not the same object break ``is`` equality.
+# Creation takes this lock and checks again; the hit path (most calls) takes no lock.
+_INTERN_LOCK = threading.Lock()
+
+
+def _stable_hash(text: str) -> int:
+    """A hash of a string that does not change between processes (unlike ``hash``)."""
+    return zlib.crc32(text.encode())
+
+
+class Node:
+    """One scalar value in the graph: a constant, a symbol, or an op applied to nodes.
+
+    ``op`` is the primitive's name (see :mod:`symgrad.ops`), ``args`` the operand
+    nodes, ``value`` the constant attribute (a number for ``const``, a
+    ``(name, index)`` pair for ``sym``).  ``key`` is a structural hash that is the
+    same in every process; it orders the operands of commutative ops.
+    """
+
+    __slots__ = ("__weakref__", "args", "key", "op", "value")
+    __array_priority__ = 1000
+
+    op: str
+    args: tuple[Node, ...]
+    value: object
+    key: int
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("symgrad nodes are immutable")
+
+    def __reduce__(self):
+        return (make, (self.op, self.args, self.value))
+
+    # -- predicates ---------------------------------------------------------
+    @property
+    def is_const(self) -> bool:
+        return self.op == "const"
+
+    @property
+    def is_symbol(self) -> bool:
+        return self.op == "sym"
+
+    @property
+    def name(self) -> str:
+        """The printed name of a symbol: ``x`` or ``a[0, 1]``."""
+        if self.op != "sym":
+            raise AttributeError("only symbols have a name")
+        base, index = self.value
+        if not index:
+            return base
+        return f"{base}[{', '.join(map(str, index))}]"
+
+    # -- Python protocol ------------------------------------------------------
+    def __bool__(self) -> bool:
+        if self.op == "const":
+            return bool(self.value)
+        raise TraceError(
+            "a symbolic value has no truth value: Python control flow (`if`, `while`, "
+            "`and`/`or`, `max`) on a traced value cannot be followed symbolically; "
+            "use sg.where(cond, a, b), sg.maximum or sg.minimum instead"
+        )
+
+    def __float__(self) -> float:
+        if self.op == "const":
+            return float(self.value)
+        raise TraceError(
+            f"cannot convert the symbolic value {self} to a float: float(), the math module and numpy "
+            "functions without a symbolic counterpart need numbers; use symgrad's functions (sg.sin, "
+            "sg.exp, ...) or numpy's ufuncs (np.sin, ...) on symbolic values"
+        )
+
+    def __int__(self) -> int:
+        if self.op == "const":
+            return int(self.value)
+        raise TraceError(f"cannot convert the symbolic value {self} to an int")
+
+    def __index__(self) -> int:
+        if self.op == "const" and float(self.value).is_integer():
+            return int(self.value)
+        raise TraceError(f"the symbolic value {self} cannot be used as an index")
+
+    # rounding has no derivative worth the name and no symbolic op: say so by name
+    def __floor__(self):
+        raise UnsupportedOpError("floor", hint="Rounding is not differentiable; symgrad has no symbolic floor.")
+
+    def __ceil__(self):
+        raise UnsupportedOpError("ceil", hint="Rounding is not differentiable; symgrad has no symbolic ceil.")
+
+    def __trunc__(self):
+        raise UnsupportedOpError("trunc", hint="Rounding is not differentiable; symgrad has no symbolic trunc.")
+
+    def __round__(self, ndigits=None):
+        raise UnsupportedOpError("round", hint="Rounding is not differentiable; symgrad has no symbolic round.")
+
+    def __str__(self) -> str:
+        return _alg.to_string(self)
+
+    def __repr__(self) -> str:
+        return _alg.to_string(self)
+
+    def _repr_latex_(self) -> str:
+        return "$" + _alg.to_latex(self) + "$"
+
+    # -- arithmetic: delegated to the simplifying builders ----------------------
+    def __add__(self, other):
+        return _alg.binary("add", self, other)
+
+    def __radd__(self, other):
+        return _alg.binary("add", other, self)
+
+    def __sub__(self, other):
+        return _alg.binary("sub", self, other)
+
+    def __rsub__(self, other):
+        return _alg.binary("sub", other, self)
+
+    def __mul__(self, other):
+        return _alg.binary("mul", self, other)
+
+    def __rmul__(self, other):
+        return _alg.binary("mul", other, self)
+
+    def __truediv__(self, other):
+        return _alg.binary("div", self, other)
+
+    def __rtruediv__(self, other):
+        return _alg.binary("div", other, self)
+
+    def __pow__(self, other):
+        return _alg.binary("pow", self, other)
+
+    def __rpow__(self, other):
+        return _alg.binary("pow", other, self)
+
+    def __matmul__(self, other):
+        raise TraceError("`@` needs arrays; a scalar symbol has no matrix product")
+
+    def __neg__(self):
+        return _alg.mul(-1, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _alg.call("abs", self)
+
+    def __lt__(self, other):
+        return _alg.binary("lt", self, other)
+
+    def __le__(self, other):
+        return _alg.binary("le", self, other)
+
+    def __gt__(self, other):
+        return _alg.binary("gt", self, other)
+
+    def __ge__(self, other):
+        return _alg.binary("ge", self, other)
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other) -> bool:
+        """Structural equality, which hash-consing makes an identity test (as in sympy)."""
+        if isinstance(other, Node):
+            return self is other
+        if isinstance(other, (int, float, Fraction)) and self.op == "const":
+            return self.value == other
+        return NotImplemented
+
+    def __ne__(self, other) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    # -- numpy interop: ufuncs on nodes and on object arrays of nodes ------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _alg.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """numpy functions (``np.where``, ``np.sort``, ``np.linalg.inv``...) called with a node among their operands."""
+        return _alg.array_function(func, types, args, kwargs)
+
+    # numpy's object-dtype loops call a method named after the ufunc on each element
+    def sin(self):
+        return _alg.call("sin", self)
+
+    def cos(self):
+        return _alg.call("cos", self)
+
+    def tan(self):
+        return _alg.call("tan", self)
+
+    def arcsin(self):
+        return _alg.call("arcsin", self)
+
+    def arccos(self):
+        return _alg.call("arccos", self)
+
+    def arctan(self):
+        return _alg.call("arctan", self)
+
+    def sinh(self):
+        return _alg.call("sinh", self)
+
+    def cosh(self):
+        return _alg.call("cosh", self)
+
+    def tanh(self):
+        return _alg.call("tanh", self)
+
+    def exp(self):
+        return _alg.call("exp", self)
+
+    def expm1(self):
+        return _alg.call("expm1", self)
+
+    def log(self):
+        return _alg.call("log", self)
+
+    def log1p(self):
+        return _alg.call("log1p", self)
+
+    def sqrt(self):
+        return _alg.pow(self, Fraction(1, 2))
+
+    def arctan2(self, other):
+        return _alg.call("arctan2", self, other)
+
+
+def _const_key(value: Number) -> tuple:
+    if isinstance(value, float):
+        return ("f", value.hex())
+    return ("q", value)
+
+
+def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
+    """The interning constructor: the one way a node is created."""
+    ident = (op, args, _const_key(value) if op == "const" else value)
+    ref = _INTERN_DATA.get(ident)  # the weak dict's own dict: skips a Python-level method call
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
+    vkey = 0 if value is None else _stable_hash(repr(value))
+    k = (_stable_hash(op) * 1000003) ^ vkey
+    for a in args:
+        k = ((k * 1000003) ^ a.key) & _MASK
+    with _INTERN_LOCK:
+        ref = _INTERN_DATA.get(ident)  # another thread may have made it since the check above
+        if ref is not None:
+            node = ref()
+            if node is not None:
+                return node
+        node = object.__new__(Node)
+        object.__setattr__(node, "op", op)
+        object.__setattr__(node, "args", args)
+        object.__setattr__(node, "value", value)
+        object.__setattr__(node, "key", k)
+        _INTERN[ident] = node
+    return node
+
+
+def normalize_number(value) -> Number:
+    """Keep exact numbers exact: ints and small binary fractions stay exact, others float."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Fraction):
+        return value.numerator if value.denominator == 1 else value
+    value = float(value)
+    if not math.isfinite(value):
+        return value
+    num, den = value.as_integer_ratio()
+    if den == 1 and abs(num) < 2**53:
+        return num
+    if den <= 1024 and abs(num) < 2**53:
+        return Fraction(num, den)
+    return value
+
+
+def const(value) -> Node:
+    """A constant node; equal numbers give the same node."""
+    if value.__class__ is int and -256 <= value <= 256:
+        return _SMALL_INTS[value + 256]
+    return make("const", (), normalize_number(value))
+
+
+_SMALL_INTS: list[Node] = []  # kept alive: the builders use them all the time
+_SMALL_INTS.extend(make("const", (), i) for i in range(-256, 257))
+
+
+def symbol(name: str, index: tuple[int, ...] = ()) -> Node:
+    """A scalar symbol, or element ``index`` of the array symbol ``name``."""
+    return make("sym", (), (name, tuple(int(i) for i in index)))
+
+
+def toposort(roots: Iterable[Node]) -> list[Node]:
+    """All nodes reachable from ``roots``, each after its operands (iterative DFS)."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        stack: list[tuple[Node, int]] = [(root, 0)]
+        seen.add(id(root))
+        while stack:
+            node, i = stack[-1]
+            if i < len(node.args):
+                stack[-1] = (node, i + 1)
+                child = node.args[i]
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append((child, 0))
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def free_symbols(roots: Iterable[Node]) -> list[Node]:
+    """The symbols the roots depend on, in a stable order."""
+    return [n for n in toposort(roots) if n.op == "sym"]
+
+
+def intern_table_size() -> int:
+    """How many nodes are alive in the intern table (for memory tests)."""
+    return len(_INTERN)
+
+
+from . import builders as _alg

@@ -1,0 +1,140 @@
+"""Readable infix text for nodes: ``9*a**2``, ``x1**3 + 4*x1*x2 + x2**2 + 5``.
+
+Printed iteratively over the topological order (no recursion on deep graphs).
+Terms of a sum are shown in a stable alphabetical order with the constant
+last, factors with negative powers go under a ``/``, and exponents of 1/2 are
+shown as ``sqrt``, much as sympy prints.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .node import Node, Number, toposort
+from .ops import OPS
+
+_ATOM, _POW, _MUL, _NEG, _ADD, _CMP = 100, 60, 50, 45, 40, 30
+
+
+def format_number(value: Number) -> str:
+    """Shortest text that reads back as the same number."""
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _number_prec(value: Number) -> int:
+    if isinstance(value, Fraction):
+        return _MUL
+    return _NEG if value < 0 else _ATOM
+
+
+def _wrap(text_prec: tuple[str, int], prec: int) -> str:
+    text, p = text_prec
+    return f"({text})" if p < prec else text
+
+
+def _mul_text(coeff: Number, factors: list[Node], memo: dict) -> tuple[str, int]:
+    """Text of ``coeff * prod(factors)``, negative powers under a division bar."""
+    num: list[tuple[int, str]] = []
+    den: list[tuple[int, str]] = []
+    for f in factors:
+        rank = 0 if f.op == "sym" or (f.op == "pow" and f.args[0].op == "sym") else 1
+        if f.op == "pow" and f.args[1].op == "const" and f.args[1].value < 0:
+            inv = -f.args[1].value
+            base = memo[f.args[0]]
+            if inv == 1:
+                den.append((rank, _wrap(base, _POW)))
+            elif inv == Fraction(1, 2):
+                den.append((rank, f"sqrt({base[0]})"))
+            else:
+                den.append((rank, f"{_wrap(base, _POW + 1)}**{format_number(inv)}"))
+        else:
+            num.append((rank, _wrap(memo[f], _MUL)))
+    num = [t for _, t in sorted(num)]
+    den = [t for _, t in sorted(den)]
+    sign = ""
+    if coeff < 0:
+        sign, coeff = "-", -coeff
+    if isinstance(coeff, Fraction):
+        if coeff.numerator != 1 or not num:
+            num.insert(0, str(coeff.numerator))
+        den.insert(0, str(coeff.denominator))
+    elif coeff != 1 or not num:
+        num.insert(0, format_number(coeff))
+    text = "*".join(num)
+    if den:
+        text += "/" + (den[0] if len(den) == 1 else "(" + "*".join(den) + ")")
+    return sign + text, (_NEG if sign else _MUL)
+
+
+def _split(node: Node) -> tuple[Number, list[Node]]:
+    if node.op == "mul" and node.args[0].op == "const":
+        return node.args[0].value, list(node.args[1:])
+    if node.op == "mul":
+        return 1, list(node.args)
+    return 1, [node]
+
+
+def _add_text(node: Node, memo: dict) -> tuple[str, int]:
+    entries = []
+    for term in node.args:
+        if term.op == "const":
+            entries.append((1, "", term.value))
+            continue
+        coeff, factors = _split(term)
+        text, _ = _mul_text(abs(coeff), factors, memo)
+        core, _ = _mul_text(1, factors, memo)
+        entries.append((0, core, (coeff < 0, text)))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    out = ""
+    for is_const, _, payload in entries:
+        if is_const:
+            negative, text = payload < 0, format_number(abs(payload))
+        else:
+            negative, text = payload
+        if not out:
+            out = ("-" + text) if negative else text
+        else:
+            out += (" - " if negative else " + ") + text
+    return out, _ADD
+
+
+def _pow_text(node: Node, memo: dict) -> tuple[str, int]:
+    base, expo = node.args
+    if expo.op == "const":
+        if expo.value < 0:
+            return _mul_text(1, [node], memo)
+        if expo.value == Fraction(1, 2):
+            return f"sqrt({memo[base][0]})", _ATOM
+    return f"{_wrap(memo[base], _POW + 1)}**{_wrap(memo[expo], _POW + 1)}", _POW
+
+
+def _node_text(node: Node, memo: dict) -> tuple[str, int]:
+    if node.op == "const":
+        return format_number(node.value), _number_prec(node.value)
+    if node.op == "sym":
+        return node.name, _ATOM
+    if node.op == "add":
+        return _add_text(node, memo)
+    if node.op == "mul":
+        coeff, factors = _split(node)
+        return _mul_text(coeff, factors, memo)
+    if node.op == "pow":
+        return _pow_text(node, memo)
+    op = OPS[node.op]
+    prec = _CMP if node.op in ("lt", "le", "gt", "ge") else _ATOM
+    return op.text.format(*(memo[a][0] for a in node.args)), prec
+
+
+def to_text(node: Node) -> str:
+    """The infix text of one node."""
+    memo: dict[Node, tuple[str, int]] = {}
+    for n in toposort([node]):
+        memo[n] = _node_text(n, memo)
+    text = memo[node][0]
+    if node.op in ("lt", "le", "gt", "ge") and text.startswith("("):
+        text = text[1:-1]
+    return text

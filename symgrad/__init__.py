@@ -5,14 +5,17 @@
     sg.diff(x**3 * y, x)             # 3*x**2*y
     sg.grad(lambda x, y: x**3 * y)   # a compiled gradient: floats or arrays in
 
-The public API is re-exported here and nowhere else.
+The public API is re-exported here and nowhere else.  The parts that need
+sympy (the checker, the sympy bridge) load on first use, so ``import symgrad``
+does not import sympy.
 """
+
+import importlib
 
 from ._version import __version__
 from .api.compiled import Compiled
 from .api.expressions import compile, diff, gradient, hessian, jacobian
 from .api.transforms import SparseHessian, derivative, grad, hvp, jvp, value_and_grad, vjp
-from .checker.check import check, gradcheck
 from .codegen.schedule import operation_count
 from .errors import (
     BackendError,
@@ -27,8 +30,8 @@ from .errors import (
 )
 from .formula import parse as parse_formula
 from .graph import Graph, graph
+from .ir import node as _node
 from .ir.node import Node
-from .sympy_bridge import from_sympy, latex, simplify, to_sympy
 from .trace.functions import (
     abs,
     arccos,
@@ -67,6 +70,34 @@ from .trace.functions import (
     tanh,
     where,
 )
+
+_LAZY = {
+    "check": "checker",
+    "gradcheck": "checker",
+    "from_sympy": "sympy_bridge",
+    "latex": "sympy_bridge",
+    "simplify": "sympy_bridge",
+    "to_sympy": "sympy_bridge",
+}
+
+
+def __getattr__(name: str):
+    """Load the sympy-backed parts of the API the first time one is used (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def _latex(node: Node) -> str:
+    from .sympy_bridge import latex as to_latex
+
+    return to_latex(node)
+
+
+_node.PROTOCOL.latex = _latex
 
 __all__ = [
     "BackendError",

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .api.compiled import symbolic_outputs
 from .api.transforms import program_of
 from .diff.reverse import check_variables, gradient_nodes
 from .errors import BackendError, InputError
 from .ir.node import Node, free_symbols, toposort
 from .ir.ops import OPS
 from .ir.text import format_number
+from .trace.program import symbolic_outputs
 
 MAX_NODES = 500
 """Graphs with more nodes are cut to the ones nearest the outputs: Graphviz takes minutes

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 import sympy as sp
 
-from symgrad.diff.reverse import diff_spec, gradient_nodes
+from symgrad.diff.policy import diff_spec
+from symgrad.diff.reverse import gradient_nodes
 from symgrad.diff.taylor import nth_derivative, taylor_coefficients
 from symgrad.ir import Node, toposort
 from symgrad.ir import builders as B

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,67 +24,17 @@ from ..backends import cuda
 from ..backends.pyload import load_python
 from ..codegen.csource import NativeKernel, generate_native
 from ..codegen.kernel import Kernel, generate
-from ..errors import BackendError, InputError, ShapeError, TraceError, VerificationError
-from ..ir.builders import as_node, substitute
+from ..errors import BackendError, InputError, ShapeError, VerificationError
+from ..ir.builders import substitute
 from ..ir.evaluate import evaluate
 from ..ir.node import Node
 from ..trace.functions import is_symbolic
+from ..trace.program import Arg, Program, _output_node, as_value
 
 _DTYPES = {"float64": "float64", "float32": "float32", "double": "float64", "single": "float32"}
 _SCALAR_SLOT_LIMIT = 1024  # beyond this many outputs the scalar path's source costs more than it saves
 BACKENDS = ("numpy", "c", "cuda")
 VERIFY_POINTS = 4
-
-
-@dataclass(frozen=True)
-class Arg:
-    """One argument: its name, declared shape and element symbols (C order)."""
-
-    name: str
-    shape: tuple[int, ...]
-    symbols: tuple[Node, ...]
-
-    @property
-    def value(self):
-        """The symbolic argument: a symbol, or an object array of them."""
-        return as_value(self.symbols, self.shape)
-
-
-@dataclass(frozen=True)
-class Program:
-    args: tuple[Arg, ...]
-    outputs: object  # Node | object ndarray | tuple/list of those
-
-
-def symbolic_outputs(out):
-    """Outputs as nodes, object arrays of nodes, and tuples/lists of those (numbers become constants)."""
-    if isinstance(out, (tuple, list)):
-        return type(out)(symbolic_outputs(o) for o in out)
-    if isinstance(out, np.ndarray):
-        arr = np.empty(out.shape, dtype=object)
-        for idx in np.ndindex(*out.shape):
-            arr[idx] = _output_node(out[idx])
-        return arr
-    return _output_node(out)
-
-
-def _output_node(value) -> Node:
-    if isinstance(value, (complex, np.complexfloating)):
-        raise TraceError("complex outputs are not supported")
-    try:
-        return as_node(value)
-    except TraceError:
-        raise TraceError(
-            f"a traced function must return numbers, symbolic values, arrays or tuples/lists of them, "
-            f"not {type(value).__name__}"
-        ) from None
-
-
-def as_value(nodes, shape: tuple[int, ...]):
-    """Flat nodes as a symbolic value of ``shape``: the node itself, or an object array."""
-    if not shape:
-        return nodes[0]
-    return np.array(list(nodes), dtype=object).reshape(shape)
 
 
 # -- output structures -----------------------------------------------------------

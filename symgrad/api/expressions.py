@@ -11,12 +11,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..diff.reverse import check_variables, derivative_tensor, diff_spec, expand_symmetric, gradient_nodes
+from ..diff.policy import diff_spec
+from ..diff.reverse import check_variables, derivative_tensor, expand_symmetric, gradient_nodes
 from ..errors import DiffError, InputError
 from ..ir.node import Node, toposort
+from ..trace.program import Arg, Program, symbolic_outputs
+from ..trace.tracer import Shapes
 from . import transforms
-from .compiled import Arg, Compiled, Program, symbolic_outputs
-from .transforms import Shapes
+from .compiled import Compiled
 
 
 def _is_function(obj) -> bool:

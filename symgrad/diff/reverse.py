@@ -82,19 +82,6 @@ def gradient_nodes(root: Node, wrt: Sequence[Node]) -> list[Node]:
     return vjp_nodes([(root, 1)], wrt)
 
 
-def jvp_nodes(roots: Sequence[Node], tangents: dict[Node, object]) -> list[Node]:
-    """Forward mode: the directional derivative of each root along ``tangents``."""
-    check_variables(list(tangents))
-    order = toposort(roots)
-    marked = _dependents(order, set(tangents))
-    dot: dict[Node, Node] = {v: B.as_node(t) for v, t in tangents.items()}
-    for node in order:
-        if node not in marked or node in dot:
-            continue
-        dot[node] = B.add(*(B.mul(p, dot[a]) for a, p in _local_partials(node, marked)))
-    return [dot.get(r, ZERO) for r in roots]
-
-
 def derivative_tensor(root: Node, wrt: Sequence[Node], order: int) -> dict[tuple[int, ...], Node]:
     """All partials of ``root`` of the given order, keyed by *sorted* index tuples.
 
@@ -127,40 +114,3 @@ def expand_symmetric(entries: dict[tuple[int, ...], Node], n: int, order: int) -
     return full
 
 
-def diff_spec(expr: Node, spec: Sequence) -> Node:
-    """sympy's calling convention: ``diff(e, x)``, ``diff(e, x, 3)``, ``diff(e, x, x, y)``."""
-    variables: list[Node] = []
-    for item in spec:
-        if isinstance(item, int) and not isinstance(item, bool):
-            if not variables:
-                raise DiffError("a derivative order must follow the variable it applies to")
-            if item < 0:
-                raise DiffError(f"derivative order must be >= 0, got {item}")
-            variables.extend([variables[-1]] * (item - 1))
-            if item == 0:
-                variables.pop()
-        else:
-            variables.append(item)
-    if not spec:
-        free = [n for n in toposort([expr]) if n.op == "sym"]
-        if len(free) != 1:
-            raise DiffError(f"diff needs the variable when the expression has {len(free)} free symbols")
-        variables = free
-    check_variables(variables)
-    from .taylor import nth_derivative  # here: taylor builds on this module
-
-    # Repeated reverse mode swells geometrically with the order, Taylor mode does not.
-    # A first derivative keeps reverse mode, whose formulas read better; for a second
-    # one either can be smaller, so both are built and the smaller graph is kept.
-    for v, run in itertools.groupby(variables):
-        k = len(list(run))
-        if k == 1:
-            (expr,) = gradient_nodes(expr, [v])
-        elif k == 2:
-            (first,) = gradient_nodes(expr, [v])
-            (twice,) = gradient_nodes(first, [v])
-            taylor = nth_derivative(expr, v, 2)
-            expr = min((twice, taylor), key=lambda e: len(toposort([e])))
-        else:
-            expr = nth_derivative(expr, v, k)
-    return expr

@@ -325,30 +325,6 @@ def _check_elements(a: np.ndarray) -> None:
             raise TraceError(f"arrays in symbolic expressions must hold numbers or symbols, got {type(v).__name__}")
 
 
-def array_ufunc(ufunc, method, inputs, kwargs):
-    from ..trace.functions import ufunc_to_symbolic
-
-    return ufunc_to_symbolic(ufunc, method, inputs, kwargs)
-
-
-def array_function(func, types, args, kwargs):
-    from ..trace.functions import array_function_to_symbolic
-
-    return array_function_to_symbolic(func, types, args, kwargs)
-
-
-def to_string(node: Node) -> str:
-    from .text import to_text
-
-    return to_text(node)
-
-
-def to_latex(node: Node) -> str:
-    from ..sympy_bridge import latex
-
-    return latex(node)
-
-
 def rebuild(node: Node, args: tuple[Node, ...]) -> Node:
     """``node``'s op applied to new operands, through the simplifying builders."""
     if node.op == "add":

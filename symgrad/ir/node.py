@@ -31,6 +31,25 @@ _INTERN_DATA = _INTERN.data
 _INTERN_LOCK = threading.Lock()
 
 
+class _Protocol:
+    """Hooks the layers above install into :class:`Node`, so this layer never imports them.
+
+    ``array_ufunc`` / ``array_function`` answer numpy's protocols (installed by
+    :mod:`symgrad.trace`), ``latex`` prints a node as LaTeX (installed by
+    :mod:`symgrad`, importing sympy only when a notebook asks for it).
+    """
+
+    __slots__ = ("array_function", "array_ufunc", "latex")
+
+    def __init__(self) -> None:
+        self.array_ufunc = None
+        self.array_function = None
+        self.latex = None
+
+
+PROTOCOL = _Protocol()
+
+
 def _stable_hash(text: str) -> int:
     """A hash of a string that does not change between processes (unlike ``hash``)."""
     return zlib.crc32(text.encode())
@@ -121,13 +140,13 @@ class Node:
         raise UnsupportedOpError("round", hint="Rounding is not differentiable; symgrad has no symbolic round.")
 
     def __str__(self) -> str:
-        return _alg.to_string(self)
+        return _text.to_text(self)
 
     def __repr__(self) -> str:
-        return _alg.to_string(self)
+        return _text.to_text(self)
 
-    def _repr_latex_(self) -> str:
-        return "$" + _alg.to_latex(self) + "$"
+    def _repr_latex_(self) -> str | None:
+        return None if PROTOCOL.latex is None else "$" + PROTOCOL.latex(self) + "$"
 
     # -- arithmetic: delegated to the simplifying builders ----------------------
     def __add__(self, other):
@@ -200,11 +219,15 @@ class Node:
 
     # -- numpy interop: ufuncs on nodes and on object arrays of nodes ------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        return _alg.array_ufunc(ufunc, method, inputs, kwargs)
+        if PROTOCOL.array_ufunc is None:
+            return NotImplemented
+        return PROTOCOL.array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         """numpy functions (``np.where``, ``np.sort``, ``np.linalg.inv``...) called with a node among their operands."""
-        return _alg.array_function(func, types, args, kwargs)
+        if PROTOCOL.array_function is None:
+            return NotImplemented
+        return PROTOCOL.array_function(func, types, args, kwargs)
 
     # numpy's object-dtype loops call a method named after the ufunc on each element
     def sin(self):
@@ -355,3 +378,4 @@ def intern_table_size() -> int:
 
 
 from . import builders as _alg
+from . import text as _text

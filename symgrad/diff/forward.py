@@ -1,0 +1,22 @@
+"""Forward mode on the graph: Jacobian-vector products, one tangent node per node that depends on the variables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..ir import builders as B
+from ..ir.node import Node, toposort
+from .reverse import ZERO, _dependents, _local_partials, check_variables
+
+
+def jvp_nodes(roots: Sequence[Node], tangents: dict[Node, object]) -> list[Node]:
+    """Forward mode: the directional derivative of each root along ``tangents``."""
+    check_variables(list(tangents))
+    order = toposort(roots)
+    marked = _dependents(order, set(tangents))
+    dot: dict[Node, Node] = {v: B.as_node(t) for v, t in tangents.items()}
+    for node in order:
+        if node not in marked or node in dot:
+            continue
+        dot[node] = B.add(*(B.mul(p, dot[a]) for a, p in _local_partials(node, marked)))
+    return [dot.get(r, ZERO) for r in roots]

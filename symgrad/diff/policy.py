@@ -1,0 +1,51 @@
+"""The order policy: which machinery builds a derivative of a given order, decided in one place.
+
+A first derivative uses reverse mode, whose formulas read best.  A second one
+builds both reverse-over-reverse and Taylor mode and keeps the smaller graph.
+Higher orders use Taylor mode, because repeated reverse mode swells
+geometrically with the order and Taylor mode does not.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from ..errors import DiffError
+from ..ir.node import Node, toposort
+from .reverse import check_variables, gradient_nodes
+from .taylor import nth_derivative
+
+
+def diff_spec(expr: Node, spec: Sequence) -> Node:
+    """sympy's calling convention: ``diff(e, x)``, ``diff(e, x, 3)``, ``diff(e, x, x, y)``."""
+    variables: list[Node] = []
+    for item in spec:
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not variables:
+                raise DiffError("a derivative order must follow the variable it applies to")
+            if item < 0:
+                raise DiffError(f"derivative order must be >= 0, got {item}")
+            variables.extend([variables[-1]] * (item - 1))
+            if item == 0:
+                variables.pop()
+        else:
+            variables.append(item)
+    if not spec:
+        free = [n for n in toposort([expr]) if n.op == "sym"]
+        if len(free) != 1:
+            raise DiffError(f"diff needs the variable when the expression has {len(free)} free symbols")
+        variables = free
+    check_variables(variables)
+    for v, run in itertools.groupby(variables):
+        k = len(list(run))
+        if k == 1:
+            (expr,) = gradient_nodes(expr, [v])
+        elif k == 2:
+            (first,) = gradient_nodes(expr, [v])
+            (twice,) = gradient_nodes(first, [v])
+            taylor = nth_derivative(expr, v, 2)
+            expr = min((twice, taylor), key=lambda e: len(toposort([e])))
+        else:
+            expr = nth_derivative(expr, v, k)
+    return expr

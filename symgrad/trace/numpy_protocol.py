@@ -1,0 +1,210 @@
+"""numpy's protocols for symbolic values: ``np.sin(x)``, ``np.sum(v)``, ``np.where(c, a, b)`` on nodes.
+
+:class:`~symgrad.ir.node.Node` forwards ``__array_ufunc__`` and
+``__array_function__`` here (the IR layer does not import this one: the hooks
+are installed at import, see :func:`install`).  Each numpy function either maps
+to symgrad's own, or fails with one :class:`UnsupportedOpError` naming it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import TraceError, UnsupportedOpError
+from ..ir import builders as B
+from ..ir import node as _node
+from ..ir.node import Node
+from . import functions as F
+from .functions import (
+    abs,
+    amax,
+    amin,
+    arctan2,
+    clip,
+    dot,
+    log2,
+    log10,
+    matmul,
+    maximum,
+    mean,
+    minimum,
+    prod,
+    sqrt,
+    square,
+    sum,
+    where,
+)
+
+_UFUNCS = {
+    "add": lambda a, b: B.binary("add", a, b),
+    "subtract": lambda a, b: B.binary("sub", a, b),
+    "multiply": lambda a, b: B.binary("mul", a, b),
+    "divide": lambda a, b: B.binary("div", a, b),
+    "true_divide": lambda a, b: B.binary("div", a, b),
+    "power": lambda a, b: B.binary("pow", a, b),
+    "float_power": lambda a, b: B.binary("pow", a, b),
+    "negative": lambda a: B.elementwise(lambda v: B.mul(-1, v), a),
+    "positive": lambda a: a,
+    "absolute": abs,
+    "fabs": abs,
+    "less": lambda a, b: B.binary("lt", a, b),
+    "less_equal": lambda a, b: B.binary("le", a, b),
+    "greater": lambda a, b: B.binary("gt", a, b),
+    "greater_equal": lambda a, b: B.binary("ge", a, b),
+    "sqrt": sqrt,
+    "square": square,
+    "log2": log2,
+    "log10": log10,
+    "arctan2": arctan2,
+    "maximum": maximum,
+    "minimum": minimum,
+    "fmax": maximum,
+    "fmin": minimum,
+    **{
+        name: getattr(F, name)
+        for name in [
+            "sin",
+            "cos",
+            "tan",
+            "arcsin",
+            "arccos",
+            "arctan",
+            "sinh",
+            "cosh",
+            "tanh",
+            "exp",
+            "expm1",
+            "log",
+            "log1p",
+            "sign",
+        ]
+    },
+}
+
+
+_REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin, "fmax": amax, "fmin": amin}
+
+
+_IGNORED_KWARGS = {"casting", "order", "subok", "signature"}  # no effect on values computed with objects
+
+
+def _ufunc_name(ufunc, method: str) -> str:
+    return f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+
+
+def _check_ufunc_kwargs(ufunc, method: str, kwargs: dict, allowed: set[str]) -> None:
+    """Refuse keywords that would change the result (``out=``, ``where=``, a numeric ``dtype``...)."""
+    for key, value in kwargs.items():
+        if key in _IGNORED_KWARGS or key in allowed:
+            continue
+        if key == "out" and (value is None or (isinstance(value, tuple) and all(v is None for v in value))):
+            continue
+        if key == "dtype" and (value is None or value is object or np.dtype(value) == np.dtype(object)):
+            continue
+        raise UnsupportedOpError(
+            f"{_ufunc_name(ufunc, method)}({key}=...)",
+            hint="A symbolic value cannot be written into a numeric buffer or masked; compute the result and use "
+            "sg.where for masking.",
+        )
+
+
+def ufunc_to_symbolic(ufunc, method: str, inputs, kwargs):
+    """numpy's ufunc protocol for nodes: map ``np.sin`` & co. to symgrad's functions.
+
+    Calls, and for the binary ufuncs ``.outer`` and (for sums, products, maxima and
+    minima) ``.reduce`` and ``.accumulate``, are recorded; anything else is refused
+    with :class:`UnsupportedOpError` naming the numpy function.
+    """
+    name = ufunc.__name__
+    fn = _UFUNCS.get(name)
+    if fn is None:
+        hint = "It has no symbolic counterpart: write it with symgrad's functions (sg.exp, sg.where, ...)."
+        raise UnsupportedOpError(_ufunc_name(ufunc, method), hint=hint)
+    if method == "__call__":
+        _check_ufunc_kwargs(ufunc, method, kwargs, set())
+        return fn(*inputs)
+    if method == "outer" and ufunc.nin == 2:
+        _check_ufunc_kwargs(ufunc, method, kwargs, set())
+        a, b = (np.asarray(v, dtype=object) for v in inputs)
+        return fn(a.reshape(a.shape + (1,) * b.ndim), b)
+    if method in ("reduce", "accumulate") and name in _REDUCERS:
+        _check_ufunc_kwargs(ufunc, method, kwargs, {"axis", "keepdims", "initial"} if method == "reduce" else {"axis"})
+        x = np.asarray(inputs[0], dtype=object)
+        axis = kwargs.get("axis", 0)
+        if method == "accumulate":
+            if x.ndim == 0:
+                raise UnsupportedOpError(_ufunc_name(ufunc, method), hint="numpy cannot accumulate a scalar either.")
+            return _accumulate(fn, x, 0 if axis is None else axis)
+        if "initial" in kwargs and kwargs["initial"] is not np._NoValue:
+            x = np.concatenate([np.asarray(x, dtype=object).reshape(-1), [kwargs["initial"]]]) if axis is None else x
+            if axis is not None:
+                raise UnsupportedOpError(_ufunc_name(ufunc, method) + "(initial=...)", hint="Use axis=None with it.")
+            axis = None
+        return _REDUCERS[name](x, axis=axis, keepdims=kwargs.get("keepdims", False))
+    raise UnsupportedOpError(
+        _ufunc_name(ufunc, method),
+        hint="symgrad records calls, .outer, and .reduce/.accumulate of sums, products, maxima and minima.",
+    )
+
+
+def _accumulate(fn, x: np.ndarray, axis: int):
+    moved = np.moveaxis(x, axis, 0)
+    out = np.empty(moved.shape, dtype=object)
+    acc = moved[0]
+    out[0] = acc
+    for i in range(1, moved.shape[0]):
+        acc = fn(acc, moved[i])
+        out[i] = acc
+    return np.moveaxis(out, 0, axis)
+
+
+# numpy functions with a direct symbolic counterpart, used when a node is among the operands
+_ARRAY_FUNCTIONS = {
+    np.where: where,
+    np.clip: clip,
+    np.sum: sum,
+    np.prod: prod,
+    np.mean: mean,
+    np.dot: dot,
+    np.matmul: matmul,
+}
+
+
+def array_function_to_symbolic(func, types, args, kwargs):
+    """numpy's ``__array_function__`` protocol for nodes.
+
+    A few functions map to symgrad's own (``np.where`` is ``sg.where``); others run
+    numpy's implementation, which works whenever it only does arithmetic on the
+    elements.  If it fails (it sorts, calls LAPACK or FFT code, needs floats),
+    the failure becomes one :class:`UnsupportedOpError` naming the numpy function.
+    """
+    fn = _ARRAY_FUNCTIONS.get(func)
+    if fn is not None and not kwargs.get("out") and "where" not in kwargs and "dtype" not in kwargs:
+        if func is np.where and len(args) != 3:
+            raise UnsupportedOpError("numpy.where with one argument", hint="It returns indices, which need numbers.")
+        return fn(*args, **kwargs)
+    if not all(issubclass(t, (Node, np.ndarray)) for t in types):
+        return NotImplemented
+    implementation = getattr(func, "_implementation", None)
+    what = f"{func.__module__.replace('numpy._core', 'numpy').replace('numpy.core', 'numpy')}.{func.__name__}"
+    if implementation is None:
+        raise UnsupportedOpError(what, hint="It has no symbolic counterpart.")
+    try:
+        return implementation(*args, **kwargs)
+    except UnsupportedOpError:
+        raise
+    except (TypeError, ValueError, IndexError, TraceError) as exc:  # numpy failed on a node: name it, keep why
+        raise UnsupportedOpError(
+            what, hint=f"It has no symbolic counterpart (numpy raised {type(exc).__name__}: {exc})."
+        ) from exc
+
+
+for _name, _fn in (("amax", amax), ("amin", amin), ("max", amax), ("min", amin)):
+    if hasattr(np, _name):
+        _ARRAY_FUNCTIONS[getattr(np, _name)] = _fn
+
+
+def install() -> None:
+    """Route numpy's protocols on nodes to this module (called once, when symgrad.trace is imported)."""
+    _node.PROTOCOL.array_ufunc = ufunc_to_symbolic
+    _node.PROTOCOL.array_function = array_function_to_symbolic

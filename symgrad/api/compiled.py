@@ -19,21 +19,16 @@ import os
 
 import numpy as np
 
-from ..backends import c as native
-from ..backends import cuda
-from ..backends.pyload import load_python
-from ..codegen.csource import NativeKernel, generate_native
-from ..codegen.kernel import Kernel, generate
-from ..errors import BackendError, InputError, ShapeError, VerificationError
+from .. import backends
+from ..errors import InputError, ShapeError, VerificationError
 from ..ir.builders import substitute
 from ..ir.evaluate import evaluate
 from ..ir.node import Node
 from ..trace.functions import is_symbolic
 from ..trace.program import Arg, Program, _output_node, as_value
+from .options import CompileOptions
 
-_DTYPES = {"float64": "float64", "float32": "float32", "double": "float64", "single": "float32"}
 _SCALAR_SLOT_LIMIT = 1024  # beyond this many outputs the scalar path's source costs more than it saves
-BACKENDS = ("numpy", "c", "cuda")
 VERIFY_POINTS = 4
 
 
@@ -75,7 +70,8 @@ class Compiled:
     """A callable computing a program's outputs with generated code.
 
     ``.source`` is the generated code, ``.outputs`` the symbolic outputs,
-    ``.args`` the arguments with their declared shapes.
+    ``.args`` the arguments with their declared shapes, ``.options`` the
+    :class:`~symgrad.api.options.CompileOptions` it was built with.
 
     Backends: ``"numpy"`` (fused numpy kernel, plus a straight-line fast path for
     plain floats), ``"c"`` (the same kernel as C, compiled with the system
@@ -85,53 +81,34 @@ class Compiled:
     generated code against the reference interpreter before it is used.
     """
 
-    def __init__(
-        self,
-        program: Program,
-        backend: str = "numpy",
-        dtype: str = "float64",
-        fn=None,
-        *,
-        threads: int = 1,
-        fast_math: bool = False,
-        verify: bool | None = None,
-    ) -> None:
-        if backend not in BACKENDS:
-            raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(map(repr, BACKENDS))}")
-        if dtype not in _DTYPES:
-            raise InputError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-        if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
-            raise InputError(f"threads must be a positive int, got {threads!r}")
-        if backend == "c":
-            native.find_compiler()  # no compiler: say so now, not at the first call
-        elif backend == "cuda":
-            cuda.cupy()  # no CuPy or no GPU: likewise
+    def __init__(self, program: Program, options: CompileOptions | None = None, fn=None) -> None:
+        if options is None:
+            options = CompileOptions()
+        elif not isinstance(options, CompileOptions):
+            raise InputError(f"Compiled takes a CompileOptions, got {type(options).__name__} (use sg.compile(...))")
+        impl = options.backend_impl
+        impl.check_available()  # no compiler, CuPy or GPU: say so now, not at the first call
         self.program = program
-        self.backend = backend
-        self.dtype = _DTYPES[dtype]
+        self.options = options
+        self.backend = options.backend
+        self.dtype = options.dtype
         self.fn = fn
+        self._backend = impl
         slots: list[Node] = []
         self._plan = _flatten(program.outputs, slots)
         self._slots = slots
         self._inputs = [s for a in program.args for s in a.symbols]
         self._scalar_ok = (
-            backend == "numpy" and all(not a.shape for a in program.args) and len(slots) <= _SCALAR_SLOT_LIMIT
+            impl.scalar_path and all(not a.shape for a in program.args) and len(slots) <= _SCALAR_SLOT_LIMIT
         )
-        self.kernel: Kernel | NativeKernel
-        if backend == "numpy":
-            results = _results_format(self._plan, self.dtype) if self._scalar_ok else None
-            self.kernel = generate(self._inputs, slots, self.dtype, results)
-        else:
-            self.kernel = generate_native(self._inputs, slots, self.dtype, backend)
-        self._array_fn = None  # the kernel for array calls (any backend); numpy compiles it on first use
+        results = _results_format(self._plan, self.dtype) if self._scalar_ok else None
+        self.kernel = impl.generate(self._inputs, slots, self.dtype, results)
+        self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)
-        self._layout = _SlotLayout(slots, self.kernel.unique if backend == "numpy" else None)
-        self._verify = bool(int(os.environ.get("SYMGRAD_VERIFY", "0") or 0)) if verify is None else bool(verify)
-        if backend == "c":
-            self._array_fn = native.CKernel(self.kernel, int(threads), bool(fast_math))
-        elif backend == "cuda":
-            self._array_fn = cuda.CudaKernel(self.kernel)
+        self._layout = _SlotLayout(slots, self.kernel.unique)
+        env = os.environ.get("SYMGRAD_VERIFY", "0") or "0"
+        self._verify = (env.strip().lower() not in ("0", "false", "no", "")) if options.verify is None else options.verify
         if self._verify:
             self.verify()
 
@@ -152,21 +129,14 @@ class Compiled:
     @property
     def source(self) -> str:
         """The generated code: the C or CUDA kernel, or the fused numpy kernel then the scalar fast path."""
-        if isinstance(self.kernel, NativeKernel):
-            return self.kernel.source
-        if self.kernel.scalar_source is None:
-            return self.kernel.numpy_source
-        return self.kernel.numpy_source + "\n\n" + self.kernel.scalar_source
+        return self.kernel.source
 
     def source_for(self, backend: str) -> str:
         """The code another backend would run for the same outputs (no compiler, CuPy or GPU needed)."""
         if backend == self.backend:
             return self.source
-        if backend == "numpy":
-            return generate(self._inputs, self._slots, self.dtype, None).numpy_source
-        if backend in ("c", "cuda"):
-            return generate_native(self._inputs, self._slots, self.dtype, backend).source
-        raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(map(repr, BACKENDS))}")
+        kernel = backends.get(backend).generate(self._inputs, self._slots, self.dtype, None)
+        return kernel.source
 
     @property
     def statement_count(self) -> int:
@@ -186,7 +156,7 @@ class Compiled:
             ints = False
             for a in args:
                 if type(a) is not float:
-                    if type(a) is not int:
+                    if type(a) is not int or not -_FLOAT_MAX <= a <= _FLOAT_MAX:  # huge ints: _as_array says so
                         break
                     ints = True
             else:
@@ -201,20 +171,16 @@ class Compiled:
                     )
         if any(is_symbolic(a) for a in args):
             return self._substitute(args)
-        if self.backend == "c" and self.dtype == "float64" and all(type(a) in (float, int) for a in args):
-            return _plain_floats(self._call_arrays(args))  # floats in, floats out, as on the numpy backend
+        if self._backend.plain_floats and self.dtype == "float64" and all(type(a) in (float, int) for a in args):
+            return _plain_floats(self._call_arrays(args))  # floats in, floats out, as on the scalar path
         return self._call_arrays(args)
 
     def _load_scalar(self):
-        fn = load_python(self.kernel.scalar_source, self.kernel.scalar_name)
+        fn = self._backend.load_scalar(self.kernel)
         if self._verify:
             self._verify_scalar(fn)
         self._scalar_fn = fn
         return fn
-
-    def _load_numpy(self):
-        self._array_fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
-        return self._array_fn
 
     # -- self-verification -------------------------------------------------------------
     def verify(self, points: int = VERIFY_POINTS, seed: int = 0) -> None:
@@ -227,9 +193,9 @@ class Compiled:
         rng = np.random.default_rng(seed)
         values = {s: rng.uniform(-2.0, 2.0, points).astype(self._np_dtype).astype(float) for s in self._inputs}
         args = [np.stack([values[s] for s in a.symbols], axis=-1).reshape((points,) + a.shape) for a in self.args]
-        xp = cuda.cupy() if self.backend == "cuda" else np
+        xp = self._backend.array_module()
         block, _ = self._block([xp.asarray(a) for a in args], xp)
-        got = cuda.cupy().asnumpy(block) if self.backend == "cuda" else block
+        got = block if xp is np else xp.asnumpy(block)
         expected = np.array([np.broadcast_to(v, (points,)) for v in evaluate(self._slots, values)]).reshape(got.shape)
         self._compare(got, expected, f"the {self.backend} kernel")
 
@@ -309,10 +275,10 @@ class Compiled:
         arrays, batch = self._prepare(args, xp)
         n = math.prod(batch)
         columns = self._columns(arrays, batch, xp)
-        return self._layout.run(self._array_fn or self._load_numpy(), columns, n, self._np_dtype, xp), batch
+        return self._layout.run(self._array_fn, columns, n, self._np_dtype, xp), batch
 
     def _call_arrays(self, args):
-        xp = cuda.cupy() if self.backend == "cuda" else np
+        xp = self._backend.array_module()
         block, batch = self._block(args, xp)
         n = block.shape[1]
         leaves: list[np.ndarray] = []
@@ -395,15 +361,23 @@ def _rebuild(index_plan, finish):
     return type(index_plan)(_rebuild(p, finish) for p in index_plan)
 
 
+_FLOAT_MAX = int(np.finfo(np.float64).max)
+
+
 def _as_array(value, name: str, dtype: np.dtype, xp=np) -> np.ndarray:
     """An argument as a real array of the compiled dtype (``xp``: numpy, or cupy on the GPU), or a clear error."""
-    if xp is np and cuda.is_device_array(value):
-        raise InputError(f"argument {name!r} is a CuPy (GPU) array; this function was compiled for backend='numpy'/'c'")
+    if xp is np and backends.array_module_of(value) is not np:
+        raise InputError(f"argument {name!r} is a CuPy (GPU) array; this function was compiled for a CPU backend")
     try:
         arr = xp.asarray(value)
     except (ValueError, TypeError) as exc:  # a ragged nested list, or an object numpy cannot read
         raise InputError(f"argument {name!r} is not a numeric array (ragged or unreadable: {exc})") from None
     kind = arr.dtype.kind
+    if kind == "O" and xp is np and arr.size and all(type(v) is int for v in arr.flat):  # ints beyond int64
+        try:
+            arr, kind = arr.astype(np.float64), "f"
+        except OverflowError:
+            raise InputError(f"argument {name!r} holds an integer too large for a float (beyond 1.8e308)") from None
     if kind == "c":
         raise InputError(f"argument {name!r} is complex; symgrad computes with real numbers only")
     if kind not in "biuf":

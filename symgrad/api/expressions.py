@@ -113,6 +113,7 @@ def compile(
     A single expression gives one result, an array of expressions one array, a
     list or tuple of outputs a tuple of results, as ``sympy.lambdify`` does.
     """
+    opts = transforms.options_of("compile", backend, dtype, options)
     if _is_function(outputs) or isinstance(outputs, Compiled):
         if inputs is not None:
             raise InputError("inputs= is for expressions; a function's arguments come from its signature")
@@ -128,4 +129,4 @@ def compile(
     if isinstance(inputs, (Node, np.ndarray)):
         inputs = [inputs]
     args = tuple(_input_arg(i) for i in inputs)
-    return Compiled(Program(args, symbolic), backend, dtype, **options)
+    return Compiled(Program(args, symbolic), opts)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backends import cuda
+from .. import backends
 from ..diff.forward import jvp_nodes
 from ..diff.policy import diff_spec
 from ..diff.reverse import derivative_tensor, expand_symmetric, gradient_nodes, vjp_nodes
@@ -23,6 +23,7 @@ from ..ir.node import Node
 from ..trace.program import Arg, Program, as_value
 from ..trace.tracer import Shapes, _normalize_shapes, make_arg, trace
 from .compiled import Compiled
+from .options import CompileOptions
 
 
 def program_of(fn, shapes: Shapes = None) -> Program:
@@ -106,9 +107,15 @@ def _derivative_blocks(leaf: np.ndarray, args: Sequence[Arg], argnums: tuple[int
 # -- the transformations ---------------------------------------------------------------
 
 
+def options_of(what: str, backend, dtype, options: dict) -> CompileOptions:
+    """The typed options of one transformation, checked before anything is traced or generated."""
+    return CompileOptions.build(what, backend=backend, dtype=dtype, **options)
+
+
 def compile_function(fn, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options) -> Compiled:
     """Trace ``fn`` and generate code computing its outputs."""
-    return Compiled(program_of(fn, shapes), backend, dtype, fn=fn, **options)
+    opts = options_of("compile", backend, dtype, options)
+    return Compiled(program_of(fn, shapes), opts, fn=fn)
 
 
 def _scalar_output(program: Program, what: str) -> Node:
@@ -135,30 +142,32 @@ def _grads(program: Program, argnums, what: str):
 
 def grad(fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options) -> Compiled:
     """The gradient of a scalar-valued function with respect to the arguments ``argnums``."""
+    opts = options_of("grad", backend, dtype, options)
     program = program_of(fn, shapes)
     _, g = _grads(program, argnums, "grad")
-    return Compiled(Program(program.args, g), backend, dtype, **options)
+    return Compiled(Program(program.args, g), opts)
 
 
 def value_and_grad(
     fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options
 ) -> Compiled:
     """``(value, gradient)`` from one fused kernel."""
+    opts = options_of("value_and_grad", backend, dtype, options)
     program = program_of(fn, shapes)
     out, g = _grads(program, argnums, "value_and_grad")
-    return Compiled(Program(program.args, (out, g)), backend, dtype, **options)
+    return Compiled(Program(program.args, (out, g)), opts)
 
 
-def _tensor_transform(fn, argnums, shapes, backend, dtype, order: int, **options) -> Compiled:
+def _tensor_transform(fn, argnums, shapes, opts: CompileOptions, order: int) -> Compiled:
     program = program_of(fn, shapes)
     nums, single = _normalize_argnums(argnums, len(program.args))
     outputs = _map_leaves(program.outputs, lambda leaf: _derivative_blocks(leaf, program.args, nums, single, order))
-    return Compiled(Program(program.args, outputs), backend, dtype, **options)
+    return Compiled(Program(program.args, outputs), opts)
 
 
 def jacobian_function(fn, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", **options) -> Compiled:
     """Jacobian: shape ``out_shape + arg_shape`` per output and argument."""
-    return _tensor_transform(fn, argnums, shapes, backend, dtype, 1, **options)
+    return _tensor_transform(fn, argnums, shapes, options_of("jacobian", backend, dtype, options), 1)
 
 
 def hessian_function(
@@ -171,8 +180,9 @@ def hessian_function(
     as a :class:`SparseHessian` -- for large sparse Hessians, where writing the
     dense matrix would dominate the memory traffic.
     """
+    opts = options_of("hessian", backend, dtype, options)
     if not sparse:
-        return _tensor_transform(fn, argnums, shapes, backend, dtype, 2, **options)
+        return _tensor_transform(fn, argnums, shapes, opts, 2)
     program = program_of(fn, shapes)
     out = _scalar_output(program, "hessian(sparse=True)")
     nums, _ = _normalize_argnums(argnums, len(program.args))
@@ -181,19 +191,27 @@ def hessian_function(
     rows = np.array([i for (i, _), _ in entries], dtype=np.intp)
     cols = np.array([j for (_, j), _ in entries], dtype=np.intp)
     values = np.array([node for _, node in entries] or [], dtype=object).reshape(len(entries))
-    compiled = Compiled(Program(program.args, values), backend, dtype, **options)
+    compiled = Compiled(Program(program.args, values), opts)
     return SparseHessianFunction(compiled, rows, cols, len(variables))
+
+
+MAX_ORDER = 32
+"""Highest order of :func:`derivative`: its tensor has an axis per order, and numpy handles at most 32 in
+every version (for one variable, ``sg.diff(e, x, k)`` takes any order)."""
 
 
 def derivative(
     fn, order: int, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", **options
 ) -> Compiled:
     """The ``order``-th derivative tensor: shape ``out_shape + arg_shape * order``."""
-    if not isinstance(order, (int, np.integer)) or order < 0:
+    opts = options_of("derivative", backend, dtype, options)
+    if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 0:
         raise InputError(f"order must be a non-negative int, got {order!r}")
+    if order > MAX_ORDER:  # the tensor has one axis per order: numpy would fail on its dimension limit
+        raise InputError(f"order must be at most {MAX_ORDER} (one array axis per order), got {order!r}")
     if order == 0:
-        return compile_function(fn, shapes, backend, dtype, **options)
-    return _tensor_transform(fn, argnums, shapes, backend, dtype, int(order), **options)
+        return Compiled(program_of(fn, shapes), opts, fn=fn)
+    return _tensor_transform(fn, argnums, shapes, opts, int(order))
 
 
 # -- jvp / vjp / hvp ---------------------------------------------------------------------
@@ -232,11 +250,12 @@ def _jvp_program(program: Program) -> Program:
 
 def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
     """``(fn(*primals), J @ tangents)`` as in ``jax.jvp``, from one fused kernel."""
+    opts = options_of("jvp", backend, dtype, options)
     primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
     if len(primals) != len(tangents):
         raise InputError(f"jvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
     program = _program_for_call(fn, shapes, len(primals))
-    compiled = Compiled(_jvp_program(program), backend, dtype, **options)
+    compiled = Compiled(_jvp_program(program), opts)
     return compiled(*primals, *tangents)
 
 
@@ -270,6 +289,7 @@ class BoundFunction(CompiledWrapper):
 
 def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
     """``(fn(*primals), vjp_fn)`` as in ``jax.vjp``; ``vjp_fn(ct)`` gives one cotangent per primal."""
+    opts = options_of("vjp", backend, dtype, options)
     program = _program_for_call(fn, shapes, len(primals))
     taken = {a.name for a in program.args}
     leaves: list[np.ndarray] = []
@@ -282,13 +302,14 @@ def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", *
     variables = [s for a in program.args for s in a.symbols]
     parts = _split_by_args(vjp_nodes(seeds, variables), program.args)
     single = len(parts) == 1
-    back = Compiled(Program(program.args + ct_args, parts[0] if single else tuple(parts)), backend, dtype, **options)
-    value = Compiled(program, backend, dtype, **options)(*primals)
+    back = Compiled(Program(program.args + ct_args, parts[0] if single else tuple(parts)), opts)
+    value = Compiled(program, opts)(*primals)
     return value, BoundFunction(back, tuple(primals), wrap_single=single)
 
 
 def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
     """Hessian-vector product ``H @ v`` of a scalar function: forward-over-reverse, never forming H."""
+    opts = options_of("hvp", backend, dtype, options)
     primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
     if len(primals) != len(tangents):
         raise InputError(f"hvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
@@ -298,7 +319,7 @@ def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="fl
     grad_program = Program(program.args, g)
     jp = _jvp_program(grad_program)
     products = jp.outputs[1]
-    compiled = Compiled(Program(jp.args, products[0] if len(products) == 1 else products), backend, dtype, **options)
+    compiled = Compiled(Program(jp.args, products[0] if len(products) == 1 else products), opts)
     return compiled(*primals, *tangents)
 
 
@@ -315,7 +336,7 @@ class SparseHessian(NamedTuple):
 
     def todense(self):
         """The full symmetric matrix (batch + (n, n)), for checking or small problems."""
-        xp = cuda.cupy() if cuda.is_device_array(self.values) else np
+        xp = backends.array_module_of(self.values)
         values = xp.asarray(self.values)
         dense = xp.zeros(values.shape[:-1] + self.shape, dtype=values.dtype)
         dense[..., self.rows, self.cols] = values

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..codegen.csource import NativeKernel
+from ..codegen.csource import NativeKernel, generate_native
 from ..codegen.render import render
 from ..errors import BackendError
 from .cache import cache_key, fetch_or_build
@@ -180,3 +180,30 @@ class EmulatedCudaKernel:
         ins, strides = pointers_and_strides(columns)
         outs, out_stride = output_pointers(outputs)
         self._fn(ins, strides, outs, out_stride, n, self.grid, self.block)
+
+
+class CBackend:
+    """C compiled with the system compiler, loaded with ctypes; the batch split over ``threads``."""
+
+    name = "c"
+    scalar_path = False
+    plain_floats = True
+
+    def check_available(self) -> None:
+        find_compiler()
+
+    def generate(self, inputs, slots, dtype: str, results_format: str | None = None) -> NativeKernel:
+        return generate_native(inputs, slots, dtype, "c")
+
+    def load(self, kernel: NativeKernel, threads: int = 1, fast_math: bool = False) -> CKernel:
+        return CKernel(kernel, int(threads), bool(fast_math))
+
+    def array_module(self):
+        return np
+
+    def clear_cache(self) -> None:
+        with _LOCK:
+            _LIBS.clear()
+
+
+BACKEND = CBackend()

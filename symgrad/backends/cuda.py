@@ -15,7 +15,7 @@ import threading
 
 import numpy as np
 
-from ..codegen.csource import NativeKernel
+from ..codegen.csource import NativeKernel, generate_native
 from ..errors import BackendError
 
 BLOCK = 256  # threads per block
@@ -85,3 +85,30 @@ class CudaKernel:
         grid = max(1, min(-(-n // BLOCK), _grid_limit(cp.cuda.Device().id)))
         args = (cp.asarray(ptrs), cp.asarray(strides), cp.asarray(outs), np.int64(out_stride), np.int64(n))
         fn((grid,), (BLOCK,), args)
+
+
+class CudaBackend:
+    """CUDA C through CuPy: one GPU thread per point; arrays in and out are CuPy arrays."""
+
+    name = "cuda"
+    scalar_path = False
+    plain_floats = False
+
+    def check_available(self) -> None:
+        cupy()
+
+    def generate(self, inputs, slots, dtype: str, results_format: str | None = None) -> NativeKernel:
+        return generate_native(inputs, slots, dtype, "cuda")
+
+    def load(self, kernel: NativeKernel, threads: int = 1, fast_math: bool = False) -> CudaKernel:
+        return CudaKernel(kernel)
+
+    def array_module(self):
+        return cupy()
+
+    def clear_cache(self) -> None:
+        with _LOCK:
+            _FUNCTIONS.clear()
+
+
+BACKEND = CudaBackend()

@@ -1,7 +1,7 @@
 """C and CUDA source for one compiled object: the same printed lines in two frames.
 
 The per-point body (load the inputs, one SSA statement per scheduled node, store
-the outputs) is printed once by :func:`symgrad.printer.expression_statements`
+the outputs) is printed once by :func:`symgrad.codegen.printer.expression_statements`
 with the C spellings; ``templates/c_kernel.c.j2`` wraps it in a loop over a range
 of the batch (the CPU backend), ``templates/cuda_kernel.cu.j2`` in a grid-stride
 loop, one thread per point (the GPU backend).  Both read inputs through a stride,
@@ -37,6 +37,11 @@ class NativeKernel:
     n_inputs: int
     outputs: tuple[Node, ...]  # what O[k] receives: every non-constant slot, repeats included
 
+    @property
+    def unique(self) -> None:
+        """None: a native kernel stores every non-constant slot itself (repeats from registers)."""
+        return None
+
 
 def generate_native(inputs: list[Node], slots: list[Node], dtype: str, frame: str) -> NativeKernel:
     """The kernel computing each distinct non-constant slot once per point.
@@ -62,7 +67,7 @@ def generate_native(inputs: list[Node], slots: list[Node], dtype: str, frame: st
     loads = [f"const real x{i} = X{i}[i * S{i}];" for i, s in enumerate(inputs) if s in used]
     stores = [f"O{k}[i * OS] = {value_text(node, names, c_backend(dtype))};" for k, node in enumerate(outputs)]
     name = f"{frame}_kernel_{gh}_{dtype}"
-    body = loads + statements + stores
+    body = loads + [s.text for s in statements] + stores
     helpers = [h for h in HELPERS if any(h + "(" in line for line in body)]  # unused static helpers draw warnings
     source = render(
         FRAMES[frame],

@@ -9,7 +9,6 @@ a sparse Hessian) are filled once, outside the loop over the batch.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +48,13 @@ class Kernel:
     steps: int
     unique: tuple[Node, ...]  # the distinct computed output nodes, in kernel order
 
+    @property
+    def source(self) -> str:
+        """The fused numpy kernel, then the scalar fast path when there is one."""
+        if self.scalar_source is None:
+            return self.numpy_source
+        return self.numpy_source + "\n\n" + self.scalar_source
+
 
 def graph_hash(inputs: list[Node], slots: list[Node]) -> str:
     """A digest of the structure computed (stable across processes)."""
@@ -67,10 +73,20 @@ def check_inputs(sched: Schedule, inputs: list[Node]) -> None:
 
 
 def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype: str, name: str, gh: str) -> str:
-    input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
-    copies = [f"o{k}[...] = {input_names[node]}" for k, node in enumerate(unique) if node.op == "sym"]
-    output_names = {node: f"o{k}" for k, node in enumerate(unique) if node.op != "sym"}
-    body, n_buffers = numpy_statements(sched, input_names, output_names)
+    """The fused numpy kernel; past PART_STATEMENTS steps its body is cut into functions.
+
+    Every value lives in an array (an input view, an output view or a buffer
+    written with ``out=``), so a part needs no results from the one before: a
+    cut kernel spells its values as items of the chunk's lists ``X``, ``O`` and
+    ``B`` (printed so from the start, no unpacking lines, which would double
+    what CPython compiles) and may be cut after any line.
+    """
+    cut = len(sched.steps) > PART_STATEMENTS
+    spell_x, spell_o, spell_b = ("X[{}]", "O[{}]", "B[{}]") if cut else ("x{}", "o{}", "b{}")
+    input_names = {s: spell_x.format(i) for i, s in enumerate(inputs)}
+    copies = [f"{spell_o.format(k)}[...] = {input_names[node]}" for k, node in enumerate(unique) if node.op == "sym"]
+    output_names = {node: spell_o.format(k) for k, node in enumerate(unique) if node.op != "sym"}
+    body, n_buffers = numpy_statements(sched, input_names, output_names, spell_b.format)
     body = copies + body
     chunk = chunk_size(n_buffers)
     context = {
@@ -84,8 +100,13 @@ def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype
         "n_buffers": n_buffers,
         "legend": legend(inputs, unique, "o"),
     }
-    if len(body) > PART_STATEMENTS:
-        return render("numpy/kernel.py.j2", parts=_numpy_parts(body, name), **context)
+    if cut:
+        lines_per_part = max(PART_STATEMENTS, 1)
+        parts = [
+            {"name": f"{name}_part{k}", "body": body[start : start + lines_per_part]}
+            for k, start in enumerate(range(0, len(body), lines_per_part))
+        ]
+        return render("numpy/kernel.py.j2", parts=parts, **context)
     used = set(sched.inputs)
     prologue = [f"x{i} = X{i} if X{i}.ndim == 0 else X{i}[start:stop]" for i, s in enumerate(inputs) if s in used]
     prologue += [f"o{k} = O{k}[start:stop]" for k in range(len(unique))]
@@ -99,30 +120,6 @@ def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype
         body=body,
         **context,
     )
-
-
-_NUMPY_NAME = re.compile(r"\b[xob]\d+\b")
-_LISTS = {"x": "X", "o": "O", "b": "B"}
-
-
-def _numpy_parts(body: list[str], name: str) -> list[dict]:
-    """The kernel body cut into functions of at most PART_STATEMENTS lines.
-
-    Every value lives in an array (an input view, an output view or a buffer
-    written with ``out=``), so a part needs no results from the one before: it
-    reads and writes the chunk's lists ``X``, ``O`` and ``B`` by index (``b7``
-    becomes ``B[7]``: no unpacking lines, which would double what CPython compiles).
-    """
-    parts = []
-    for k, start in enumerate(range(0, len(body), PART_STATEMENTS)):
-        lines = [_NUMPY_NAME.sub(_indexed, line) for line in body[start : start + PART_STATEMENTS]]
-        parts.append({"name": f"{name}_part{k}", "body": lines})
-    return parts
-
-
-def _indexed(match: re.Match) -> str:
-    text = match.group(0)
-    return f"{_LISTS[text[0]]}[{text[1:]}]"
 
 
 LEGEND_LINES = 12  # the legend names the first outputs; a huge Hessian is not listed whole
@@ -165,7 +162,7 @@ def _unpack(prefix: str, count: int) -> str:
 
 def _scalar_source(sched: Schedule, inputs: list[Node], results: str, name: str, gh: str, slots: list[Node]) -> str:
     input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
-    body, names = expression_statements(sched, input_names, PYTHON)
+    statements, names = expression_statements(sched, input_names, PYTHON)
     texts = [value_text(n, names, PYTHON) for n in slots]
     result_text = results.format(*texts) if slots else ""
     # Python's float arithmetic overflows to inf (and exp, via _exp) silently, where numpy
@@ -174,8 +171,10 @@ def _scalar_source(sched: Schedule, inputs: list[Node], results: str, name: str,
     computed = list(dict.fromkeys(t for t, n in zip(texts, slots) if n.op != "const"))
     check = f"sum(({''.join(t + ', ' for t in computed)}))" if computed else ""
     parts: list[dict] = []
-    if len(body) > PART_STATEMENTS:
-        parts, body = _scalar_parts(body, result_text, check, name)
+    body = [s.text for s in statements]
+    if len(statements) > PART_STATEMENTS:
+        result_reads = {names[n] for n in slots if n.op != "const"}
+        parts, body = _scalar_parts(statements, result_reads, name)
     return render(
         "numpy/scalar.py.j2",
         version=__version__,
@@ -190,24 +189,18 @@ def _scalar_source(sched: Schedule, inputs: list[Node], results: str, name: str,
     )
 
 
-_SCALAR_NAME = re.compile(r"\b(?:t\d+(?:_\d+)?|x\d+)\b")
-
-
-def _scalar_parts(body: list[str], results: str, check: str, name: str) -> tuple[list[dict], list[str]]:
-    """SSA lines cut into functions of at most PART_STATEMENTS lines, and the calls chaining them.
+def _scalar_parts(statements: list, result_reads: set[str], name: str) -> tuple[list[dict], list[str]]:
+    """SSA statements cut into functions of at most PART_STATEMENTS lines, and the calls chaining them.
 
     Each part takes the values it reads that earlier parts (or the arguments)
     defined, and returns those that later parts or the results read: the
-    temporaries live across a cut, found by one backward pass over the parts.
+    temporaries live across a cut, found by one backward pass over the parts
+    from the names each statement records (nothing is parsed back from text).
     """
-    chunks = [body[i : i + PART_STATEMENTS] for i in range(0, len(body), PART_STATEMENTS)]
-    defined, read = [], []
-    for lines in chunks:
-        lhs = [line.split(" = ", 1)[0] for line in lines]
-        rhs_names = {m for line in lines for m in _SCALAR_NAME.findall(line.split(" = ", 1)[1])}
-        defined.append(set(lhs))
-        read.append(rhs_names - set(lhs))  # SSA: a name read in a part before any definition comes from outside
-    needed_later = set(_SCALAR_NAME.findall(results + " " + check))
+    chunks = [statements[i : i + PART_STATEMENTS] for i in range(0, len(statements), PART_STATEMENTS)]
+    defined = [{s.defines for s in chunk} for chunk in chunks]
+    read = [{r for s in chunk for r in s.reads} - defs for chunk, defs in zip(chunks, defined)]
+    needed_later = set(result_reads)
     outs: list[list[str]] = [[] for _ in chunks]
     ins: list[list[str]] = [[] for _ in chunks]
     for k in range(len(chunks) - 1, -1, -1):
@@ -215,10 +208,10 @@ def _scalar_parts(body: list[str], results: str, check: str, name: str) -> tuple
         ins[k] = sorted(read[k], key=_name_order)
         needed_later = (needed_later - defined[k]) | read[k]
     parts, calls = [], []
-    for k, lines in enumerate(chunks):
+    for k, chunk in enumerate(chunks):
         part = f"{name}_part{k}"
         returns = "(" + "".join(f"{v}, " for v in outs[k]) + ")"
-        parts.append({"name": part, "params": ", ".join(ins[k]), "body": lines, "returns": returns})
+        parts.append({"name": part, "params": ", ".join(ins[k]), "body": [s.text for s in chunk], "returns": returns})
         call = f"{part}({', '.join(ins[k])})"
         calls.append(f"{''.join(f'{v}, ' for v in outs[k])}= {call}" if outs[k] else call)
     return parts, calls

@@ -105,12 +105,20 @@ def _numpy_step(node: Node, out: str, name: Callable[[Node], str], absorbed: fro
 
 
 def numpy_statements(
-    sched: Schedule, input_names: dict[Node, str], output_names: dict[Node, str]
+    sched: Schedule,
+    input_names: dict[Node, str],
+    output_names: dict[Node, str],
+    buffer_name: Callable[[int], str] = "b{}".format,
 ) -> tuple[list[str], int]:
-    """Lines computing every step into a buffer (or straight into its output), and the buffer count."""
+    """Lines computing every step into a buffer (or straight into its output), and the buffer count.
+
+    The caller chooses how inputs, outputs and buffers are spelled (``x0``, or
+    ``X[0]`` when the kernel is cut into parts that share lists), so cutting a
+    long kernel never needs to rewrite printed code.
+    """
     names: dict[Node, str] = dict(input_names)
     free: list[str] = []
-    count = 0
+    buffers: set[str] = set()
     lines: list[str] = []
 
     def name(node: Node) -> str:
@@ -122,13 +130,14 @@ def numpy_statements(
             if free:
                 target = free.pop()
             else:
-                target, count = f"b{count}", count + 1
+                target = buffer_name(len(buffers))
+                buffers.add(target)
         lines += _numpy_step(node, target, name, sched.absorbed)
         names[node] = target
         for arg in dict.fromkeys(effective_args(node, sched.absorbed)):
-            if sched.last_use.get(arg) == i and arg not in output_names and names.get(arg, "").startswith("b"):
+            if sched.last_use.get(arg) == i and arg not in output_names and names.get(arg) in buffers:
                 free.append(names[arg])
-    return lines, count
+    return lines, len(buffers)
 
 
 # -- scalar expressions: python, C, CUDA ------------------------------------------------
@@ -231,30 +240,42 @@ def _expr_step(node: Node, name: Callable[[Node], str], absorbed: frozenset, be:
     return be.spell(node.op).format(*(name(a) for a in node.args))
 
 
+@dataclass(frozen=True)
+class Statement:
+    """One printed SSA assignment and the names it defines and reads (so code can be cut without parsing it)."""
+
+    text: str
+    defines: str
+    reads: tuple[str, ...]
+
+
 def expression_statements(
     sched: Schedule, input_names: dict[Node, str], be: ExprBackend
-) -> tuple[list[str], dict[Node, str]]:
-    """One SSA assignment per step; returns the lines and the name holding each value."""
+) -> tuple[list[Statement], dict[Node, str]]:
+    """One SSA assignment per step; returns the statements and the name holding each value."""
     names: dict[Node, str] = dict(input_names)
 
     def name(node: Node) -> str:
         return value_text(node, names, be)
 
-    lines = []
+    statements: list[Statement] = []
     for i, node in enumerate(sched.steps):
         target = f"t{i}"
+        reads = tuple(dict.fromkeys(names[a] for a in effective_args(node, sched.absorbed) if a.op != "const"))
         if node.op in ("add", "mul") and len(node.args) > MAX_OPERANDS:
             pieces = _nary_pieces(node, name, sched.absorbed, be)
             partial = None
             for k in range(0, len(pieces), MAX_OPERANDS):
                 chunk = "".join(pieces[k : k + MAX_OPERANDS])
                 expr = chunk if partial is None else partial + chunk
+                previous = () if partial is None else (partial,)
                 partial = f"{target}_{k // MAX_OPERANDS}" if k + MAX_OPERANDS < len(pieces) else target
-                lines.append(be.assign.format(name=partial, expr=expr))
+                statements.append(Statement(be.assign.format(name=partial, expr=expr), partial, previous + reads))
         else:
-            lines.append(be.assign.format(name=target, expr=_expr_step(node, name, sched.absorbed, be)))
+            text = be.assign.format(name=target, expr=_expr_step(node, name, sched.absorbed, be))
+            statements.append(Statement(text, target, reads))
         names[node] = target
-    return lines, names
+    return statements, names
 
 
 def value_text(node: Node, names: dict[Node, str], be: ExprBackend) -> str:

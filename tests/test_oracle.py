@@ -1,57 +1,27 @@
 """sympy and finite differences as oracles over randomly generated expressions.
 
 Each random expression tree is built twice, independently: once with symgrad
-and once with sympy, so the oracle never goes through symgrad's own
-conversion.  Values, first, second, mixed and third derivatives must agree at
-random points; gradients must also match central finite differences.
+and once with sympy (the tables in ``oracle.py``), so the oracle never goes
+through symgrad's own conversion.  Values, first, second, mixed and third
+derivatives must agree at random points; gradients must also match central
+finite differences.
 
 The default run draws 200 expressions; set SYMGRAD_FUZZ_EXAMPLES for more.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracle import SMOOTH_BINARY, SMOOTH_UNARY, SX, SY, X, Y, central_gradient, examples, expressions
 
 import symgrad as sg
 
-X, Y = sg.symbols("x y")
-SX, SY = sympy.symbols("x y", real=True)
-EXAMPLES = int(os.environ.get("SYMGRAD_FUZZ_EXAMPLES", "200"))
-
-# (symgrad builder, sympy builder): smooth on the whole real line, so any nesting is safe
-UNARY = {
-    "sin": (sg.sin, sympy.sin),
-    "cos": (sg.cos, sympy.cos),
-    "tanh": (sg.tanh, sympy.tanh),
-    "arctan": (sg.arctan, sympy.atan),
-    "sigmoid": (sg.sigmoid, lambda a: 1 / (1 + sympy.exp(-a))),
-    "exp_sin": (lambda a: sg.exp(sg.sin(a)), lambda a: sympy.exp(sympy.sin(a))),
-    "log1p_sq": (lambda a: sg.log1p(a**2), lambda a: sympy.log(1 + a**2)),
-    "log_sq": (lambda a: sg.log(1 + a**2), lambda a: sympy.log(1 + a**2)),
-    "sqrt_sq": (lambda a: sg.sqrt(1 + a**2), lambda a: sympy.sqrt(1 + a**2)),
-    "square": (sg.square, lambda a: a**2),
-    "cube": (lambda a: a**3, lambda a: a**3),
-    "neg": (lambda a: -a, lambda a: -a),
-    "sinh_small": (lambda a: sg.sinh(sg.tanh(a)), lambda a: sympy.sinh(sympy.tanh(a))),
-    "cosh_small": (lambda a: sg.cosh(sg.sin(a)), lambda a: sympy.cosh(sympy.sin(a))),
-    "arcsin_half": (lambda a: sg.arcsin(sg.tanh(a) / 2), lambda a: sympy.asin(sympy.tanh(a) / 2)),
-    "expm1_tanh": (lambda a: sg.expm1(sg.tanh(a)), lambda a: sympy.exp(sympy.tanh(a)) - 1),
-    "log2_sq": (lambda a: sg.log2(2 + a**2), lambda a: sympy.log(2 + a**2) / sympy.log(2)),
-}
-BINARY = {
-    "add": (lambda a, b: a + b, lambda a, b: a + b),
-    "sub": (lambda a, b: a - b, lambda a, b: a - b),
-    "mul": (lambda a, b: a * b, lambda a, b: a * b),
-    "div": (lambda a, b: a / (1 + b**2), lambda a, b: a / (1 + b**2)),
-    "arctan2": (lambda a, b: sg.arctan2(a, 2 + b**2), lambda a, b: sympy.atan2(a, 2 + b**2)),
-    "pow": (lambda a, b: (1 + a**2) ** (sg.sin(b) / 2), lambda a, b: (1 + a**2) ** (sympy.sin(b) / 2)),
-}
+EXAMPLES = examples(200)
+UNARY, BINARY = SMOOTH_UNARY, SMOOTH_BINARY
 LEAVES = [(X, SX), (Y, SY), (2 * X, 2 * SX), (X * Y, SX * SY)]
 
 
@@ -60,17 +30,7 @@ def _leaf():
     return st.one_of(st.sampled_from(LEAVES), consts)
 
 
-def _extend(children):
-    unary = st.tuples(st.sampled_from(sorted(UNARY)), children).map(
-        lambda t: (UNARY[t[0]][0](t[1][0]), UNARY[t[0]][1](t[1][1]))
-    )
-    binary = st.tuples(st.sampled_from(sorted(BINARY)), children, children).map(
-        lambda t: (BINARY[t[0]][0](t[1][0], t[2][0]), BINARY[t[0]][1](t[1][1], t[2][1]))
-    )
-    return st.one_of(unary, binary)
-
-
-EXPRESSIONS = st.recursive(_leaf(), _extend, max_leaves=8)
+EXPRESSIONS = expressions(UNARY, BINARY, _leaf(), max_leaves=8)
 POINTS = np.random.default_rng(1).uniform(-1.2, 1.2, size=(2, 5))
 
 
@@ -118,10 +78,8 @@ def test_gradient_matches_central_differences(pair):
     e, _ = pair
     f = sg.compile(e, inputs=[X, Y])
     g = sg.compile(list(sg.gradient(e, [X, Y])), inputs=[X, Y])
-    h = 1e-6
     x, y = POINTS
-    fd_x = (f(x + h, y) - f(x - h, y)) / (2 * h)
-    fd_y = (f(x, y + h) - f(x, y - h)) / (2 * h)
+    fd_x, fd_y = central_gradient(f, POINTS)
     gx, gy = g(x, y)
     scale = 1 + np.abs(fd_x) + np.abs(fd_y)
     assert np.all(np.abs(np.broadcast_to(gx, x.shape) - fd_x) <= 1e-5 * scale)

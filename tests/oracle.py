@@ -1,0 +1,137 @@
+"""The shared oracle of the property tests: symgrad and sympy building the same random expressions.
+
+Each random expression tree is built twice, independently, from tables of
+``(symgrad builder, sympy builder)`` pairs, so the oracle never goes through
+symgrad's own sympy conversion.  ``SMOOTH_*`` are smooth on the whole real
+line (any nesting is safe); ``EXTRA_*`` cover the remaining primitives (kinks,
+selects, comparisons, bounded-domain functions wrapped to stay in their
+domain).  SYMGRAD_FUZZ_EXAMPLES scales every property test.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import sympy
+from hypothesis import strategies as st
+
+import symgrad as sg
+
+X, Y = sg.symbols("x y")
+SX, SY = sympy.symbols("x y", real=True)
+
+
+def examples(default: int) -> int:
+    """How many examples a property test draws: its default, or SYMGRAD_FUZZ_EXAMPLES."""
+    return int(os.environ.get("SYMGRAD_FUZZ_EXAMPLES", str(default)))
+
+
+class StopGrad(sympy.Function):
+    """sympy's stand-in for stop_gradient: the identity with derivative zero."""
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+
+def _where(c, a, b):
+    return sympy.Piecewise((a, c), (b, True))
+
+
+SMOOTH_UNARY = {
+    "sin": (sg.sin, sympy.sin),
+    "cos": (sg.cos, sympy.cos),
+    "tanh": (sg.tanh, sympy.tanh),
+    "arctan": (sg.arctan, sympy.atan),
+    "sigmoid": (sg.sigmoid, lambda a: 1 / (1 + sympy.exp(-a))),
+    "exp_sin": (lambda a: sg.exp(sg.sin(a)), lambda a: sympy.exp(sympy.sin(a))),
+    "log1p_sq": (lambda a: sg.log1p(a**2), lambda a: sympy.log(1 + a**2)),
+    "log_sq": (lambda a: sg.log(1 + a**2), lambda a: sympy.log(1 + a**2)),
+    "sqrt_sq": (lambda a: sg.sqrt(1 + a**2), lambda a: sympy.sqrt(1 + a**2)),
+    "square": (sg.square, lambda a: a**2),
+    "cube": (lambda a: a**3, lambda a: a**3),
+    "neg": (lambda a: -a, lambda a: -a),
+    "sinh_small": (lambda a: sg.sinh(sg.tanh(a)), lambda a: sympy.sinh(sympy.tanh(a))),
+    "cosh_small": (lambda a: sg.cosh(sg.sin(a)), lambda a: sympy.cosh(sympy.sin(a))),
+    "arcsin_half": (lambda a: sg.arcsin(sg.tanh(a) / 2), lambda a: sympy.asin(sympy.tanh(a) / 2)),
+    "expm1_tanh": (lambda a: sg.expm1(sg.tanh(a)), lambda a: sympy.exp(sympy.tanh(a)) - 1),
+    "log2_sq": (lambda a: sg.log2(2 + a**2), lambda a: sympy.log(2 + a**2) / sympy.log(2)),
+}
+SMOOTH_BINARY = {
+    "add": (lambda a, b: a + b, lambda a, b: a + b),
+    "sub": (lambda a, b: a - b, lambda a, b: a - b),
+    "mul": (lambda a, b: a * b, lambda a, b: a * b),
+    "div": (lambda a, b: a / (1 + b**2), lambda a, b: a / (1 + b**2)),
+    "arctan2": (lambda a, b: sg.arctan2(a, 2 + b**2), lambda a, b: sympy.atan2(a, 2 + b**2)),
+    "pow": (lambda a, b: (1 + a**2) ** (sg.sin(b) / 2), lambda a, b: (1 + a**2) ** (sympy.sin(b) / 2)),
+}
+EXTRA_UNARY = {
+    "tan": (lambda a: sg.tan(sg.tanh(a)), lambda a: sympy.tan(sympy.tanh(a))),
+    "arccos": (lambda a: sg.arccos(sg.tanh(a) * 0.9), lambda a: sympy.acos(sympy.tanh(a) * sympy.Rational(9, 10))),
+    "arcsin": (lambda a: sg.arcsin(sg.tanh(a) * 0.9), lambda a: sympy.asin(sympy.tanh(a) * sympy.Rational(9, 10))),
+    "sinh": (lambda a: sg.sinh(sg.sin(a)), lambda a: sympy.sinh(sympy.sin(a))),
+    "cosh": (lambda a: sg.cosh(sg.tanh(a)), lambda a: sympy.cosh(sympy.tanh(a))),
+    "expm1": (lambda a: sg.expm1(sg.sin(a)), lambda a: sympy.exp(sympy.sin(a)) - 1),
+    "log1p": (lambda a: sg.log1p(a**2), lambda a: sympy.log(1 + a**2)),
+    "abs": (sg.abs, lambda a: _where(a >= 0, a, -a)),
+    "sign": (lambda a: sg.sign(a) * a, lambda a: sympy.Piecewise((a, a > 0), (-a, a < 0), (0, True))),
+    "relu": (sg.relu, lambda a: _where(a > 0, a, 0)),
+    "sigmoid": (sg.sigmoid, lambda a: 1 / (1 + sympy.exp(-a))),
+    "stop_gradient": (lambda a: sg.stop_gradient(a) * a, lambda a: StopGrad(a) * a),
+    "exp": (lambda a: sg.exp(sg.sin(a)), lambda a: sympy.exp(sympy.sin(a))),
+    "sqrt": (lambda a: sg.sqrt(1 + a**2), lambda a: sympy.sqrt(1 + a**2)),
+}
+EXTRA_BINARY = {
+    "maximum": (sg.maximum, lambda a, b: _where(a >= b, a, b)),
+    "minimum": (sg.minimum, lambda a, b: _where(a <= b, a, b)),
+    "pow": (lambda a, b: (2 + sg.sin(a)) ** sg.cos(b), lambda a, b: (2 + sympy.sin(a)) ** sympy.cos(b)),
+    "where_gt": (lambda a, b: sg.where(a > b, a * b, a - b), lambda a, b: _where(a > b, a * b, a - b)),
+    "where_le": (lambda a, b: sg.where(a <= b, sg.sin(a), b), lambda a, b: _where(a <= b, sympy.sin(a), b)),
+    "where_lt": (lambda a, b: sg.where(a < 0.5, a, b * b), lambda a, b: _where(a < sympy.Rational(1, 2), a, b * b)),
+    "where_ge": (lambda a, b: sg.where(b >= a, b, 2 * a), lambda a, b: _where(b >= a, b, 2 * a)),
+}
+
+
+def expressions(unary: dict, binary: dict, leaves: list, max_leaves: int):
+    """A hypothesis strategy of ``(symgrad expression, sympy expression)`` pairs built from the tables."""
+
+    def extend(children):
+        one = st.tuples(st.sampled_from(sorted(unary)), children).map(
+            lambda t: (unary[t[0]][0](t[1][0]), unary[t[0]][1](t[1][1]))
+        )
+        two = st.tuples(st.sampled_from(sorted(binary)), children, children).map(
+            lambda t: (binary[t[0]][0](t[1][0], t[2][0]), binary[t[0]][1](t[1][1], t[2][1]))
+        )
+        return st.one_of(one, two)
+
+    return st.recursive(st.sampled_from(leaves) if isinstance(leaves, list) else leaves, extend, max_leaves=max_leaves)
+
+
+SYMPY_MODULES = [
+    {
+        "StopGrad": lambda v: v,
+        "Heaviside": lambda v, h=0.5: np.heaviside(v, h),
+        "DiracDelta": lambda v, k=0: 0.0 * v,  # zero away from the kink, where the points lie
+    },
+    "numpy",
+]
+
+
+def sympy_values(exprs, points: np.ndarray) -> list[np.ndarray]:
+    """sympy's values of ``exprs`` (in SX, SY) at ``points`` (shape (2, n)), each broadcast to (n,)."""
+    fn = sympy.lambdify((SX, SY), list(exprs), modules=SYMPY_MODULES)
+    try:
+        with np.errstate(all="ignore"):
+            out = fn(points[0], points[1])
+    except TypeError:  # lambdify's np.select refuses some nested Piecewise conditions: evaluate point by point
+        plain = [sympy.sympify(e).replace(StopGrad, lambda v: v) for e in exprs]
+        out = [
+            np.array([complex(e.evalf(subs={SX: a, SY: b})).real for a, b in zip(points[0], points[1])]) for e in plain
+        ]
+    return [np.broadcast_to(np.asarray(v, dtype=float), points[0].shape) for v in out]
+
+
+def central_gradient(f, points: np.ndarray, h: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Central differences of a compiled two-argument function at ``points``."""
+    x, y = points
+    return (f(x + h, y) - f(x - h, y)) / (2 * h), (f(x, y + h) - f(x, y - h)) / (2 * h)

@@ -108,7 +108,9 @@ class Compiled:
         self._np_dtype = np.dtype(self.dtype)
         self._layout = _SlotLayout(slots, self.kernel.unique)
         env = os.environ.get("SYMGRAD_VERIFY", "0") or "0"
-        self._verify = (env.strip().lower() not in ("0", "false", "no", "")) if options.verify is None else options.verify
+        self._verify = (
+            (env.strip().lower() not in ("0", "false", "no", "")) if options.verify is None else options.verify
+        )
         if self._verify:
             self.verify()
 
@@ -373,7 +375,7 @@ def _as_array(value, name: str, dtype: np.dtype, xp=np) -> np.ndarray:
     except (ValueError, TypeError) as exc:  # a ragged nested list, or an object numpy cannot read
         raise InputError(f"argument {name!r} is not a numeric array (ragged or unreadable: {exc})") from None
     kind = arr.dtype.kind
-    if kind == "O" and xp is np and arr.size and all(type(v) is int for v in arr.flat):  # ints beyond int64
+    if kind == "O" and xp is np and arr.size and all(type(v) in (int, float) for v in arr.flat):  # ints > int64
         try:
             arr, kind = arr.astype(np.float64), "f"
         except OverflowError:

@@ -57,9 +57,7 @@ class CompileOptions:
             if key not in valid:
                 close = difflib.get_close_matches(key, valid, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise InputError(
-                    f"{what}() got an unknown option {key!r}{hint}; the options are {', '.join(valid)}"
-                )
+                raise InputError(f"{what}() got an unknown option {key!r}{hint}; the options are {', '.join(valid)}")
         return cls(**given)
 
     @property

@@ -9,12 +9,12 @@ transformation builds new symbolic outputs from the traced ones with
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 
-from .. import backends
 from ..diff.forward import jvp_nodes
 from ..diff.policy import diff_spec
 from ..diff.reverse import derivative_tensor, expand_symmetric, gradient_nodes, vjp_nodes
@@ -24,6 +24,7 @@ from ..trace.program import Arg, Program, as_value
 from ..trace.tracer import Shapes, _normalize_shapes, make_arg, trace
 from .compiled import Compiled
 from .options import CompileOptions
+from .wrappers import BoundFunction, SparseHessianFunction
 
 
 def program_of(fn, shapes: Shapes = None) -> Program:
@@ -254,43 +255,28 @@ def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="fl
     primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
     if len(primals) != len(tangents):
         raise InputError(f"jvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
-    program = _program_for_call(fn, shapes, len(primals))
-    compiled = Compiled(_jvp_program(program), opts)
+    compiled = _per_function(
+        "jvp",
+        fn,
+        shapes,
+        len(primals),
+        opts,
+        lambda: Compiled(_jvp_program(_program_for_call(fn, shapes, len(primals))), opts),
+    )
     return compiled(*primals, *tangents)
-
-
-class CompiledWrapper:
-    """A callable built on one compiled object, showing its ``source`` and ``outputs``."""
-
-    def __init__(self, compiled: Compiled) -> None:
-        self.compiled = compiled
-
-    @property
-    def source(self) -> str:
-        return self.compiled.source
-
-    @property
-    def outputs(self):
-        return self.compiled.outputs
-
-
-class BoundFunction(CompiledWrapper):
-    """A compiled object with its leading arguments fixed (what ``vjp`` returns)."""
-
-    def __init__(self, compiled: Compiled, bound: tuple, wrap_single: bool) -> None:
-        super().__init__(compiled)
-        self.bound = bound
-        self.wrap_single = wrap_single
-
-    def __call__(self, *cotangents):
-        out = self.compiled(*self.bound, *cotangents)
-        return (out,) if self.wrap_single else out
 
 
 def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
     """``(fn(*primals), vjp_fn)`` as in ``jax.vjp``; ``vjp_fn(ct)`` gives one cotangent per primal."""
     opts = options_of("vjp", backend, dtype, options)
-    program = _program_for_call(fn, shapes, len(primals))
+    value_fn, back, single = _per_function(
+        "vjp", fn, shapes, len(primals), opts, lambda: _vjp_build(fn, shapes, len(primals), opts)
+    )
+    return value_fn(*primals), BoundFunction(back, tuple(primals), wrap_single=single)
+
+
+def _vjp_build(fn, shapes: Shapes, nargs: int, opts: CompileOptions) -> tuple[Compiled, Compiled, bool]:
+    program = _program_for_call(fn, shapes, nargs)
     taken = {a.name for a in program.args}
     leaves: list[np.ndarray] = []
     _map_leaves(program.outputs, leaves.append)
@@ -303,8 +289,7 @@ def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", *
     parts = _split_by_args(vjp_nodes(seeds, variables), program.args)
     single = len(parts) == 1
     back = Compiled(Program(program.args + ct_args, parts[0] if single else tuple(parts)), opts)
-    value = Compiled(program, opts)(*primals)
-    return value, BoundFunction(back, tuple(primals), wrap_single=single)
+    return Compiled(program, opts), back, single
 
 
 def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
@@ -313,46 +298,45 @@ def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="fl
     primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
     if len(primals) != len(tangents):
         raise InputError(f"hvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
-    program = _program_for_call(fn, shapes, len(primals))
-    nums = tuple(range(len(program.args)))
-    _, g = _grads(program, nums, "hvp")
-    grad_program = Program(program.args, g)
-    jp = _jvp_program(grad_program)
-    products = jp.outputs[1]
-    compiled = Compiled(Program(jp.args, products[0] if len(products) == 1 else products), opts)
+    compiled = _per_function("hvp", fn, shapes, len(primals), opts, lambda: _hvp_build(fn, shapes, len(primals), opts))
     return compiled(*primals, *tangents)
 
 
-class SparseHessian(NamedTuple):
-    """The structurally non-zero unique Hessian entries: ``H[rows[k], cols[k]] == H[cols[k], rows[k]] == values[..., k]``.
-
-    Indices run over the flattened arguments differentiated; ``rows <= cols``.
-    """
-
-    values: object  # batch + (nnz,)
-    rows: np.ndarray
-    cols: np.ndarray
-    shape: tuple[int, int]
-
-    def todense(self):
-        """The full symmetric matrix (batch + (n, n)), for checking or small problems."""
-        xp = backends.array_module_of(self.values)
-        values = xp.asarray(self.values)
-        dense = xp.zeros(values.shape[:-1] + self.shape, dtype=values.dtype)
-        dense[..., self.rows, self.cols] = values
-        dense[..., self.cols, self.rows] = values
-        return dense
+def _hvp_build(fn, shapes: Shapes, nargs: int, opts: CompileOptions) -> Compiled:
+    program = _program_for_call(fn, shapes, nargs)
+    nums = tuple(range(len(program.args)))
+    _, g = _grads(program, nums, "hvp")
+    jp = _jvp_program(Program(program.args, g))
+    products = jp.outputs[1]
+    return Compiled(Program(jp.args, products[0] if len(products) == 1 else products), opts)
 
 
-class SparseHessianFunction(CompiledWrapper):
-    """What ``sg.hessian(f, sparse=True)`` returns: call it for a :class:`SparseHessian`."""
+# jvp, vjp and hvp are called again and again with new points and vectors (SciPy's ``hessp=``):
+# what they compile is kept per function, keyed by everything that shapes the code, as
+# jax.jit does.  Entries go when the function does (weak keys).
+_PER_FUNCTION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PER_FUNCTION_LOCK = threading.Lock()
 
-    def __init__(self, compiled: Compiled, rows: np.ndarray, cols: np.ndarray, n: int) -> None:
-        super().__init__(compiled)
-        self.rows = rows
-        self.cols = cols
-        self.n = n
 
-    def __call__(self, *args) -> SparseHessian:
-        values = self.compiled(*args)
-        return SparseHessian(values, self.rows, self.cols, (self.n, self.n))
+def _frozen(shapes: Shapes):
+    """A hashable form of ``shapes`` (dicts and lists of shapes)."""
+    if isinstance(shapes, dict):
+        return tuple(sorted(((repr(k), _frozen(v)) for k, v in shapes.items())))
+    if isinstance(shapes, (list, tuple)):
+        return tuple(_frozen(s) for s in shapes)
+    return shapes if isinstance(shapes, (int, type(None))) else repr(shapes)
+
+
+def _per_function(kind: str, fn, shapes: Shapes, nargs: int, opts: CompileOptions, build):
+    """``build()``'s result, built once per (function, kind, shapes, argument count, options)."""
+    try:
+        key = (kind, _frozen(shapes), nargs, opts)
+        with _PER_FUNCTION_LOCK:
+            cached = _PER_FUNCTION.setdefault(fn, {}).get(key)
+    except TypeError:  # a function that cannot be weakly referenced: build every time
+        return build()
+    if cached is None:
+        cached = build()
+        with _PER_FUNCTION_LOCK:
+            _PER_FUNCTION.setdefault(fn, {})[key] = cached
+    return cached

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import TraceError
+from ..ir.array import SymbolicArray
 from ..ir.builders import as_node
 from ..ir.node import Node
 
@@ -65,4 +66,4 @@ def as_value(nodes, shape: tuple[int, ...]):
     """Flat nodes as a symbolic value of ``shape``: the node itself, or an object array."""
     if not shape:
         return nodes[0]
-    return np.array(list(nodes), dtype=object).reshape(shape)
+    return np.array(list(nodes), dtype=object).reshape(shape).view(SymbolicArray)

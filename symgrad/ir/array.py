@@ -1,0 +1,76 @@
+"""Arrays of symbolic values that behave like numpy arrays: comparisons, ``==`` and every ufunc elementwise.
+
+A plain numpy object array of nodes cannot compare: ``v > 0`` runs numpy's
+object comparison loop, which asks each element's result for a truth value, and
+a symbolic condition has none.  :class:`SymbolicArray` is an object ndarray
+(indexing, slicing, ``.T``, ``.shape`` and broadcasting stay numpy's own) whose
+ufuncs and numpy functions go through symgrad's numpy protocol, the same one a
+single :class:`~symgrad.ir.node.Node` uses, so ``v > 0``, ``v == w``,
+``np.maximum(v, 0)``, ``np.where(v > 0, v, 0)`` and ``v.max()`` give arrays of
+symbolic values.  Every array symgrad builds is one of these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .node import PROTOCOL
+
+
+class SymbolicArray(np.ndarray):
+    """An object array of symbolic values (nodes and numbers) with numpy's elementwise semantics."""
+
+    __array_priority__ = 1001  # above Node's, so a mixed operation is this array's
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        plain = tuple(_plain(v) for v in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(_plain(v) for v in kwargs["out"])
+        # scipy.special's ufuncs that the op table names (erf, expit) go to the protocol like numpy's
+        known = PROTOCOL.element_method is not None and PROTOCOL.element_method(ufunc.__name__) is not None
+        if (getattr(np, ufunc.__name__, None) is not ufunc and not known) or PROTOCOL.array_ufunc is None:
+            # not one of numpy's own ufuncs (np.frompyfunc, np.vectorize): run it on the elements
+            return symbolic_array(getattr(ufunc, method)(*plain, **kwargs))
+        return symbolic_array(PROTOCOL.array_ufunc(ufunc, method, plain, kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        if PROTOCOL.array_function is None:
+            return super().__array_function__(func, types, args, kwargs)
+        # numpy's own implementation (np.median, np.linalg.norm...) runs on plain object arrays, so the
+        # numpy functions it calls inside do not come back here, and a failure names the function called
+        plain_args = tuple(_deep_plain(a) for a in args)
+        plain_kwargs = {k: _deep_plain(v) for k, v in kwargs.items()}
+        return symbolic_array(PROTOCOL.array_function(func, types, plain_args, plain_kwargs))
+
+    def __bool__(self) -> bool:
+        if self.size == 1:
+            return bool(self.reshape(-1)[0])
+        raise ValueError(
+            "the truth value of an array with more than one element is ambiguous; "
+            "use sg.where(cond, a, b) for an elementwise choice"
+        )
+
+
+def _plain(value):
+    return value.view(np.ndarray) if isinstance(value, SymbolicArray) else value
+
+
+def _deep_plain(value):
+    if isinstance(value, SymbolicArray):
+        return value.view(np.ndarray)
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(_deep_plain(v) for v in value)
+    return value
+
+
+def symbolic_array(value):
+    """``value`` with every object ndarray in it (through tuples and lists) viewed as a :class:`SymbolicArray`."""
+    if isinstance(value, np.ndarray):
+        if value.dtype == object and not isinstance(value, SymbolicArray):
+            return value.view(SymbolicArray)
+        return value
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(symbolic_array(v) for v in value)
+    if isinstance(value, list):
+        return [symbolic_array(v) for v in value]
+    return value

@@ -1,6 +1,6 @@
 """Conversion between symgrad graphs and sympy expressions, LaTeX, and deep simplification.
 
-symgrad simplifies locally as it builds (:mod:`symgrad.algebra`); sympy can find
+symgrad simplifies locally as it builds (:mod:`symgrad.ir.builders`); sympy can find
 identities that need global reasoning (``sin(x)**2 + cos(x)**2 -> 1``).  This
 bridge lets the two meet without giving up symgrad's guarantees:
 
@@ -21,6 +21,7 @@ bridge lets the two meet without giving up symgrad's guarantees:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from sympy.logic.boolalg import ITE, And, Boolean, BooleanFalse, BooleanTrue, No
 from .errors import UnsupportedOpError
 from .ir import builders as B
 from .ir.node import Node, const, symbol, toposort
-from .ir.ops import OPS
+from .ir.ops import COMPARISONS, OPS
 
 __all__ = ["EVAL_DEPTH", "MAX_NESTING", "from_sympy", "latex", "simplify", "to_sympy"]
 
@@ -47,7 +48,7 @@ EVAL_DEPTH = 64
 """Nodes deeper than this are built with sympy's evaluation off (sympy recurses on depth when it evaluates)."""
 
 _NUMBERS = (int, float, Fraction, bool, np.integer, np.floating)
-_COMPARISONS = {"lt": sp.Lt, "le": sp.Le, "gt": sp.Gt, "ge": sp.Ge}
+_COMPARISONS = {name: getattr(sp, OPS[name].sympy_types[0]) for name in COMPARISONS}  # lt -> sp.StrictLessThan
 _SYMBOLS: dict[str, sp.Symbol] = {}
 _STOP_GRADIENT = sp.Function("stop_gradient", real=True)
 
@@ -122,7 +123,24 @@ def _nested_select(n: Node, has_select: set[Node]) -> bool:
     return False
 
 
-def _nodes_to_sympy(roots: list[Node], opaque_stop: bool = False) -> dict[Node, Any]:
+def _shared_nodes(order: list[Node]) -> set[Node]:
+    """The nodes of ``order`` with more than one user, except leaves and comparisons (conditions stay inline)."""
+    users: dict[Node, int] = {}
+    for n in order:
+        for a in n.args:
+            users[a] = users.get(a, 0) + 1
+    return {n for n, k in users.items() if k > 1 and n.args and n.op not in _COMPARISONS}
+
+
+def _temporaries(order: list[Node]):
+    """Fresh real sympy symbols ``t0, t1, ...``, skipping the names of the graph's own symbols."""
+    taken = {n.name for n in order if n.op == "sym"}
+    for i in itertools.count():
+        if f"t{i}" not in taken:
+            yield sp.Symbol(f"t{i}", real=True)
+
+
+def _nodes_to_sympy(roots: list[Node], opaque_stop: bool = False, named: list | None = None) -> dict[Node, Any]:
     """Convert every node reachable from ``roots``; nodes sympy must not evaluate go last, unevaluated.
 
     Those are nodes deeper than :data:`EVAL_DEPTH` (sympy's evaluation recurses
@@ -131,14 +149,29 @@ def _nodes_to_sympy(roots: list[Node], opaque_stop: bool = False) -> dict[Node, 
     and everything above either.  No other node depends on them, so they can
     go after the rest; toggling sympy's ``evaluate`` clears sympy's cache, so
     it is switched once, not per node.
+
+    With a list ``named``, each node used more than once becomes a symbol: its
+    ``(symbol, expression)`` pair is appended (in dependency order) and its users
+    read the symbol, so the expressions add up to the size of the graph.
     """
+    order = toposort(roots)
+    shared = _shared_nodes(order) if named is not None else set()
+    fresh = _temporaries(order)
+
+    def convert(n: Node) -> None:
+        memo[n] = _convert(n, memo, rel, opaque_stop)
+        if n in shared and not memo[n].is_Atom:
+            symbol_ = next(fresh)
+            named.append((symbol_, memo[n]))
+            memo[n] = symbol_
+
     memo: dict[Node, Any] = {}
     rel: dict[Node, Any] = {}
     depth: dict[Node, int] = {}
     has_select: set[Node] = set()  # nodes whose sympy form holds a Piecewise
     raw: set[Node] = set()
     later: list[Node] = []
-    for n in toposort(roots):
+    for n in order:
         d = depth[n] = 1 + max((depth[a] for a in n.args), default=-1)
         if n.op in _SELECTS or any(a in has_select for a in n.args):
             has_select.add(n)
@@ -146,11 +179,11 @@ def _nodes_to_sympy(roots: list[Node], opaque_stop: bool = False) -> dict[Node, 
             raw.add(n)
             later.append(n)
         else:
-            memo[n] = _convert(n, memo, rel, opaque_stop)
+            convert(n)
     if later:
         with sp.evaluate(False):
             for n in later:
-                memo[n] = _convert(n, memo, rel, opaque_stop)
+                convert(n)
     return memo
 
 
@@ -178,10 +211,10 @@ def _map_leaves(obj, fn: Callable):
     return fn(obj)
 
 
-def _to_sympy(e, opaque_stop: bool):
+def _to_sympy(e, opaque_stop: bool, named: list | None = None):
     leaves: list = []
     _leaves(e, leaves)
-    memo = _nodes_to_sympy([v for v in leaves if isinstance(v, Node)], opaque_stop)
+    memo = _nodes_to_sympy([v for v in leaves if isinstance(v, Node)], opaque_stop, named)
 
     def leaf(v):
         if isinstance(v, Node):
@@ -193,15 +226,26 @@ def _to_sympy(e, opaque_stop: bool):
     return _map_leaves(e, leaf)
 
 
-def to_sympy(e):
+def to_sympy(e, shared: bool = False):
     """A node as a sympy expression (real symbols; ``a[0]`` for array elements).
 
     Arrays give object arrays of the same shape, lists and tuples the same
-    container; shared subexpressions are converted once.  ``stop_gradient`` is
-    the identity, ``sigmoid`` becomes ``1/(1 + exp(-a))``, comparisons and
-    ``where`` become ``Piecewise``.
+    container.  ``stop_gradient`` is the identity, ``sigmoid`` becomes
+    ``1/(1 + exp(-a))``, comparisons and ``where`` become ``Piecewise``.
+
+    A sympy expression is a tree: a subexpression the graph shares is converted
+    once but appears (and counts, and prints) once per use, so a high
+    derivative's formula can be far larger than its graph.  ``shared=True``
+    returns ``(replacements, expr)`` as ``sympy.cse`` does instead: each node
+    used more than once is a symbol ``t0, t1, ...`` defined in ``replacements``
+    (a list of ``(symbol, expression)`` pairs, each using only earlier ones),
+    and the total stays the size of the graph.
     """
-    return _to_sympy(e, opaque_stop=False)
+    if not shared:
+        return _to_sympy(e, opaque_stop=False)
+    named: list[tuple[sp.Symbol, Any]] = []
+    expr = _to_sympy(e, opaque_stop=False, named=named)
+    return named, expr
 
 
 # -- sympy -> symgrad -------------------------------------------------------------
@@ -312,8 +356,15 @@ def _atanh(e, args):
     return B.mul(Fraction(1, 2), _difference(B.call("log1p", x), B.call("log1p", B.mul(-1, x))))
 
 
-# Handlers by sympy class (looked up along the MRO): (expr, converted args) -> node.
+def _table_handlers() -> dict[type, Callable]:
+    """The one-to-one sympy classes of the op table (``sp.sin -> sin``, ``sp.Abs -> abs``, ``sp.erf -> erf``)."""
+    return {getattr(sp, t): _call(op.name) for op in OPS.values() for t in op.sympy_types}
+
+
+# Handlers by sympy class (looked up along the MRO): (expr, converted args) -> node.  The op
+# table's one-to-one classes first; below, the compound cases (a sympy class that is no single op).
 _HANDLERS: dict[type, Callable] = {
+    **_table_handlers(),
     sp.Symbol: lambda e, args: _from_symbol(e),
     sp.Integer: lambda e, args: const(int(e)),
     sp.Rational: lambda e, args: const(Fraction(int(e.p), int(e.q))),
@@ -327,18 +378,7 @@ _HANDLERS: dict[type, Callable] = {
     sp.Add: lambda e, args: B.add(*args),
     sp.Mul: lambda e, args: B.mul(*args),
     sp.Pow: lambda e, args: B.call("exp", args[1]) if e.base is sp.E else B.pow(*args),
-    sp.exp: _call("exp"),
     sp.log: _log,
-    sp.sin: _call("sin"),
-    sp.cos: _call("cos"),
-    sp.tan: _call("tan"),
-    sp.asin: _call("arcsin"),
-    sp.acos: _call("arccos"),
-    sp.atan: _call("arctan"),
-    sp.atan2: _call("arctan2"),
-    sp.sinh: _call("sinh"),
-    sp.cosh: _call("cosh"),
-    sp.tanh: _call("tanh"),
     sp.cot: _reciprocal("tan"),
     sp.sec: _reciprocal("cos"),
     sp.csc: _reciprocal("sin"),
@@ -348,16 +388,10 @@ _HANDLERS: dict[type, Callable] = {
     sp.asinh: _asinh,
     sp.acosh: _acosh,
     sp.atanh: _atanh,
-    sp.Abs: _call("abs"),
-    sp.sign: _call("sign"),
     sp.Max: _max,
     sp.Min: lambda e, args: _fold("minimum", args),
     ExprCondPair: lambda e, args: (args[0], args[1]),
     sp.Piecewise: _piecewise_from,
-    sp.StrictLessThan: _call("lt"),
-    sp.LessThan: _call("le"),
-    sp.StrictGreaterThan: _call("gt"),
-    sp.GreaterThan: _call("ge"),
     sp.Unequality: lambda e, args: _difference(*args),  # nonzero exactly when the sides differ
     sp.Equality: lambda e, args: _select(_difference(*args), _ZERO, _ONE),
     And: _and,

@@ -188,7 +188,7 @@ class Compiled:
     def verify(self, points: int = VERIFY_POINTS, seed: int = 0) -> None:
         """Run the generated kernel at random points against the reference interpreter; raise if they differ.
 
-        The reference (:func:`symgrad.evaluate.evaluate`) applies the op table's numpy
+        The reference (:func:`symgrad.ir.evaluate.evaluate`) applies the op table's numpy
         implementations node by node, with no code generation, so a printer or
         template bug cannot hide from it.
         """

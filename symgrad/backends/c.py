@@ -1,7 +1,7 @@
 """The C backend's runtime: compile generated C with the system compiler, load it, call it.
 
 The library is built once per (source, compiler, flags) and kept in the on-disk
-cache (:mod:`symgrad.cache`); it is loaded with ``ctypes`` and called on numpy
+cache (:mod:`symgrad.backends.cache`); it is loaded with ``ctypes`` and called on numpy
 buffers without copies: each input is passed as a pointer and an element stride
 (0 broadcasts one value, so a scalar argument is never expanded to the batch).
 ``ctypes`` releases the GIL during the call, so ``threads=k`` splits the batch
@@ -15,7 +15,9 @@ import functools
 import itertools
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -64,22 +66,99 @@ def compile_library(source: str, flags: tuple[str, ...], language: str = "c") ->
         src.write_text(source)
         try:
             lang = ["-x", "c++"] if language == "c++" else []
-            res = subprocess.run(
-                [cc, *lang, *flags, str(src), "-o", str(target), "-lm"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            returncode, stderr = run_compiler([cc, *lang, *flags, str(src), "-o", str(target), "-lm"])
         finally:
             src.unlink(missing_ok=True)
-        if res.returncode != 0:
-            raise BackendError(f"the C compiler ({cc}) rejected symgrad's generated code:\n{res.stderr[-4000:]}")
+        if returncode != 0:
+            raise BackendError(f"the C compiler ({cc}) rejected symgrad's generated code:\n{stderr[-4000:]}")
 
     return fetch_or_build(key, ".so", build)
 
 
+CC_TIMEOUT_ENV = "SYMGRAD_CC_TIMEOUT"
+DEFAULT_CC_TIMEOUT = 600.0
+"""Seconds the C compiler may run on one kernel before it is stopped (``$SYMGRAD_CC_TIMEOUT`` overrides)."""
+
+
+def compiler_timeout() -> float:
+    raw = os.environ.get(CC_TIMEOUT_ENV, "")
+    try:
+        value = float(raw) if raw.strip() else DEFAULT_CC_TIMEOUT
+    except ValueError:
+        raise BackendError(f"${CC_TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise BackendError(f"${CC_TIMEOUT_ENV} must be positive, got {raw!r}")
+    return value
+
+
+# The compiler runs under a small supervisor process: the kernel of Linux sends the supervisor
+# SIGTERM the moment the Python process that started it dies (even of SIGKILL), and the
+# supervisor then kills the compiler's whole process group (the driver, cc1, as).  Without it a
+# compile outlives a killed caller, keeping a core and gigabytes busy for as long as it takes.
+_SUPERVISOR = """
+import ctypes, os, signal, subprocess, sys
+try:
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(70)  # the caller is already gone
+child = subprocess.Popen(sys.argv[2:], start_new_session=True)
+def stop(*_):
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os._exit(71)
+signal.signal(signal.SIGTERM, stop)
+sys.exit(child.wait())
+"""
+
+
+def run_compiler(argv: list[str]) -> tuple[int, str]:
+    """Run the compiler within the time limit; neither a timeout nor our own death leaves it running.
+
+    Returns the exit status and the compiler's error output.  On every way out of
+    this function (a timeout, KeyboardInterrupt, an exception) the supervisor is
+    stopped, and it takes the compiler's whole process group with it.
+    """
+    timeout = compiler_timeout()
+    if sys.platform.startswith("linux"):
+        argv = [sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(os.getpid()), *argv]
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    except OSError as exc:
+        raise BackendError(f"could not start the C compiler {argv[0]!r}: {exc}") from None
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BackendError(
+            f"the C compiler ran past its time limit of {timeout:g} s on a kernel of symgrad's and was stopped; "
+            f"set ${CC_TIMEOUT_ENV} to allow longer, or use backend='numpy'"
+        ) from None
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+    return proc.returncode, stderr
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the supervisor (which kills the compiler's group), then its own group, and reap it."""
+    try:
+        proc.terminate()
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        proc.kill()
+    proc.wait()
+
+
 _LIBS: dict[tuple, object] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # guards _LIBS, _PENDING and _POOL; never held while compiling
+_PENDING: dict[tuple, threading.Lock] = {}  # one lock per kernel being compiled
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -92,19 +171,29 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def load_kernel(kernel: NativeKernel, fast_math: bool = False):
-    """The ctypes function of a C kernel, built and loaded once per process."""
+    """The ctypes function of a C kernel, built and loaded once per process.
+
+    Compiling takes a lock of its own kernel only: another thread's kernel, or a
+    call of a kernel already loaded, never waits for a long compile.
+    """
     flags = BASE_FLAGS + (FAST_MATH if fast_math else ())
     key = (kernel.source, flags)
     fn = _LIBS.get(key)
-    if fn is None:
-        with _LOCK:
-            fn = _LIBS.get(key)
-            if fn is None:
-                lib = ctypes.CDLL(str(compile_library(kernel.source, flags)))
-                fn = getattr(lib, kernel.name)
-                fn.restype = None
-                fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 3
+    if fn is not None:
+        return fn
+    with _LOCK:
+        pending = _PENDING.setdefault(key, threading.Lock())
+    with pending:
+        fn = _LIBS.get(key)
+        if fn is None:
+            lib = ctypes.CDLL(str(compile_library(kernel.source, flags)))
+            fn = getattr(lib, kernel.name)
+            fn.restype = None
+            fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 3
+            with _LOCK:
                 _LIBS[key] = fn
+    with _LOCK:
+        _PENDING.pop(key, None)
     return fn
 
 
@@ -153,7 +242,7 @@ class CKernel:
 
 
 class EmulatedCudaKernel:
-    """A CUDA kernel's own source run on the CPU (see ``templates/cuda_emulation.cpp.j2``).
+    """A CUDA kernel's own source run on the CPU (see ``templates/cuda/emulation.cpp.j2``).
 
     This is how the CUDA code path is tested without a GPU: the generated CUDA C,
     unchanged, is compiled as C++ with stand-ins for the launch built-ins and run

@@ -2,8 +2,8 @@
 
 The per-point body (load the inputs, one SSA statement per scheduled node, store
 the outputs) is printed once by :func:`symgrad.codegen.printer.expression_statements`
-with the C spellings; ``templates/c_kernel.c.j2`` wraps it in a loop over a range
-of the batch (the CPU backend), ``templates/cuda_kernel.cu.j2`` in a grid-stride
+with the C spellings; ``templates/c/kernel.c.j2`` wraps it in a loop over a range
+of the batch (the CPU backend), ``templates/cuda/kernel.cu.j2`` in a grid-stride
 loop, one thread per point (the GPU backend).  Both read inputs through a stride,
 so strided views and broadcast scalars need no copy.
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .._version import __version__
 from ..ir.node import Node
+from ..ir.ops import c_helpers
 from .kernel import check_inputs, graph_hash, legend, unique_outputs
 from .printer import c_backend, expression_statements, value_text
 from .render import render
@@ -21,7 +22,6 @@ from .schedule import schedule
 
 FRAMES = {"c": "c/kernel.c.j2", "cuda": "cuda/kernel.cu.j2"}
 REAL = {"float64": "double", "float32": "float"}
-HELPERS = ("sg_max", "sg_min", "sg_sign")  # defined in templates/c_prelude.h.j2
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def generate_native(inputs: list[Node], slots: list[Node], dtype: str, frame: st
     stores = [f"O{k}[i * OS] = {value_text(node, names, c_backend(dtype))};" for k, node in enumerate(outputs)]
     name = f"{frame}_kernel_{gh}_{dtype}"
     body = loads + [s.text for s in statements] + stores
-    helpers = [h for h in HELPERS if any(h + "(" in line for line in body)]  # unused static helpers draw warnings
+    helpers = c_helpers(n.op for n in sched.steps)  # from the op table, only those the schedule uses
     source = render(
         FRAMES[frame],
         version=__version__,

@@ -10,7 +10,7 @@ The outer loop runs over the order j and the inner one over the nodes in a
 dependency order, so every coefficient is built from ones that already exist
 (no recursion over the graph).  Only ``add``, ``mul``, ``pow`` and ``where`` have
 rules here; every other op uses its partials from the op table
-(:data:`symgrad.ops.OPS`): from ``y' = sum_i p_i u_i'`` follows
+(:data:`symgrad.ir.ops.OPS`): from ``y' = sum_i p_i u_i'`` follows
 ``y_j = (1/j) sum_i sum_{l=1..j} l (u_i)_l (p_i)_{j-l}``, where the partials
 ``p_i`` (expressions in the operands and in ``y``) get series of their own.
 """
@@ -25,6 +25,7 @@ from ..errors import DiffError
 from ..ir import builders as B
 from ..ir.node import Node, const, toposort
 from ..ir.ops import OPS
+from ..limits import checkpoint
 from .reverse import _dependents, check_variables
 
 ZERO = const(0)
@@ -224,6 +225,7 @@ class _Taylor:
             return series
         self._build_schedule(root)
         for j in range(1, self.order + 1):
+            checkpoint()  # one clock read per order: a time budget stops a runaway order
             for node in self.schedule:
                 self.series[node].append(self.rules[node].coeff(j))
         return series

@@ -6,11 +6,12 @@ gives the *same* object: common subexpressions are shared by construction and
 ``is`` is a valid equality test.  Nodes carry no mutable state (no ``.grad``).
 
 Arithmetic on nodes (``x + y``, ``sg.sin(x)``) goes through the simplifying
-builders of :mod:`symgrad.algebra`; this module only defines the data.
+builders of :mod:`symgrad.ir.builders`; this module only defines the data.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import weakref
@@ -29,21 +30,26 @@ _INTERN_DATA = _INTERN.data
 # each make a node, and equal nodes that are not the same object break ``is`` equality.
 # Creation takes this lock and checks again; the hit path (most calls) takes no lock.
 _INTERN_LOCK = threading.Lock()
+# Called with the operands before a node is created, or None (the default: no cost beyond this check).
+# symgrad.limits installs it while a work budget is active, to count nodes and stop runaway jobs.
+_CREATION_HOOK = None
 
 
 class _Protocol:
     """Hooks the layers above install into :class:`Node`, so this layer never imports them.
 
-    ``array_ufunc`` / ``array_function`` answer numpy's protocols (installed by
-    :mod:`symgrad.trace`), ``latex`` prints a node as LaTeX (installed by
-    :mod:`symgrad`, importing sympy only when a notebook asks for it).
+    ``array_ufunc`` / ``array_function`` answer numpy's protocols and
+    ``element_method`` the per-element methods numpy's object loops call
+    (installed by :mod:`symgrad.trace`), ``latex`` prints a node as LaTeX
+    (installed by :mod:`symgrad`, importing sympy only when a notebook asks for it).
     """
 
-    __slots__ = ("array_function", "array_ufunc", "latex")
+    __slots__ = ("array_function", "array_ufunc", "element_method", "latex")
 
     def __init__(self) -> None:
         self.array_ufunc = None
         self.array_function = None
+        self.element_method = None
         self.latex = None
 
 
@@ -55,10 +61,35 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
+class _UfuncMethod:
+    """``x.log2()``: the method numpy's object-dtype loop of the ufunc of that name calls on each element.
+
+    It asks the trace layer (``PROTOCOL.element_method``), so a ufunc does on an array of
+    nodes what it does on one node, or raises the UnsupportedOpError naming it.
+    """
+
+    __slots__ = ("name",)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, node, owner=None):
+        if node is None:
+            return self
+        method = None if PROTOCOL.element_method is None else PROTOCOL.element_method(self.name)
+        if method is None:
+            raise AttributeError(f"'Node' object has no attribute {self.name!r}")
+        return functools.partial(method, node)
+
+
+def _ufunc_methods(count: int) -> tuple[_UfuncMethod, ...]:
+    return tuple(_UfuncMethod() for _ in range(count))
+
+
 class Node:
     """One scalar value in the graph: a constant, a symbol, or an op applied to nodes.
 
-    ``op`` is the primitive's name (see :mod:`symgrad.ops`), ``args`` the operand
+    ``op`` is the primitive's name (see :mod:`symgrad.ir.ops`), ``args`` the operand
     nodes, ``value`` the constant attribute (a number for ``const``, a
     ``(name, index)`` pair for ``sym``).  ``key`` is a structural hash that is the
     same in every process; it orders the operands of commutative ops.
@@ -96,6 +127,20 @@ class Node:
         if not index:
             return base
         return f"{base}[{', '.join(map(str, index))}]"
+
+    # -- complex-number protocol: symgrad's values are real (as JAX on real arrays) ----
+    @property
+    def real(self) -> Node:
+        return self
+
+    @property
+    def imag(self) -> Node:
+        return _SMALL_INTS[256]
+
+    def conjugate(self) -> Node:
+        return self
+
+    conj = conjugate
 
     # -- Python protocol ------------------------------------------------------
     def __bool__(self) -> bool:
@@ -229,51 +274,14 @@ class Node:
             return NotImplemented
         return PROTOCOL.array_function(func, types, args, kwargs)
 
-    # numpy's object-dtype loops call a method named after the ufunc on each element
-    def sin(self):
-        return _alg.call("sin", self)
-
-    def cos(self):
-        return _alg.call("cos", self)
-
-    def tan(self):
-        return _alg.call("tan", self)
-
-    def arcsin(self):
-        return _alg.call("arcsin", self)
-
-    def arccos(self):
-        return _alg.call("arccos", self)
-
-    def arctan(self):
-        return _alg.call("arctan", self)
-
-    def sinh(self):
-        return _alg.call("sinh", self)
-
-    def cosh(self):
-        return _alg.call("cosh", self)
-
-    def tanh(self):
-        return _alg.call("tanh", self)
-
-    def exp(self):
-        return _alg.call("exp", self)
-
-    def expm1(self):
-        return _alg.call("expm1", self)
-
-    def log(self):
-        return _alg.call("log", self)
-
-    def log1p(self):
-        return _alg.call("log1p", self)
-
-    def sqrt(self):
-        return _alg.pow(self, Fraction(1, 2))
-
-    def arctan2(self, other):
-        return _alg.call("arctan2", self, other)
+    # numpy's object-dtype loops call a method named after the ufunc on each element (``x.log2()``).
+    # These are numpy's names (every ufunc with such a loop, conjugate above); what each one does
+    # comes from the trace layer's ufunc map, derived from the op table.
+    sin, cos, tan, arcsin, arccos, arctan, arctan2 = _ufunc_methods(7)
+    sinh, cosh, tanh, arcsinh, arccosh, arctanh = _ufunc_methods(6)
+    exp, exp2, expm1, log, log2, log10, log1p = _ufunc_methods(7)
+    sqrt, cbrt, fabs, hypot, fmod, rint, logical_xor = _ufunc_methods(7)
+    deg2rad, rad2deg, degrees, radians = _ufunc_methods(4)
 
 
 def _const_key(value: Number) -> tuple:
@@ -290,6 +298,8 @@ def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
         node = ref()
         if node is not None:
             return node
+    if _CREATION_HOOK is not None:
+        _CREATION_HOOK(args)
     vkey = 0 if value is None else _stable_hash(repr(value))
     k = (_stable_hash(op) * 1000003) ^ vkey
     for a in args:
@@ -307,6 +317,12 @@ def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
         object.__setattr__(node, "key", k)
         _INTERN[ident] = node
     return node
+
+
+def set_creation_hook(hook) -> None:
+    """Install (or with None remove) the function :func:`make` calls before creating a node (see symgrad.limits)."""
+    global _CREATION_HOOK
+    _CREATION_HOOK = hook
 
 
 def normalize_number(value) -> Number:

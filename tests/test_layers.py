@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "symgrad"
 LAYERS = {
     "errors": 0,
     "_version": 0,
-    "budget": 1,  # counts the nodes the IR creates (installs a hook into ir.node.make)
+    "limits": 1,  # the work budget: counts the nodes the IR creates (a hook in ir.node.make)
     "ir": 1,
     "trace": 2,
     "sympy_bridge": 2,

@@ -1,9 +1,11 @@
 """Compiled objects: symbolic outputs + generated code + the call path.
 
 A :class:`Program` is what every compiled object computes: its arguments
-(each a name, a declared shape and the symbols of its elements) and its
-symbolic outputs (a node, an array of nodes, or tuples/lists of those).
-:class:`Compiled` turns a program into code and calls it:
+(each a name, a declared shape and the symbols of its elements; pytree
+arguments group several) and its symbolic outputs (a node, an array of nodes,
+or dicts/tuples/lists of those).  :class:`Compiled` turns a program into code
+and calls it, by position or keyword (:mod:`symgrad.api.arguments` binds
+keywords and flattens pytrees, only when a call has them):
 
 - plain Python floats for scalar arguments take a straight-line scalar path
   (no numpy, no broadcasting machinery), falling back to numpy where Python's
@@ -25,52 +27,21 @@ from ..ir.builders import substitute
 from ..ir.evaluate import evaluate
 from ..ir.node import Node
 from ..trace.functions import is_symbolic
-from ..trace.program import Arg, Program, _output_node, as_value
+from ..trace.program import Arg, Program, as_value
+from .arguments import bind_leaves, is_pytree_value, undeclared_pytree
 from .options import CompileOptions
+from .plan import flat_values, flatten, literal_keys, map_plan, plain_floats, rebuild, results_format
 
 _SCALAR_SLOT_LIMIT = 1024  # beyond this many outputs the scalar path's source costs more than it saves
 VERIFY_POINTS = 4
-
-
-# -- output structures -----------------------------------------------------------
-
-
-def _flatten(outputs, slots: list[Node]):
-    """A plan to rebuild ``outputs`` from flat slots; appends the slot nodes."""
-    if isinstance(outputs, (tuple, list)):
-        return (type(outputs), [_flatten(o, slots) for o in outputs])
-    if isinstance(outputs, np.ndarray):
-        start = len(slots)
-        slots.extend(_output_node(v) for v in outputs.reshape(-1))
-        return ("leaf", outputs.shape, start)
-    slots.append(_output_node(outputs))
-    return ("leaf", (), len(slots) - 1)
-
-
-def _results_format(plan, dtype: str) -> str:
-    """The scalar path's return expression for ``plan``, with ``{k}`` per slot."""
-    kind = plan[0]
-    if kind == "leaf":
-        _, shape, start = plan
-        if not shape:
-            return f"{{{start}}}" if dtype == "float64" else f"np.float32({{{start}}})"
-        items = ", ".join(f"{{{start + i}}}" for i in range(math.prod(shape)))
-        return f"np.array([{items}], dtype=np.{dtype}).reshape({shape!r})"
-    inner = ", ".join(_results_format(p, dtype) for p in plan[1])
-    return f"[{inner}]" if kind is list else f"({inner}{',' if len(plan[1]) == 1 else ''})"
-
-
-def _map_plan(plan, leaf_fn):
-    if plan[0] == "leaf":
-        return leaf_fn(plan[1], plan[2])
-    return plan[0](_map_plan(p, leaf_fn) for p in plan[1])
 
 
 class Compiled:
     """A callable computing a program's outputs with generated code.
 
     ``.source`` is the generated code, ``.outputs`` the symbolic outputs,
-    ``.args`` the arguments with their declared shapes, ``.options`` the
+    ``.args`` the (leaf) arguments with their declared shapes, ``.shapes`` each
+    argument's shape or pytree of shapes, ``.options`` the
     :class:`~symgrad.api.options.CompileOptions` it was built with.
 
     Backends: ``"numpy"`` (fused numpy kernel, plus a straight-line fast path for
@@ -95,13 +66,17 @@ class Compiled:
         self.fn = fn
         self._backend = impl
         slots: list[Node] = []
-        self._plan = _flatten(program.outputs, slots)
+        self._plan = flatten(program.outputs, slots)
         self._slots = slots
         self._inputs = [s for a in program.args for s in a.symbols]
+        self._nargs = -1 if program.has_trees else len(program.args)  # -1: every call binds its pytrees
         self._scalar_ok = (
-            impl.scalar_path and all(not a.shape for a in program.args) and len(slots) <= _SCALAR_SLOT_LIMIT
+            impl.scalar_path
+            and all(not a.shape for a in program.args)
+            and len(slots) <= _SCALAR_SLOT_LIMIT
+            and literal_keys(self._plan)
         )
-        results = _results_format(self._plan, self.dtype) if self._scalar_ok else None
+        results = results_format(self._plan, self.dtype) if self._scalar_ok else None
         self.kernel = impl.generate(self._inputs, slots, self.dtype, results)
         self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
         self._scalar_fn = None
@@ -125,8 +100,9 @@ class Compiled:
         return self.program.outputs
 
     @property
-    def shapes(self) -> dict[str, tuple[int, ...]]:
-        return {a.name: a.shape for a in self.program.args}
+    def shapes(self) -> dict:
+        """Each argument's declared shape, or for a pytree argument its structure of shapes."""
+        return {p.name: self.program.spec(i) for i, p in enumerate(self.program.params)}
 
     @property
     def source(self) -> str:
@@ -150,10 +126,9 @@ class Compiled:
         return f"<symgrad.Compiled ({sig}) -> {self.outputs!r}, backend={self.backend}, dtype={self.dtype}>"
 
     # -- calling ------------------------------------------------------------------
-    def __call__(self, *args):
-        if len(args) != len(self.program.args):
-            names = ", ".join(a.name for a in self.program.args)
-            raise InputError(f"expected {len(self.program.args)} argument(s) ({names}), got {len(args)}")
+    def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != self._nargs:  # keywords, pytrees, or a wrong count (an InputError)
+            args = bind_leaves(self.program, args, kwargs)
         if self._scalar_ok:
             ints = False
             for a in args:
@@ -168,13 +143,11 @@ class Compiled:
                 try:
                     return fn(*args)
                 except (ArithmeticError, ValueError):  # numpy's semantics (nan, inf, warnings) instead
-                    return (
-                        _plain_floats(self._call_arrays(args)) if self.dtype == "float64" else self._call_arrays(args)
-                    )
+                    return plain_floats(self._call_arrays(args)) if self.dtype == "float64" else self._call_arrays(args)
         if any(is_symbolic(a) for a in args):
             return self._substitute(args)
         if self._backend.plain_floats and self.dtype == "float64" and all(type(a) in (float, int) for a in args):
-            return _plain_floats(self._call_arrays(args))  # floats in, floats out, as on the scalar path
+            return plain_floats(self._call_arrays(args))  # floats in, floats out, as on the scalar path
         return self._call_arrays(args)
 
     def _load_scalar(self):
@@ -208,7 +181,7 @@ class Compiled:
             result = fn(*(values[s] for s in self._inputs))
         except (ArithmeticError, ValueError):
             return  # the call path falls back to the numpy kernel here, which verify() covers
-        got = np.array(_flat_values(result), dtype=float).reshape(-1, 1)
+        got = np.array(flat_values(result), dtype=float).reshape(-1, 1)
         expected = np.array([float(v) for v in evaluate(self._slots, values)]).reshape(-1, 1)
         self._compare(got, expected, "the scalar fast path")
 
@@ -233,7 +206,7 @@ class Compiled:
                 raise ShapeError(f"argument {spec.name!r} has declared shape {spec.shape}, got a symbolic {arr.shape}")
             mapping.update(zip(spec.symbols, arr.reshape(-1)))
         new = substitute(self._slots, mapping)
-        return _map_plan(self._plan, lambda shape, start: as_value(new[start : start + math.prod(shape)], shape))
+        return map_plan(self._plan, lambda shape, start: as_value(new[start : start + math.prod(shape)], shape))
 
     def _prepare(self, args, xp=np) -> tuple[list[np.ndarray], tuple[int, ...]]:
         arrays = []
@@ -289,7 +262,7 @@ class Compiled:
             leaves.append(block[start : start + math.prod(shape)].reshape(shape + (n,)))
             return len(leaves) - 1
 
-        index_plan = _map_plan(self._plan, take)
+        index_plan = map_plan(self._plan, take)
 
         def finish(i):
             buf = leaves[i]
@@ -299,7 +272,7 @@ class Compiled:
                 res = xp.moveaxis(res, tuple(range(out_nd)), tuple(range(len(batch), len(batch) + out_nd)))
             return res[()] if res.ndim == 0 else res
 
-        return _rebuild(index_plan, finish)
+        return rebuild(index_plan, finish)
 
 
 class _SlotLayout:
@@ -343,26 +316,6 @@ class _SlotLayout:
         return block
 
 
-def _plain_floats(result):
-    """0-d results as Python floats, as the scalar path gives them."""
-    if isinstance(result, (tuple, list)):
-        return type(result)(_plain_floats(r) for r in result)
-    return float(result) if isinstance(result, np.floating) else result
-
-
-def _flat_values(result) -> list:
-    """A call's result as a flat list in slot order (the order :func:`_flatten` numbered them)."""
-    if isinstance(result, (tuple, list)):
-        return [v for r in result for v in _flat_values(r)]
-    return list(np.asarray(result, dtype=float).reshape(-1))
-
-
-def _rebuild(index_plan, finish):
-    if isinstance(index_plan, int):
-        return finish(index_plan)
-    return type(index_plan)(_rebuild(p, finish) for p in index_plan)
-
-
 _FLOAT_MAX = int(np.finfo(np.float64).max)
 
 
@@ -383,5 +336,7 @@ def _as_array(value, name: str, dtype: np.dtype, xp=np) -> np.ndarray:
     if kind == "c":
         raise InputError(f"argument {name!r} is complex; symgrad computes with real numbers only")
     if kind not in "biuf":
+        if is_pytree_value(value):
+            raise undeclared_pytree(name)
         raise InputError(f"argument {name!r} must be numeric, got an array of dtype {arr.dtype}")
     return arr.astype(dtype, copy=False)

@@ -16,6 +16,7 @@ from ..diff.reverse import check_variables, derivative_tensor, expand_symmetric,
 from ..errors import DiffError, InputError
 from ..ir.node import Node, toposort
 from ..trace.program import Arg, Program, symbolic_outputs
+from ..trace.pytree import flatten
 from ..trace.tracer import Shapes
 from . import transforms
 from .compiled import Compiled
@@ -122,7 +123,7 @@ def compile(
     if isinstance(symbolic, list):
         symbolic = tuple(symbolic)
     if inputs is None:
-        leaves = symbolic if isinstance(symbolic, tuple) else (symbolic,)
+        leaves, _ = flatten(symbolic)  # dicts, lists and tuples of outputs, nested
         roots = [r for leaf in leaves for r in np.asarray(leaf, dtype=object).reshape(-1)]
         free = sorted({n.name: n for n in toposort([r for r in roots if isinstance(r, Node)]) if n.op == "sym"}.items())
         inputs = [n for _, n in free]

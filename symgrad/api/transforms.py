@@ -1,39 +1,43 @@
 """The JAX-like function layer: trace a Python function, transform its outputs.
 
 Tracing calls the function once with symbolic arguments (a symbol per scalar
-argument, an array symbol per argument with a declared shape).  Each
+argument, an array symbol per argument with a declared shape, a pytree of those
+for a dict / list / tuple argument declared in its structure).  Each
 transformation builds new symbolic outputs from the traced ones with
 :mod:`symgrad.diff` and compiles them with the same arguments, so
 ``grad(grad(f))``, ``hessian(compile(f, shapes=...))`` and the like compose.
+Derivatives come back in the structure of the arguments they are taken with
+respect to, and of the outputs, as in JAX.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..diff.forward import jvp_nodes
 from ..diff.policy import diff_spec
-from ..diff.reverse import derivative_tensor, expand_symmetric, gradient_nodes, vjp_nodes
+from ..diff.reverse import derivative_tensor, expand_symmetric, gradient_nodes
 from ..errors import DiffError, InputError, ShapeError
 from ..ir.node import Node
 from ..trace.program import Arg, Program, as_value
-from ..trace.tracer import Shapes, _normalize_shapes, make_arg, trace
+from ..trace.pytree import flatten, unflatten
+from ..trace.tracer import ArgSpec, Shapes, _normalize_shapes, trace
 from .compiled import Compiled
 from .options import CompileOptions
-from .wrappers import BoundFunction, SparseHessianFunction
+from .wrappers import SparseHessianFunction
 
 
 def program_of(fn, shapes: Shapes = None) -> Program:
     """The program behind ``fn``: traced, or taken from an already compiled object."""
     if isinstance(fn, Compiled):
         if shapes is not None:
-            declared = _normalize_shapes(shapes, [a.name for a in fn.args])
-            if any(d and d != a.shape for d, a in zip(declared, fn.args)):
-                raise ShapeError(f"shapes {shapes} conflict with the compiled function's shapes {fn.shapes}")
+            program = fn.program
+            declared = _normalize_shapes(shapes, [p.name for p in program.params])
+            for i, (d, p) in enumerate(zip(declared, program.params)):
+                if d.declared and d != ArgSpec(p.tree, tuple(a.shape for a in program.leaves(i))):
+                    raise ShapeError(f"shapes {shapes} conflict with the compiled function's shapes {fn.shapes}")
         return fn.program
     if not callable(fn):
         raise InputError(f"expected a function, got {type(fn).__name__}")
@@ -44,9 +48,9 @@ def program_of(fn, shapes: Shapes = None) -> Program:
 
 
 def _map_leaves(outputs, leaf_fn):
-    if isinstance(outputs, (tuple, list)):
-        return type(outputs)(_map_leaves(o, leaf_fn) for o in outputs)
-    return leaf_fn(np.asarray(outputs, dtype=object))
+    """``leaf_fn`` of each output leaf (as an object array), in the outputs' dict/list/tuple structure."""
+    leaves, tree = flatten(outputs)
+    return unflatten(tree, [leaf_fn(np.asarray(leaf, dtype=object)) for leaf in leaves])
 
 
 def _normalize_argnums(argnums, nargs: int) -> tuple[tuple[int, ...], bool]:
@@ -60,13 +64,28 @@ def _normalize_argnums(argnums, nargs: int) -> tuple[tuple[int, ...], bool]:
     return tuple(out), single
 
 
-def _split_by_args(flat: Sequence[Node], args: Sequence[Arg]) -> list:
-    """Consecutive runs of ``flat``, one per argument, shaped like it."""
+def _wrt_leaves(program: Program, nums: Sequence[int]) -> list[Arg]:
+    """The leaf arguments of the arguments ``nums``, in order: what a derivative is taken with respect to."""
+    return [a for i in nums for a in program.leaves(i)]
+
+
+def _by_argument(values: Sequence, program: Program, nums: Sequence[int], single: bool):
+    """One value per leaf of the arguments ``nums`` regrouped per argument, each in its structure (JAX's layout)."""
     parts, pos = [], 0
-    for arg in args:
-        parts.append(as_value(flat[pos : pos + len(arg.symbols)], arg.shape))
+    for i in nums:
+        p = program.params[i]
+        parts.append(unflatten(p.tree, values[pos : pos + p.tree.size]))
+        pos += p.tree.size
+    return parts[0] if single else tuple(parts)
+
+
+def _split_by_args(flat: Sequence[Node], program: Program, nums: Sequence[int], single: bool):
+    """Consecutive runs of ``flat``, one per leaf of the arguments ``nums``, shaped like it and grouped per argument."""
+    values, pos = [], 0
+    for arg in _wrt_leaves(program, nums):
+        values.append(as_value(flat[pos : pos + len(arg.symbols)], arg.shape))
         pos += len(arg.symbols)
-    return parts
+    return _by_argument(values, program, nums, single)
 
 
 def _program_for_call(fn, shapes: Shapes, nargs: int) -> Program:
@@ -74,9 +93,14 @@ def _program_for_call(fn, shapes: Shapes, nargs: int) -> Program:
     return program_of(fn, shapes) if isinstance(fn, Compiled) else trace(fn, shapes, nargs)
 
 
-def _derivative_blocks(leaf: np.ndarray, args: Sequence[Arg], argnums: tuple[int, ...], single: bool, order: int):
-    """d^order leaf / d(args)^order, as one array (int argnums) or nested tuples of blocks."""
-    variables = [s for i in argnums for s in args[i].symbols]
+def _derivative_blocks(leaf: np.ndarray, program: Program, argnums: tuple[int, ...], single: bool, order: int):
+    """d^order leaf / d(args)^order: one array per combination of leaf arguments, nested per argument and structure.
+
+    For an int ``argnums`` and a plain argument that is one array; otherwise, as
+    in JAX, the first derivative's axis is the outermost structure.
+    """
+    args = _wrt_leaves(program, argnums)
+    variables = [s for a in args for s in a.symbols]
     n = len(variables)
     full = np.empty(leaf.shape + (n,) * order, dtype=object)
     for idx in np.ndindex(*leaf.shape):
@@ -88,21 +112,21 @@ def _derivative_blocks(leaf: np.ndarray, args: Sequence[Arg], argnums: tuple[int
         else:
             entries = expand_symmetric(derivative_tensor(e, variables, order), n, order)
         full[idx] = np.asarray(entries, dtype=object).reshape((n,) * order)
-    offsets = np.cumsum([0] + [len(args[i].symbols) for i in argnums])
+    offsets = np.cumsum([0] + [len(a.symbols) for a in args])
     lead = (slice(None),) * leaf.ndim
 
     def block(combo: tuple[int, ...]):
         sl = lead + tuple(slice(offsets[k], offsets[k + 1]) for k in combo)
-        shape = leaf.shape + tuple(s for k in combo for s in args[argnums[k]].shape)
+        shape = leaf.shape + tuple(s for k in combo for s in args[k].shape)
         out = full[sl].reshape(shape)
         return out[()] if out.ndim == 0 else out
 
     def nest(prefix: tuple[int, ...]):
         if len(prefix) == order:
             return block(prefix)
-        return tuple(nest(prefix + (k,)) for k in range(len(argnums)))
+        return _by_argument([nest(prefix + (k,)) for k in range(len(args))], program, argnums, single)
 
-    return block((0,) * order) if single else nest(())
+    return nest(())
 
 
 # -- the transformations ---------------------------------------------------------------
@@ -119,9 +143,8 @@ def compile_function(fn, shapes: Shapes = None, backend: str = "numpy", dtype: s
     return Compiled(program_of(fn, shapes), opts, fn=fn)
 
 
-def _scalar_output(program: Program, what: str) -> Node:
-    out = program.outputs
-    if isinstance(out, (tuple, list)):
+def _scalar_output(out, what: str) -> Node:
+    if isinstance(out, (tuple, list, dict)):
         raise DiffError(f"{what} needs a function with one scalar output; this one returns a {type(out).__name__}")
     arr = np.asarray(out, dtype=object)
     if arr.shape != ():
@@ -133,67 +156,174 @@ def _scalar_output(program: Program, what: str) -> Node:
     return arr[()]
 
 
-def _grads(program: Program, argnums, what: str):
-    out = _scalar_output(program, what)
-    nums, single = _normalize_argnums(argnums, len(program.args))
-    variables = [s for i in nums for s in program.args[i].symbols]
-    parts = _split_by_args(gradient_nodes(out, variables), [program.args[i] for i in nums])
-    return out, (parts[0] if single else tuple(parts))
+def _split_aux(program: Program, has_aux, what: str):
+    """``(output, aux)``: with ``has_aux`` the function returns that pair (JAX's convention), else aux is None."""
+    if not isinstance(has_aux, (bool, np.bool_)):
+        raise InputError(f"{what}: has_aux must be True or False, got {has_aux!r}")
+    out = program.outputs
+    if not has_aux:
+        return out, None
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        got = f"a {type(out).__name__} of {len(out)}" if isinstance(out, (tuple, list)) else "one value"
+        raise InputError(f"{what}(has_aux=True) needs a function returning a pair (output, aux); it returns {got}")
+    return out[0], out[1]
 
 
-def grad(fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options) -> Compiled:
-    """The gradient of a scalar-valued function with respect to the arguments ``argnums``."""
+def _grads(program: Program, argnums, what: str, has_aux: bool = False):
+    """The scalar output, its gradient in the arguments' structure, and the aux outputs (None without has_aux)."""
+    out, aux = _split_aux(program, has_aux, what)
+    node = _scalar_output(out, what)
+    nums, single = _normalize_argnums(argnums, len(program.params))
+    variables = [s for a in _wrt_leaves(program, nums) for s in a.symbols]
+    return node, _split_by_args(gradient_nodes(node, variables), program, nums, single), aux
+
+
+def grad(
+    fn,
+    argnums=0,
+    shapes: Shapes = None,
+    backend: str = "numpy",
+    dtype: str = "float64",
+    has_aux: bool = False,
+    **options,
+) -> Compiled:
+    """The gradient of a scalar-valued function with respect to the arguments ``argnums``.
+
+    Shaped like those arguments (a dict argument gives a dict); with
+    ``has_aux=True`` the function returns ``(output, aux)`` and this gives
+    ``(gradient, aux)``, aux computed in the same kernel and not differentiated.
+    """
     opts = options_of("grad", backend, dtype, options)
     program = program_of(fn, shapes)
-    _, g = _grads(program, argnums, "grad")
-    return Compiled(Program(program.args, g), opts)
+    _, g, aux = _grads(program, argnums, "grad", has_aux)
+    return Compiled(program.with_outputs((g, aux) if has_aux else g), opts)
 
 
 def value_and_grad(
-    fn, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options
+    fn,
+    argnums=0,
+    shapes: Shapes = None,
+    backend: str = "numpy",
+    dtype: str = "float64",
+    has_aux: bool = False,
+    **options,
 ) -> Compiled:
-    """``(value, gradient)`` from one fused kernel."""
+    """``(value, gradient)`` from one fused kernel; ``((value, aux), gradient)`` with ``has_aux=True``, as in JAX."""
     opts = options_of("value_and_grad", backend, dtype, options)
     program = program_of(fn, shapes)
-    out, g = _grads(program, argnums, "value_and_grad")
-    return Compiled(Program(program.args, (out, g)), opts)
+    out, g, aux = _grads(program, argnums, "value_and_grad", has_aux)
+    return Compiled(program.with_outputs(((out, aux), g) if has_aux else (out, g)), opts)
 
 
-def _tensor_transform(fn, argnums, shapes, opts: CompileOptions, order: int) -> Compiled:
+def _tensor_transform(
+    fn, argnums, shapes, opts: CompileOptions, order: int, has_aux: bool = False, what=""
+) -> Compiled:
     program = program_of(fn, shapes)
-    nums, single = _normalize_argnums(argnums, len(program.args))
-    outputs = _map_leaves(program.outputs, lambda leaf: _derivative_blocks(leaf, program.args, nums, single, order))
-    return Compiled(Program(program.args, outputs), opts)
+    out, aux = _split_aux(program, has_aux, what)
+    nums, single = _normalize_argnums(argnums, len(program.params))
+    outputs = _map_leaves(out, lambda leaf: _derivative_blocks(leaf, program, nums, single, order))
+    return Compiled(program.with_outputs((outputs, aux) if has_aux else outputs), opts)
 
 
-def jacobian_function(fn, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", **options) -> Compiled:
-    """Jacobian: shape ``out_shape + arg_shape`` per output and argument."""
-    return _tensor_transform(fn, argnums, shapes, options_of("jacobian", backend, dtype, options), 1)
+def jacobian_function(
+    fn,
+    argnums=0,
+    shapes: Shapes = None,
+    backend="numpy",
+    dtype="float64",
+    has_aux: bool = False,
+    *,
+    _what="jacobian",
+    **options,
+) -> Compiled:
+    """Jacobian: shape ``out_shape + arg_shape`` per output and argument (dicts of them for dict outputs or arguments).
+
+    ``has_aux=True``: the function returns ``(output, aux)`` and this gives ``(jacobian, aux)``.
+    """
+    return _tensor_transform(fn, argnums, shapes, options_of(_what, backend, dtype, options), 1, has_aux, _what)
+
+
+def jacfwd(
+    fn,
+    argnums=0,
+    shapes: Shapes = None,
+    backend: str = "numpy",
+    dtype: str = "float64",
+    has_aux: bool = False,
+    **options,
+) -> Compiled:
+    """JAX's name for the Jacobian (forward mode there): the same as :func:`jacrev` and ``sg.jacobian`` here.
+
+    symgrad differentiates the traced graph symbolically and the kernel computes
+    each distinct subexpression once, so there is no forward/reverse mode to
+    choose: both names give the same (cheapest it knows) kernel.
+    """
+    return jacobian_function(fn, argnums, shapes, backend, dtype, has_aux, _what="jacfwd", **options)
+
+
+def jacrev(
+    fn,
+    argnums=0,
+    shapes: Shapes = None,
+    backend: str = "numpy",
+    dtype: str = "float64",
+    has_aux: bool = False,
+    **options,
+) -> Compiled:
+    """JAX's name for the Jacobian (reverse mode there): the same as :func:`jacfwd` and ``sg.jacobian`` here."""
+    return jacobian_function(fn, argnums, shapes, backend, dtype, has_aux, _what="jacrev", **options)
 
 
 def hessian_function(
-    fn, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", sparse: bool = False, **options
+    fn,
+    argnums=0,
+    shapes: Shapes = None,
+    backend="numpy",
+    dtype="float64",
+    sparse: bool = False,
+    has_aux: bool = False,
+    **options,
 ):
     """Hessian: shape ``out_shape + arg_shape + arg_shape``; each unique entry built once.
 
     ``sparse=True`` (scalar functions): only the structurally non-zero unique
     entries (row <= col over the flattened arguments) are computed and returned,
     as a :class:`SparseHessian` -- for large sparse Hessians, where writing the
-    dense matrix would dominate the memory traffic.
+    dense matrix would dominate the memory traffic.  ``has_aux=True`` (dense):
+    ``(hessian, aux)``, as in JAX.
     """
     opts = options_of("hessian", backend, dtype, options)
     if not sparse:
-        return _tensor_transform(fn, argnums, shapes, opts, 2)
+        return _tensor_transform(fn, argnums, shapes, opts, 2, has_aux, "hessian")
+    if has_aux:
+        raise InputError("hessian(sparse=True) does not take has_aux=True; compute aux with sg.compile")
     program = program_of(fn, shapes)
-    out = _scalar_output(program, "hessian(sparse=True)")
-    nums, _ = _normalize_argnums(argnums, len(program.args))
-    variables = [s for i in nums for s in program.args[i].symbols]
+    out = _scalar_output(program.outputs, "hessian(sparse=True)")
+    nums, _ = _normalize_argnums(argnums, len(program.params))
+    variables = [s for a in _wrt_leaves(program, nums) for s in a.symbols]
     entries = sorted(derivative_tensor(out, variables, 2).items())
     rows = np.array([i for (i, _), _ in entries], dtype=np.intp)
     cols = np.array([j for (_, j), _ in entries], dtype=np.intp)
     values = np.array([node for _, node in entries] or [], dtype=object).reshape(len(entries))
-    compiled = Compiled(Program(program.args, values), opts)
+    compiled = Compiled(program.with_outputs(values), opts)
     return SparseHessianFunction(compiled, rows, cols, len(variables))
+
+
+def jit(
+    fn: Callable | None = None, /, *, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options
+) -> Compiled | Callable[[Callable], Compiled]:
+    """JAX's name for compiling a function: ``sg.compile(fn, ...)``; also a decorator, bare or with options.
+
+    ``@sg.jit`` and ``@sg.jit(backend="c", shapes=...)`` both work; options are
+    checked when the decorator is made.
+    """
+    options_of("jit", backend, dtype, options)
+    if fn is None:
+        return functools.partial(jit, shapes=shapes, backend=backend, dtype=dtype, **options)
+    compiled = compile_function(fn, shapes, backend, dtype, **options)
+    if not isinstance(fn, Compiled):
+        functools.update_wrapper(compiled, fn, updated=())  # the decorated function's name and docstring
+    return compiled
 
 
 MAX_ORDER = 32
@@ -213,130 +343,3 @@ def derivative(
     if order == 0:
         return Compiled(program_of(fn, shapes), opts, fn=fn)
     return _tensor_transform(fn, argnums, shapes, opts, int(order))
-
-
-# -- jvp / vjp / hvp ---------------------------------------------------------------------
-
-
-def _fresh_name(base: str, taken: set[str]) -> str:
-    name = base
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
-
-
-def _tangent_args(program: Program, suffix: str) -> tuple[Arg, ...]:
-    taken = {a.name for a in program.args}
-    return tuple(make_arg(_fresh_name(a.name + suffix, taken), a.shape) for a in program.args)
-
-
-def _as_tuple(x, what: str) -> tuple:
-    if not isinstance(x, (tuple, list)):
-        raise InputError(f"{what} must be a tuple of arguments (as in JAX), got {type(x).__name__}")
-    return tuple(x)
-
-
-def _jvp_program(program: Program) -> Program:
-    tangents = _tangent_args(program, "_dot")
-    mapping = {s: t for a, ta in zip(program.args, tangents) for s, t in zip(a.symbols, ta.symbols)}
-
-    def leaf_jvp(leaf: np.ndarray):
-        flat = jvp_nodes(list(leaf.reshape(-1)), mapping)
-        return as_value(flat, leaf.shape)
-
-    outputs = _map_leaves(program.outputs, leaf_jvp)
-    return Program(program.args + tangents, (program.outputs, outputs))
-
-
-def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
-    """``(fn(*primals), J @ tangents)`` as in ``jax.jvp``, from one fused kernel."""
-    opts = options_of("jvp", backend, dtype, options)
-    primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
-    if len(primals) != len(tangents):
-        raise InputError(f"jvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
-    compiled = _per_function(
-        "jvp",
-        fn,
-        shapes,
-        len(primals),
-        opts,
-        lambda: Compiled(_jvp_program(_program_for_call(fn, shapes, len(primals))), opts),
-    )
-    return compiled(*primals, *tangents)
-
-
-def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
-    """``(fn(*primals), vjp_fn)`` as in ``jax.vjp``; ``vjp_fn(ct)`` gives one cotangent per primal."""
-    opts = options_of("vjp", backend, dtype, options)
-    value_fn, back, single = _per_function(
-        "vjp", fn, shapes, len(primals), opts, lambda: _vjp_build(fn, shapes, len(primals), opts)
-    )
-    return value_fn(*primals), BoundFunction(back, tuple(primals), wrap_single=single)
-
-
-def _vjp_build(fn, shapes: Shapes, nargs: int, opts: CompileOptions) -> tuple[Compiled, Compiled, bool]:
-    program = _program_for_call(fn, shapes, nargs)
-    taken = {a.name for a in program.args}
-    leaves: list[np.ndarray] = []
-    _map_leaves(program.outputs, leaves.append)
-    ct_args = tuple(
-        make_arg(_fresh_name("ct" if len(leaves) == 1 else f"ct{i}", taken), leaf.shape)
-        for i, leaf in enumerate(leaves)
-    )
-    seeds = [(node, ct) for leaf, a in zip(leaves, ct_args) for node, ct in zip(leaf.reshape(-1), a.symbols)]
-    variables = [s for a in program.args for s in a.symbols]
-    parts = _split_by_args(vjp_nodes(seeds, variables), program.args)
-    single = len(parts) == 1
-    back = Compiled(Program(program.args + ct_args, parts[0] if single else tuple(parts)), opts)
-    return Compiled(program, opts), back, single
-
-
-def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
-    """Hessian-vector product ``H @ v`` of a scalar function: forward-over-reverse, never forming H."""
-    opts = options_of("hvp", backend, dtype, options)
-    primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
-    if len(primals) != len(tangents):
-        raise InputError(f"hvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
-    compiled = _per_function("hvp", fn, shapes, len(primals), opts, lambda: _hvp_build(fn, shapes, len(primals), opts))
-    return compiled(*primals, *tangents)
-
-
-def _hvp_build(fn, shapes: Shapes, nargs: int, opts: CompileOptions) -> Compiled:
-    program = _program_for_call(fn, shapes, nargs)
-    nums = tuple(range(len(program.args)))
-    _, g = _grads(program, nums, "hvp")
-    jp = _jvp_program(Program(program.args, g))
-    products = jp.outputs[1]
-    return Compiled(Program(jp.args, products[0] if len(products) == 1 else products), opts)
-
-
-# jvp, vjp and hvp are called again and again with new points and vectors (SciPy's ``hessp=``):
-# what they compile is kept per function, keyed by everything that shapes the code, as
-# jax.jit does.  Entries go when the function does (weak keys).
-_PER_FUNCTION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_PER_FUNCTION_LOCK = threading.Lock()
-
-
-def _frozen(shapes: Shapes):
-    """A hashable form of ``shapes`` (dicts and lists of shapes)."""
-    if isinstance(shapes, dict):
-        return tuple(sorted(((repr(k), _frozen(v)) for k, v in shapes.items())))
-    if isinstance(shapes, (list, tuple)):
-        return tuple(_frozen(s) for s in shapes)
-    return shapes if isinstance(shapes, (int, type(None))) else repr(shapes)
-
-
-def _per_function(kind: str, fn, shapes: Shapes, nargs: int, opts: CompileOptions, build):
-    """``build()``'s result, built once per (function, kind, shapes, argument count, options)."""
-    try:
-        key = (kind, _frozen(shapes), nargs, opts)
-        with _PER_FUNCTION_LOCK:
-            cached = _PER_FUNCTION.setdefault(fn, {}).get(key)
-    except TypeError:  # a function that cannot be weakly referenced: build every time
-        return build()
-    if cached is None:
-        cached = build()
-        with _PER_FUNCTION_LOCK:
-            _PER_FUNCTION.setdefault(fn, {})[key] = cached
-    return cached

@@ -68,6 +68,6 @@ class SparseHessianFunction(CompiledWrapper):
         self.cols = cols
         self.n = n
 
-    def __call__(self, *args) -> SparseHessian:
-        values = self.compiled(*args)
+    def __call__(self, *args, **kwargs) -> SparseHessian:
+        values = self.compiled(*args, **kwargs)
         return SparseHessian(values, self.rows, self.cols, (self.n, self.n))

@@ -16,6 +16,7 @@ from ..errors import TraceError
 from ..ir.array import SymbolicArray
 from ..ir.builders import as_node
 from ..ir.node import Node
+from .pytree import LEAF, Tree, describe, unflatten
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,66 @@ class Arg:
 
 
 @dataclass(frozen=True)
+class Param:
+    """One argument as the caller passes it: a name, and a pytree structure over the leaf arguments
+    ``args[start : start + tree.size]`` (a single leaf for a plain scalar or array argument)."""
+
+    name: str
+    tree: Tree
+    start: int
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.tree.size
+
+
+@dataclass(frozen=True)
 class Program:
+    """Leaf arguments (flat: what code generation sees), symbolic outputs, and the caller's arguments.
+
+    ``params`` groups the leaf arguments into the arguments a caller passes
+    (pytrees); None means one argument per leaf.
+    """
+
     args: tuple[Arg, ...]
-    outputs: object  # Node | object ndarray | tuple/list of those
+    outputs: object  # Node | object ndarray | dicts/tuples/lists of those
+    params: tuple[Param, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.params is None:
+            object.__setattr__(self, "params", tuple(Param(a.name, LEAF, i) for i, a in enumerate(self.args)))
+
+    @property
+    def has_trees(self) -> bool:
+        """Whether some argument is a pytree (not one plain array or scalar)."""
+        return any(not p.tree.is_leaf for p in self.params)
+
+    def leaves(self, i: int) -> tuple[Arg, ...]:
+        """The leaf arguments of argument ``i``."""
+        p = self.params[i]
+        return self.args[p.start : p.stop]
+
+    def value(self, i: int):
+        """Argument ``i`` as the traced function sees it: a symbolic value, or a pytree of them."""
+        return unflatten(self.params[i].tree, [a.value for a in self.leaves(i)])
+
+    def spec(self, i: int):
+        """Argument ``i``'s declared shapes, in its structure (``(3,)``, or ``{"W": (3, 2), "b": (2,)}``)."""
+        return unflatten(self.params[i].tree, [a.shape for a in self.leaves(i)])
+
+    def structure_text(self, i: int) -> str:
+        """Argument ``i``'s structure with its leaves' shapes, for messages."""
+        return describe(self.params[i].tree, [repr(a.shape) for a in self.leaves(i)])
+
+    def with_outputs(self, outputs) -> Program:
+        """The same arguments computing ``outputs``."""
+        return Program(self.args, outputs, self.params)
 
 
 def symbolic_outputs(out):
-    """Outputs as nodes, object arrays of nodes, and tuples/lists of those (numbers become constants)."""
+    """Outputs as nodes, object arrays of nodes, and dicts/tuples/lists of those (numbers become constants)."""
+    if isinstance(out, dict):
+        return {k: symbolic_outputs(v) for k, v in out.items()}
     if isinstance(out, (tuple, list)):
         return type(out)(symbolic_outputs(o) for o in out)
     if isinstance(out, np.ndarray):
@@ -57,7 +111,7 @@ def _output_node(value) -> Node:
         return as_node(value)
     except TraceError:
         raise TraceError(
-            f"a traced function must return numbers, symbolic values, arrays or tuples/lists of them, "
+            f"a traced function must return numbers, symbolic values, arrays or dicts/tuples/lists of them, "
             f"not {type(value).__name__}"
         ) from None
 

@@ -14,18 +14,33 @@ import os
 import re
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError, SymgradError, TraceError, UnsupportedOpError
 from ..ir.node import symbol
 from .functions import array_symbol
-from .program import Arg, Program, symbolic_outputs
+from .program import Arg, Param, Program, symbolic_outputs
+from .pytree import LEAF, Tree, leaf_names
 
 Shapes = dict | Sequence | None
 
 
-Shapes = dict | Sequence | None
+@dataclass(frozen=True)
+class ArgSpec:
+    """What ``shapes=`` declares for one argument: its pytree structure and each leaf's shape."""
+
+    tree: Tree = LEAF
+    shapes: tuple[tuple[int, ...], ...] = ((),)
+
+    @property
+    def declared(self) -> bool:
+        """Whether this says more than the default (one scalar)."""
+        return self != SCALAR
+
+
+SCALAR = ArgSpec()
 
 
 def _parameter_names(fn: Callable, nargs: int | None) -> list[str]:
@@ -46,8 +61,9 @@ def _parameter_names(fn: Callable, nargs: int | None) -> list[str]:
     return names
 
 
-def _normalize_shapes(shapes: Shapes, names: list[str]) -> list[tuple[int, ...]]:
-    result: list[tuple[int, ...]] = [()] * len(names)
+def _normalize_shapes(shapes: Shapes, names: list[str]) -> list[ArgSpec]:
+    """Each argument's declared structure and shapes (a scalar where ``shapes`` says nothing)."""
+    result: list[ArgSpec] = [SCALAR] * len(names)
     if shapes is None:
         return result
     if isinstance(shapes, dict):
@@ -60,14 +76,37 @@ def _normalize_shapes(shapes: Shapes, names: list[str]) -> list[tuple[int, ...]]
                 raise InputError(f"shapes names {key!r}, which is not an argument of the function ({', '.join(names)})")
             if not -len(names) <= index < len(names):
                 raise InputError(f"shapes gives position {key}, but the function takes {len(names)} argument(s)")
-            result[index] = _shape(shape, key)
+            result[index] = _arg_spec(shape, key)
         return result
     shapes = list(shapes)
     if len(shapes) > len(names):
         raise InputError(f"shapes gives {len(shapes)} shapes for a function of {len(names)} argument(s)")
     for i, shape in enumerate(shapes):
-        result[i] = _shape(shape, names[i])
+        result[i] = _arg_spec(shape, names[i])
     return result
+
+
+def _is_shape(spec) -> bool:
+    """A shape (None, an int, or a list/tuple of ints) rather than a pytree of shapes."""
+    if isinstance(spec, dict):
+        return False
+    if isinstance(spec, (list, tuple)):
+        return all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in spec)
+    return True
+
+
+def _arg_spec(spec, what) -> ArgSpec:
+    """One argument's entry of ``shapes=``: a shape, or a dict/list/tuple of shapes (a pytree, None: a scalar)."""
+    if _is_shape(spec):
+        return ArgSpec(LEAF, (_shape(spec, what),))
+    if isinstance(spec, dict):
+        keys, items = tuple(spec), tuple(spec.values())
+    else:
+        keys, items = tuple(range(len(spec))), tuple(spec)
+    subs = [_arg_spec(v, f"{what}.{k}") for k, v in zip(keys, items)]
+    kind = dict if isinstance(spec, dict) else (list if isinstance(spec, list) else tuple)
+    tree = Tree(kind, keys, tuple(sub.tree for sub in subs))
+    return ArgSpec(tree, tuple(s for sub in subs for s in sub.shapes))
 
 
 def _shape(shape, what) -> tuple[int, ...]:
@@ -77,7 +116,7 @@ def _shape(shape, what) -> tuple[int, ...]:
         return (int(shape),)
     try:
         out = tuple(int(s) for s in shape)
-    except TypeError:
+    except (TypeError, ValueError):  # not iterable, or holding non-numbers ("abc")
         raise InputError(f"the shape of {what!r} must be a tuple of ints, got {shape!r}") from None
     if any(s < 0 for s in out):
         raise InputError(f"the shape of {what!r} has a negative dimension: {out}")
@@ -90,17 +129,35 @@ def make_arg(name: str, shape: tuple[int, ...]) -> Arg:
     return Arg(name, shape, tuple(array_symbol(name, shape).reshape(-1)))
 
 
+def make_params(
+    names: Sequence[str], specs: Sequence[ArgSpec], start: int = 0
+) -> tuple[tuple[Arg, ...], tuple[Param, ...]]:
+    """Leaf arguments (numbered from ``start``) and the arguments grouping them, one per name and spec.
+
+    A pytree argument's leaves are named by their key paths (``params.W``), so its
+    element symbols print ``params.W[0, 1]``.
+    """
+    args: list[Arg] = []
+    params: list[Param] = []
+    for name, spec in zip(names, specs):
+        params.append(Param(name, spec.tree, start + len(args)))
+        leaf = [name] if spec.tree.is_leaf else leaf_names(name, spec.tree)
+        args.extend(make_arg(n, s) for n, s in zip(leaf, spec.shapes))
+    return tuple(args), tuple(params)
+
+
 def trace(fn: Callable, shapes: Shapes = None, nargs: int | None = None) -> Program:
     """Call ``fn`` on symbolic arguments and keep what it returns."""
     if nargs is None and isinstance(shapes, (list, tuple)):
         nargs = max(len(shapes), _required_count(fn))
     names = _parameter_names(fn, nargs)
-    args = tuple(make_arg(n, s) for n, s in zip(names, _normalize_shapes(shapes, names)))
-    outputs = _call_traced(fn, args)
-    return Program(args, symbolic_outputs(outputs))
+    args, params = make_params(names, _normalize_shapes(shapes, names))
+    program = Program(args, None, params)
+    outputs = _call_traced(fn, [program.value(i) for i in range(len(params))], args)
+    return program.with_outputs(symbolic_outputs(outputs))
 
 
-def _call_traced(fn: Callable, args: tuple[Arg, ...]):
+def _call_traced(fn: Callable, values: list, args: tuple[Arg, ...]):
     """``fn`` on symbolic arguments; numpy's and Python's failures on them become symgrad errors.
 
     numpy functions that cannot work on symbolic values fail deep inside numpy
@@ -111,7 +168,7 @@ def _call_traced(fn: Callable, args: tuple[Arg, ...]):
     that says how each argument was traced.
     """
     try:
-        return fn(*(a.value for a in args))
+        return fn(*values)
     except UnsupportedOpError:
         raise
     except (TraceError, TypeError) as exc:  # not ValueError & co.: a bad reshape is the traced code's own bug
@@ -129,7 +186,8 @@ def _call_traced(fn: Callable, args: tuple[Arg, ...]):
             traced = ", ".join(f"{a.name}: {'a scalar' if not a.shape else f'shape {a.shape}'}" for a in args)
             raise TraceError(
                 f"{exc} -- the traced arguments are symbolic ({traced}); arguments are scalars unless "
-                "declared with shapes=, e.g. shapes={'v': (3,)}"
+                "declared with shapes=, e.g. shapes={'v': (3,)}, and a dict/list/tuple argument (a pytree) is "
+                "declared in its structure, e.g. shapes={'params': {'W': (3, 2), 'b': None}} (None: a scalar)"
             ) from exc
         raise
 

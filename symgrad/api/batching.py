@@ -1,0 +1,154 @@
+"""``sg.vmap``: a compiled function mapped over one axis of its arguments, as ``jax.vmap``.
+
+Compiled functions already evaluate over a leading batch (``batch + arg_shape``
+per argument), so mapping needs no new code: each mapped argument's axis moves
+to the front, the compiled function runs once over that batch, and each
+output's batch axis moves to ``out_axes``.  An argument with axis None is not
+mapped: it keeps its declared (per-example) shape and is shared by every example.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .. import backends
+from ..errors import AxisError, InputError, ShapeError, TraceError
+from ..trace.functions import is_symbolic
+from ..trace.program import Program
+from ..trace.pytree import broadcast_prefix, check_structure, describe, flatten, unflatten
+from ..trace.tracer import Shapes
+from .arguments import bind, is_pytree_value, undeclared_pytree
+from .compiled import Compiled
+from .transforms import compile_function, program_of
+from .wrappers import CompiledWrapper
+
+
+def _is_axis(a) -> bool:
+    return a is None or (isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)))
+
+
+class Mapped(CompiledWrapper):
+    """What :func:`vmap` returns: call it like the function, with the mapped axes added to the arguments."""
+
+    def __init__(self, compiled: Compiled, in_axes, out_axes) -> None:
+        super().__init__(compiled)
+        program = compiled.program
+        if not (_is_axis(in_axes) or isinstance(in_axes, (tuple, list))):
+            raise InputError(
+                f"vmap: in_axes must be an int, None, or a tuple with one entry per argument, got {in_axes!r}"
+            )
+        if isinstance(in_axes, (tuple, list)) and len(in_axes) != len(program.params):
+            names = ", ".join(p.name for p in program.params)
+            raise InputError(
+                f"vmap: in_axes has {len(in_axes)} entries, but the function takes "
+                f"{len(program.params)} argument(s) ({names})"
+            )
+        per_arg = list(in_axes) if isinstance(in_axes, (tuple, list)) else [in_axes] * len(program.params)
+        self.axes = [_leaf_axes(program, i, a) for i, a in enumerate(per_arg)]
+        if all(a is None for axes in self.axes for a in axes):
+            raise InputError("vmap needs at least one mapped argument, but every in_axes entry is None")
+        self.in_axes = in_axes
+        self.out_axes = out_axes
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD  # the function's own argument names, for tracing and help()
+        self.__signature__ = inspect.Signature([inspect.Parameter(p.name, kind) for p in program.params])
+
+    def __call__(self, *args, **kwargs):
+        program = self.compiled.program
+        values = bind(program, args, kwargs)
+        moved, sizes = [], []
+        for i, (p, value) in enumerate(zip(program.params, values)):
+            if p.tree.is_leaf:
+                if is_pytree_value(value):
+                    raise undeclared_pytree(p.name)
+                leaves = [value]
+            else:
+                leaves = check_structure(p.tree, value, f"argument {p.name!r}", program.structure_text(i))
+            arrays = [
+                _move_in(program.args[p.start + k], leaf, ax, sizes)
+                for k, (leaf, ax) in enumerate(zip(leaves, self.axes[i]))
+            ]
+            moved.append(unflatten(p.tree, arrays))
+        if len({n for _, n in sizes}) > 1:
+            detail = ", ".join(f"{name}: {n}" for name, n in sizes)
+            raise InputError(f"vmap got mapped axes of different sizes ({detail})")
+        return _move_out(self.compiled(*moved), self.out_axes)
+
+
+def _leaf_axes(program: Program, i: int, spec) -> list:
+    """The mapped axis (or None) of each leaf of argument ``i``, from its in_axes entry (a prefix of its structure)."""
+    p = program.params[i]
+    axes = broadcast_prefix(spec, p.tree, _is_axis) if not p.tree.is_leaf or _is_axis(spec) else None
+    if axes is None:
+        raise InputError(
+            f"vmap: in_axes for argument {p.name!r} is {spec!r}, which does not match its structure "
+            f"{program.structure_text(i)}"
+        )
+    for a in axes:
+        if not _is_axis(a):
+            raise InputError(f"vmap: in_axes for argument {p.name!r} must be ints or None, got {a!r}")
+    return axes
+
+
+def _move_in(arg, value, axis, sizes: list):
+    """One leaf argument with its mapped axis moved to the front (the compiled function's batch)."""
+    if is_symbolic(value):
+        raise TraceError("a vmapped function cannot be traced by another transformation; apply sg.vmap last")
+    declared = len(arg.shape)
+    if axis is None:
+        if np.ndim(value) != declared:
+            raise ShapeError(
+                f"argument {arg.name!r} is not mapped (in_axes None), so it must have its declared shape "
+                f"{arg.shape}, got shape {np.shape(value)}"
+            )
+        return value
+    xp = backends.array_module_of(value)
+    arr = xp.asarray(value)
+    if arr.ndim != declared + 1:
+        raise ShapeError(
+            f"argument {arg.name!r} is mapped over axis {axis}, so it must have {declared + 1} dimension(s) "
+            f"(its declared shape {arg.shape} plus the mapped axis), got shape {arr.shape}"
+        )
+    if not -arr.ndim <= axis < arr.ndim:
+        raise AxisError(f"vmap: in_axes {axis} is out of range for argument {arg.name!r} of shape {arr.shape}")
+    sizes.append((arg.name, arr.shape[axis]))
+    return xp.moveaxis(arr, int(axis), 0)
+
+
+def _move_out(result, out_axes):
+    """Each output leaf's batch axis (the first) moved to its entry of ``out_axes``."""
+    leaves, tree = flatten(result)
+    axes = broadcast_prefix(out_axes, tree, _is_axis) if not tree.is_leaf or _is_axis(out_axes) else None
+    if axes is None:
+        shapes = describe(tree, [repr(np.shape(v)) for v in leaves])
+        raise InputError(f"vmap: out_axes {out_axes!r} does not match the output structure {shapes}")
+    out = []
+    for leaf, axis in zip(leaves, axes):
+        if axis is None or not _is_axis(axis):
+            raise InputError(f"vmap: out_axes must be ints (every output is mapped), got {axis!r}")
+        arr = backends.array_module_of(leaf).asarray(leaf)
+        if not -arr.ndim <= axis < arr.ndim:
+            raise AxisError(f"vmap: out_axes {axis} is out of range for an output of shape {arr.shape}")
+        out.append(backends.array_module_of(arr).moveaxis(arr, 0, int(axis)))
+    return unflatten(tree, out)
+
+
+def vmap(
+    fn, in_axes=0, out_axes=0, shapes: Shapes = None, backend: str | None = None, dtype: str | None = None, **options
+):
+    """``fn`` mapped over axis ``in_axes`` of each argument (None: not mapped), results stacked at ``out_axes``.
+
+    ``in_axes``: an int or None for every argument, or a tuple with one entry
+    per argument, each an int, None, or a dict/list/tuple matching that
+    (pytree) argument.  ``out_axes``: an int, or a structure matching the
+    outputs.  Declared ``shapes=`` are the per-example shapes.  ``fn`` may be
+    a compiled function (``sg.vmap(sg.grad(f))``) or a Python function,
+    compiled here with ``shapes``, ``backend``, ``dtype`` and the other options.
+    """
+    if isinstance(fn, Compiled) and backend is None and dtype is None and not options:
+        program_of(fn, shapes)  # declared shapes must agree with the compiled ones
+        compiled = fn
+    else:
+        compiled = compile_function(fn, shapes, backend or "numpy", dtype or "float64", **options)
+    return Mapped(compiled, in_axes, out_axes)

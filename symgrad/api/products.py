@@ -1,0 +1,153 @@
+"""Products with derivatives, as ``jax.jvp``, ``jax.vjp`` and a Hessian-vector product: ``J @ v``, ``ct @ J``, ``H v``.
+
+Each is built from the traced program like the other transformations
+(:mod:`symgrad.api.transforms`), with one more argument per tangent or
+cotangent, and is kept per function: these are called again and again with new
+points and vectors (SciPy's ``hessp=``), and a new vector reuses the kernel.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+
+from ..diff.forward import jvp_nodes
+from ..diff.reverse import vjp_nodes
+from ..errors import InputError
+from ..trace.program import Program, as_value
+from ..trace.pytree import LEAF
+from ..trace.tracer import ArgSpec, Shapes, make_params
+from .compiled import Compiled
+from .options import CompileOptions
+from .transforms import _grads, _map_leaves, _program_for_call, _split_by_args, options_of
+from .wrappers import BoundFunction
+
+
+def _fresh_name(base: str, taken: set[str]) -> str:
+    name = base
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def _tangent_program(program: Program, suffix: str) -> Program:
+    """``program`` with one more argument per argument (same structure and shapes, named ``x`` + suffix)."""
+    taken = {p.name for p in program.params}
+    names = [_fresh_name(p.name + suffix, taken) for p in program.params]
+    specs = [ArgSpec(p.tree, tuple(a.shape for a in program.leaves(i))) for i, p in enumerate(program.params)]
+    args, params = make_params(names, specs, start=len(program.args))
+    return Program(program.args + args, program.outputs, program.params + params)
+
+
+def _as_tuple(x, what: str) -> tuple:
+    if not isinstance(x, (tuple, list)):
+        raise InputError(f"{what} must be a tuple of arguments (as in JAX), got {type(x).__name__}")
+    return tuple(x)
+
+
+def _jvp_program(program: Program) -> Program:
+    extended = _tangent_program(program, "_dot")
+    tangents = extended.args[len(program.args) :]
+    mapping = {s: t for a, ta in zip(program.args, tangents) for s, t in zip(a.symbols, ta.symbols)}
+
+    def leaf_jvp(leaf: np.ndarray):
+        flat = jvp_nodes(list(leaf.reshape(-1)), mapping)
+        return as_value(flat, leaf.shape)
+
+    outputs = _map_leaves(program.outputs, leaf_jvp)
+    return extended.with_outputs((program.outputs, outputs))
+
+
+def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
+    """``(fn(*primals), J @ tangents)`` as in ``jax.jvp``, from one fused kernel."""
+    opts = options_of("jvp", backend, dtype, options)
+    primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
+    if len(primals) != len(tangents):
+        raise InputError(f"jvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
+    compiled = _per_function(
+        "jvp",
+        fn,
+        shapes,
+        len(primals),
+        opts,
+        lambda: Compiled(_jvp_program(_program_for_call(fn, shapes, len(primals))), opts),
+    )
+    return compiled(*primals, *tangents)
+
+
+def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
+    """``(fn(*primals), vjp_fn)`` as in ``jax.vjp``; ``vjp_fn(ct)`` gives one cotangent per primal."""
+    opts = options_of("vjp", backend, dtype, options)
+    value_fn, back, single = _per_function(
+        "vjp", fn, shapes, len(primals), opts, lambda: _vjp_build(fn, shapes, len(primals), opts)
+    )
+    return value_fn(*primals), BoundFunction(back, tuple(primals), wrap_single=single)
+
+
+def _vjp_build(fn, shapes: Shapes, nargs: int, opts: CompileOptions) -> tuple[Compiled, Compiled, bool]:
+    program = _program_for_call(fn, shapes, nargs)
+    taken = {p.name for p in program.params}
+    leaves: list[np.ndarray] = []
+    _map_leaves(program.outputs, leaves.append)  # one cotangent argument per output leaf, in flattening order
+    names = [_fresh_name("ct" if len(leaves) == 1 else f"ct{i}", taken) for i in range(len(leaves))]
+    ct_args, ct_params = make_params(names, [ArgSpec(LEAF, (leaf.shape,)) for leaf in leaves], len(program.args))
+    seeds = [(node, ct) for leaf, a in zip(leaves, ct_args) for node, ct in zip(leaf.reshape(-1), a.symbols)]
+    variables = [s for a in program.args for s in a.symbols]
+    nums = tuple(range(len(program.params)))
+    single = len(nums) == 1
+    cotangents = _split_by_args(vjp_nodes(seeds, variables), program, nums, single)
+    back = Compiled(Program(program.args + ct_args, cotangents, program.params + ct_params), opts)
+    return Compiled(program, opts), back, single
+
+
+def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
+    """Hessian-vector product ``H @ v`` of a scalar function: forward-over-reverse, never forming H."""
+    opts = options_of("hvp", backend, dtype, options)
+    primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
+    if len(primals) != len(tangents):
+        raise InputError(f"hvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
+    compiled = _per_function("hvp", fn, shapes, len(primals), opts, lambda: _hvp_build(fn, shapes, len(primals), opts))
+    return compiled(*primals, *tangents)
+
+
+def _hvp_build(fn, shapes: Shapes, nargs: int, opts: CompileOptions) -> Compiled:
+    program = _program_for_call(fn, shapes, nargs)
+    nums = tuple(range(len(program.params)))
+    _, g, _ = _grads(program, nums, "hvp")
+    jp = _jvp_program(program.with_outputs(g))
+    products = jp.outputs[1]
+    return Compiled(jp.with_outputs(products[0] if len(products) == 1 else products), opts)
+
+
+# jvp, vjp and hvp are called again and again with new points and vectors (SciPy's ``hessp=``):
+# what they compile is kept per function, keyed by everything that shapes the code, as
+# jax.jit does.  Entries go when the function does (weak keys).
+_PER_FUNCTION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PER_FUNCTION_LOCK = threading.Lock()
+
+
+def _frozen(shapes: Shapes):
+    """A hashable form of ``shapes`` (dicts and lists of shapes)."""
+    if isinstance(shapes, dict):
+        return tuple(sorted(((repr(k), _frozen(v)) for k, v in shapes.items())))
+    if isinstance(shapes, (list, tuple)):
+        return tuple(_frozen(s) for s in shapes)
+    return shapes if isinstance(shapes, (int, type(None))) else repr(shapes)
+
+
+def _per_function(kind: str, fn, shapes: Shapes, nargs: int, opts: CompileOptions, build):
+    """``build()``'s result, built once per (function, kind, shapes, argument count, options)."""
+    try:
+        key = (kind, _frozen(shapes), nargs, opts)
+        with _PER_FUNCTION_LOCK:
+            cached = _PER_FUNCTION.setdefault(fn, {}).get(key)
+    except TypeError:  # a function that cannot be weakly referenced: build every time
+        return build()
+    if cached is None:
+        cached = build()
+        with _PER_FUNCTION_LOCK:
+            _PER_FUNCTION.setdefault(fn, {})[key] = cached
+    return cached

@@ -1,5 +1,9 @@
 """symgrad's own exceptions: every error a user can trigger is one of these."""
 
+import numpy as np
+
+_NumpyAxisError = getattr(np, "exceptions", np).AxisError  # np.exceptions is numpy >= 1.25
+
 
 class SymgradError(Exception):
     """Base class of all symgrad errors."""
@@ -7,6 +11,20 @@ class SymgradError(Exception):
 
 class ShapeError(SymgradError, ValueError):
     """Arguments whose shapes do not fit the declared shapes or do not broadcast."""
+
+
+class AxisError(ShapeError, _NumpyAxisError):
+    """An ``axis=`` that is out of range, repeated or not an integer.
+
+    Also numpy's ``AxisError`` (so a ``ValueError`` and an ``IndexError``), so code
+    written for numpy's reductions catches it unchanged.
+    """
+
+    def __init__(self, message: str) -> None:
+        ValueError.__init__(self, message)  # numpy's __init__ would reformat the message from (axis, ndim)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class TraceError(SymgradError, TypeError):
@@ -33,6 +51,22 @@ class BackendError(SymgradError, RuntimeError):
 
 class InputError(SymgradError, TypeError):
     """A compiled function was called with arguments of the wrong kind or number."""
+
+
+class LimitError(InputError):
+    """A job went past its work budget (nodes built, or seconds; see :mod:`symgrad.limits`).
+
+    ``limit`` names the limit (``"max_nodes"`` or ``"seconds"``) and ``value`` its setting.
+    """
+
+    def __init__(self, message: str, limit: str = "", value: float = 0) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+
+class SymbolNameError(InputError, ValueError):
+    """A symbol name that is not an identifier (``sg.symbols("1x")``); also the ValueError it used to be."""
 
 
 class FormulaError(SymgradError, ValueError):

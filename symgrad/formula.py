@@ -36,6 +36,7 @@ import numpy as np
 from .errors import FormulaError, InputError, SymgradError
 from .ir import builders as B
 from .ir.node import Node, const, symbol
+from .ir.ops import OPS
 from .trace import functions as F
 
 __all__ = ["ALIASES", "CONSTANTS", "FUNCTIONS", "Formula", "FormulaError", "parse"]
@@ -50,6 +51,8 @@ MAX_CONST_BITS = 1 << 14
 """Largest exact constant (numerator or denominator, in bits) that folding may produce."""
 MAX_ELEMENTS = 100_000
 """Largest array a formula may declare or produce."""
+MAX_NDIM = 32
+"""Most dimensions of an array a formula may declare or produce (numpy's iterators stop at 32)."""
 MAX_WORK = 300_000
 """Most scalar results a formula may build in total, each counted with its operands (a matmul counts its products);
 about three seconds of building at worst."""
@@ -73,39 +76,14 @@ class _Function:
     keywords: frozenset[str] = frozenset()
 
 
-_REDUCTION_KEYWORDS = frozenset({"axis", "keepdims"})
-_UNARY_NAMES = (
-    *("sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "exp", "expm1"),
-    *("log", "log1p", "log2", "log10", "sqrt", "square", "abs", "sign", "sigmoid", "relu", "stop_gradient"),
-)
-
 FUNCTIONS: dict[str, _Function] = {
-    **{name: _Function(getattr(F, name), 1, 1) for name in _UNARY_NAMES},
-    "arctan2": _Function(F.arctan2, 2, 2),
-    "maximum": _Function(F.maximum, 2, 2),
-    "minimum": _Function(F.minimum, 2, 2),
-    "where": _Function(F.where, 3, 3),
-    "clip": _Function(F.clip, 3, 3),
-    "dot": _Function(F.dot, 2, 2),
-    "matmul": _Function(F.matmul, 2, 2),
-    "sum": _Function(F.sum, 1, 1, _REDUCTION_KEYWORDS),
-    "mean": _Function(F.mean, 1, 1, _REDUCTION_KEYWORDS),
-    "prod": _Function(F.prod, 1, 1, _REDUCTION_KEYWORDS),
-    "logsumexp": _Function(F.logsumexp, 1, 1, _REDUCTION_KEYWORDS),
-    "softmax": _Function(F.softmax, 1, 1, frozenset({"axis"})),
-    "log_softmax": _Function(F.log_softmax, 1, 1, frozenset({"axis"})),
+    **{op.public: _Function(getattr(F, op.public), op.arity, op.arity) for op in OPS.values() if op.public},
+    **{name: _Function(c.fn, c.min_args, c.max_args, c.keywords) for name, c in F.COMPOSITES.items() if c.formula},
 }
-"""The functions a formula may call, by symgrad's (numpy's) names."""
+"""The functions a formula may call, by symgrad's (numpy's) names: the op table's public ops and the composites."""
+_UNARY_NAMES = tuple(name for name, f in FUNCTIONS.items() if f.max_args == 1 and not f.keywords)
 
-ALIASES = {
-    "asin": "arcsin",
-    "acos": "arccos",
-    "atan": "arctan",
-    "atan2": "arctan2",
-    "ln": "log",
-    "max": "maximum",
-    "min": "minimum",
-}
+ALIASES = {alias: op.public for op in OPS.values() for alias in op.aliases}
 """Other common spellings; ``max``/``min`` take exactly two arguments (elementwise, as ``maximum``)."""
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -244,6 +222,8 @@ def _normalize_shapes(shapes) -> dict[str, tuple[int, ...]]:
             raise InputError(f"the shape of {name!r} must be an int or a tuple of ints, got {shape!r}") from None
         if any(d < 0 for d in dims):
             raise InputError(f"the shape of {name!r} has a negative dimension: {dims}")
+        if len(dims) > MAX_NDIM:
+            raise InputError(f"the shape of {name!r} has {len(dims)} dimensions, at most {MAX_NDIM} are supported")
         total += math.prod(dims)
         if total > MAX_ELEMENTS:
             raise InputError(f"shapes declare more than {MAX_ELEMENTS} elements in all (at {name!r}: {dims})")
@@ -636,6 +616,8 @@ class _Builder:
         if len(shapes) > 1:
             raise self.source.error_at(node, "list items of different shapes in", ", ".join(map(str, sorted(shapes))))
         shape = (len(items), *shapes.pop())
+        if len(shape) > MAX_NDIM:
+            raise self.source.error_at(node, "lists nested too deeply at", f"arrays have at most {MAX_NDIM} dimensions")
         if math.prod(shape) > MAX_ELEMENTS:
             raise self.source.error_at(node, "list too large at")
         out = np.empty(shape, dtype=object)

@@ -197,8 +197,13 @@ class Graph:
                 f"cannot tell the picture format from {str(path)!r}: use a suffix or format= among "
                 f"{', '.join(RENDER_FORMATS)}"
             )
+        if not path.parent.is_dir():  # checked first: Graphviz would report it in its own words, after drawing
+            raise InputError(f"cannot write {str(path)!r}: the directory {str(path.parent)!r} does not exist")
         if fmt == "dot":
-            path.write_text(self.to_dot(), encoding="utf-8")
+            try:
+                path.write_text(self.to_dot(), encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
             return path
         _run_dot(self.to_dot(), ["-T" + fmt, "-o", str(path)])
         return path

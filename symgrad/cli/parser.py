@@ -6,11 +6,13 @@ Split from :mod:`symgrad.cli` (which runs the commands) to keep each module one 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .._version import __version__
+from ..limits import DEFAULT_MAX_NODES, DEFAULT_SECONDS, MAX_NODES_ENV, TIME_LIMIT_ENV
 
 BACKENDS = ("numpy", "c", "cuda")
 WHAT = ("value", "grad", "hessian", "jacobian")
@@ -18,6 +20,9 @@ GRAPH_FORMATS = ("dot", "svg", "png", "pdf")
 SIMPLIFY_LIMIT = 150
 """Formulas up to this many nodes (written out as a tree) are simplified with sympy before printing:
 more than the library's default, since a person reads them (a 4th derivative of exp(sin(x)) needs ~100)."""
+SIMPLIFY_SECONDS = 2.0
+"""CPU time all of a command's sympy simplifications share; formulas left when it is spent are printed as built
+(sympy's simplify has no time bound of its own: the gradient of (x+y+1)**64 alone takes it 8 s)."""
 
 
 # -- the '-value' pre-pass ------------------------------------------------------------------------
@@ -92,8 +97,8 @@ def join_dash_values(argv: Sequence[str], kinds: _OptionKinds) -> list[str]:
 
 _FORMULA_HELP = 'the formula, e.g. "x1**3 + 4*x1*x2" or "[x*y, sin(x)]" (names are symbols; numpy\'s function names)'
 _EPILOG = (
-    "Exit status: 0 ok; 1 check found the claim wrong; 2 usage, formula or backend error; 3 internal error. "
-    "Values may start with '-': --claimed -2*b, --at x=-1."
+    "Exit status: 0 ok; 1 check found the claim wrong; 2 usage, formula, backend error or a work limit reached; "
+    "3 internal error. Values may start with '-': --claimed -2*b, --at x=-1."
 )
 
 
@@ -110,6 +115,7 @@ def _common(p: argparse.ArgumentParser, kinds: _OptionKinds, *, wrt_help: str, a
         metavar="NAME=SHAPE",
         help="declare a vector or matrix symbol: a=2, M=2x3 (repeatable)",
     )
+    _limits(p, kinds)
     if at:
         kinds.add(
             p,
@@ -120,6 +126,45 @@ def _common(p: argparse.ArgumentParser, kinds: _OptionKinds, *, wrt_help: str, a
             metavar="NAME=VALUE",
             help="evaluate at a point: x=3 y=-1 a=[1,2] (values are formulas of numbers: pi/4)",
         )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _limits(p: argparse.ArgumentParser, kinds: _OptionKinds) -> None:
+    """The work budget of the job (see symgrad.limits): defaults from $SYMGRAD_MAX_NODES / $SYMGRAD_TIME_LIMIT."""
+    kinds.add(
+        p,
+        "--max-nodes",
+        type=_positive_int,
+        metavar="N",
+        help=f"stop after building N graph nodes, each counted with its operands (default ${MAX_NODES_ENV} or "
+        f"{DEFAULT_MAX_NODES:,})",
+    )
+    kinds.add(
+        p,
+        "--time-limit",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help=f"stop after this many seconds (default ${TIME_LIMIT_ENV} or {DEFAULT_SECONDS:g})",
+    )
 
 
 def _output_modes(p: argparse.ArgumentParser, kinds: _OptionKinds, latex: bool = True) -> None:
@@ -170,9 +215,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, _OptionKinds]:
         )
         _output_modes(p, kinds)
 
-    p = _subcommand(sub, "check", "check a claimed derivative (exit 1 if wrong)")
-    _common(p, kinds, wrt_help="the variable the claim differentiates by")
-    kinds.add(p, "--claimed", required=True, metavar="FORMULA", help='the claimed derivative, e.g. "-2*b"')
+    p = _subcommand(sub, "check", "check a claimed derivative (exit 1 if wrong or undecided)")
+    _common(p, kinds, wrt_help="the variable(s) the claim differentiates by: b, or a,b with one claim each")
+    kinds.add(
+        p,
+        "--claimed",
+        required=True,
+        metavar="FORMULA",
+        help='the claimed derivative, e.g. "-2*b"; "[9*a**2, -2*b]" for --wrt a,b; a number with --at is a value',
+    )
+    kinds.add(p, "--order", type=int, default=1, help="2 with --wrt a,b: the claim is the Hessian [[..], [..]]")
     _output_modes(p, kinds)
 
     p = _subcommand(sub, "codegen", "print generated code")
@@ -187,5 +239,5 @@ def build_parser() -> tuple[argparse.ArgumentParser, _OptionKinds]:
     kinds.add(p, "--grad", action="store_true", help="draw the derivatives next to the value")
     kinds.add(p, "--format", choices=GRAPH_FORMATS, help="dot (default; needs nothing), svg, png, pdf (need Graphviz)")
     kinds.add(p, "-o", "--output", metavar="FILE", help="write here (required for png and pdf)")
-    kinds.add(p, "--max-nodes", type=int, default=500, help="draw at most this many nodes (default 500)")
+    kinds.add(p, "--max-drawn", type=_positive_int, default=500, metavar="N", help="draw at most N nodes (default 500)")
     return parser, kinds

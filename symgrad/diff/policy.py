@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ..errors import DiffError
 from ..ir.node import Node, toposort
+from ..limits import charge
 from .reverse import check_variables, gradient_nodes
 from .taylor import nth_derivative
 
@@ -26,6 +27,7 @@ def diff_spec(expr: Node, spec: Sequence) -> Node:
                 raise DiffError("a derivative order must follow the variable it applies to")
             if item < 0:
                 raise DiffError(f"derivative order must be >= 0, got {item}")
+            charge(item, "nodes (a derivative of order k builds at least k)")  # before a list of k variables
             variables.extend([variables[-1]] * (item - 1))
             if item == 0:
                 variables.pop()

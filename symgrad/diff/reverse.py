@@ -19,6 +19,7 @@ from ..errors import DiffError
 from ..ir import builders as B
 from ..ir.node import Node, const, toposort
 from ..ir.ops import OPS
+from ..limits import checkpoint
 
 ZERO = const(0)
 ONE = const(1)
@@ -55,6 +56,7 @@ def vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list
     wrt_set = set(wrt)
     roots = [root for root, _ in seeds]
     order = toposort(roots)
+    checkpoint()  # a sweep may build no new node (all hash-consed hits) yet take long: honour a time budget
     marked = _dependents(order, wrt_set)
     contributions: dict[Node, list[Node]] = {}
     for root, seed in seeds:

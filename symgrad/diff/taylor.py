@@ -156,6 +156,8 @@ class _Taylor:
         """Positive integer powers by Cauchy products (exact, no division by the base: x**5 at 0)."""
         base, expo = y.args
         if self._mark(expo):  # b**e = exp(e*log(b)), whose partial is y itself
+            if base.op == "const" and base.value == 0:  # 0**e: constant where finite, as the pow partial says
+                return _Rule(lambda j: ZERO)
             w = B.mul(expo, B.call("log", base))
             return self._generic(y, [(w, y)])
         if expo.op == "const" and isinstance(expo.value, int) and expo.value > 0:

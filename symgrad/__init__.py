@@ -13,16 +13,22 @@ does not import sympy.
 import importlib
 
 from ._version import __version__
+from .api.batching import vmap
 from .api.compiled import Compiled
 from .api.expressions import compile, diff, gradient, hessian, jacobian
-from .api.transforms import SparseHessian, derivative, grad, hvp, jvp, value_and_grad, vjp
+from .api.products import hvp, jvp, vjp
+from .api.transforms import derivative, grad, jacfwd, jacrev, jit, value_and_grad
+from .api.wrappers import SparseHessian
 from .codegen.schedule import operation_count
 from .errors import (
+    AxisError,
     BackendError,
     DiffError,
     FormulaError,
     InputError,
+    LimitError,
     ShapeError,
+    SymbolNameError,
     SymgradError,
     TraceError,
     UnsupportedOpError,
@@ -32,6 +38,7 @@ from .formula import parse as parse_formula
 from .graph import Graph, graph
 from .ir import node as _node
 from .ir.node import Node
+from .limits import budget
 from .trace.functions import (
     abs,
     arccos,
@@ -42,13 +49,17 @@ from .trace.functions import (
     cos,
     cosh,
     dot,
+    erf,
     exp,
     expm1,
+    hypot,
     log,
     log1p,
     log2,
     log10,
     log_softmax,
+    logaddexp,
+    logaddexp2,
     logsumexp,
     matmul,
     maximum,
@@ -61,6 +72,7 @@ from .trace.functions import (
     sin,
     sinh,
     softmax,
+    softplus,
     sqrt,
     square,
     stop_gradient,
@@ -100,15 +112,18 @@ def _latex(node: Node) -> str:
 _node.PROTOCOL.latex = _latex
 
 __all__ = [
+    "AxisError",
     "BackendError",
     "Compiled",
     "DiffError",
     "FormulaError",
     "Graph",
     "InputError",
+    "LimitError",
     "Node",
     "ShapeError",
     "SparseHessian",
+    "SymbolNameError",
     "SymgradError",
     "TraceError",
     "UnsupportedOpError",
@@ -119,6 +134,7 @@ __all__ = [
     "arcsin",
     "arctan",
     "arctan2",
+    "budget",
     "check",
     "clip",
     "compile",
@@ -127,6 +143,7 @@ __all__ = [
     "derivative",
     "diff",
     "dot",
+    "erf",
     "exp",
     "expm1",
     "from_sympy",
@@ -136,7 +153,11 @@ __all__ = [
     "graph",
     "hessian",
     "hvp",
+    "hypot",
+    "jacfwd",
     "jacobian",
+    "jacrev",
+    "jit",
     "jvp",
     "latex",
     "log",
@@ -144,6 +165,8 @@ __all__ = [
     "log2",
     "log10",
     "log_softmax",
+    "logaddexp",
+    "logaddexp2",
     "logsumexp",
     "matmul",
     "maximum",
@@ -159,6 +182,7 @@ __all__ = [
     "sin",
     "sinh",
     "softmax",
+    "softplus",
     "sqrt",
     "square",
     "stop_gradient",
@@ -169,5 +193,6 @@ __all__ = [
     "to_sympy",
     "value_and_grad",
     "vjp",
+    "vmap",
     "where",
 ]

@@ -361,10 +361,10 @@ def _table_handlers() -> dict[type, Callable]:
     return {getattr(sp, t): _call(op.name) for op in OPS.values() for t in op.sympy_types}
 
 
-# Handlers by sympy class (looked up along the MRO): (expr, converted args) -> node.  The op
-# table's one-to-one classes first; below, the compound cases (a sympy class that is no single op).
+# Handlers by sympy class (looked up along the MRO): (expr, converted args) -> node.  Written out
+# here: the compound cases (a sympy class that is no single op); the op table's one-to-one classes
+# come last, so an op added for a class (asinh, say) takes over from its compound handler.
 _HANDLERS: dict[type, Callable] = {
-    **_table_handlers(),
     sp.Symbol: lambda e, args: _from_symbol(e),
     sp.Integer: lambda e, args: const(int(e)),
     sp.Rational: lambda e, args: const(Fraction(int(e.p), int(e.q))),
@@ -399,6 +399,7 @@ _HANDLERS: dict[type, Callable] = {
     Not: lambda e, args: _select(args[0], _ZERO, _ONE),
     ITE: lambda e, args: _select(*args),
     AppliedUndef: _undefined,
+    **_table_handlers(),
 }
 _DISPATCH: dict[type, Callable | None] = {}
 

@@ -8,7 +8,12 @@ through these builders, so the graph is always in a canonical form:
   collected (``x + x -> 2*x``, ``x*x -> x**2``, ``x - x -> 0``), a numeric
   coefficient multiplies a sum term by term (``2*(x + y) -> 2*x + 2*y``);
 - identities: ``x + 0 -> x``, ``x*1 -> x``, ``x*0 -> 0``, ``x**1 -> x``,
-  ``x**0 -> 1``, ``(x**a)**n -> x**(a*n)`` for integer n, ``log(exp(x)) -> x``;
+  ``x**0 -> 1``, ``log(exp(x)) -> x``, and the op table's rewrites
+  (``log(sigmoid(x)) -> -softplus(-x)``);
+- powers combine only where the real domain stays the same: ``(x**a)**n ->
+  x**(a*n)`` for integer n when a is an integer or a*n is not, and like powers
+  as :func:`_like_powers` says, so ``sqrt(x)**2`` and ``x**0.5*x**0.5`` stay
+  nan at negative x, as numpy computes them;
 - commutative operands are sorted by their structural key, so equal
   expressions are the same node;
 - a product with a select that has a zero branch moves inside the select
@@ -16,17 +21,21 @@ through these builders, so the graph is always in a canonical form:
   merge in sums.  Derivatives are products of adjoints and local partials, so
   this keeps a nan or inf from the branch not taken out of every derivative.
 
-Float caveat (as in sympy): ``x - x -> 0`` and ``0*x -> 0`` assume x is finite.
+Float caveat (as in sympy): ``x - x -> 0`` and ``0*x -> 0`` assume x is finite, and
+combining integer powers (``x*x**-1 -> 1``, ``x**2*x**-1 -> x``, ``x**2*x**-0.5 ->
+x**1.5``) drops a 0/0 or 0*inf at x = 0.  The README lists every such assumption.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from fractions import Fraction
 
 import numpy as np
 
 from ..errors import TraceError, UnsupportedOpError
+from .array import SymbolicArray
 from .node import Node, Number, const, make, normalize_number
 from .ops import OPS
 
@@ -157,7 +166,7 @@ def mul(*xs) -> Node:
                 if c.value != 0:
                     return make("mul", (c, b))
     coeff: Number = 1
-    powers: dict[Node, object] = {}
+    powers: dict[Node, list] = {}
     stack = [x if x.__class__ is Node else as_node(x) for x in xs]
     while stack:
         node = stack.pop()
@@ -169,25 +178,17 @@ def mul(*xs) -> Node:
             base, expo = (node.args[0], node.args[1]) if node.op == "pow" else (node, 1)
             if expo.__class__ is Node and expo.op == "const":
                 expo = expo.value
-            if base in powers:
-                old = powers[base]
-                both_numbers = not isinstance(old, Node) and not isinstance(expo, Node)
-                powers[base] = old + expo if both_numbers else add(old, expo)
-            else:
-                powers[base] = expo
+            powers.setdefault(base, []).append(expo)
     coeff = _num(coeff)
     if coeff == 0:
         return const(0)
     parts: list[Node] = []
     regroup = False
-    for base, expo in powers.items():
-        if expo.__class__ is int and expo == 1:
-            parts.append(base)
-            continue
-        p = pow(base, expo)
-        if p.op in ("mul", "const"):
-            regroup = True
-        parts.append(p)
+    for base, expos in powers.items():
+        for p in _like_powers(base, expos):
+            if p.op in ("mul", "const"):
+                regroup = True
+            parts.append(p)
     if regroup:
         return mul(coeff, *parts)
     for i, p in enumerate(parts):
@@ -205,6 +206,44 @@ def mul(*xs) -> Node:
     if coeff != 1:
         parts.insert(0, const(coeff))
     return make("mul", tuple(parts))
+
+
+def _like_powers(base: Node, expos: list) -> list[Node]:
+    """The factors ``base**e`` for each ``e`` in ``expos``, combined only where that keeps the real domain.
+
+    ``x**p * x**r -> x**(p + r)`` holds for every real x where the left side is
+    defined, but may define it where it is not: ``x**0.5 * x**0.5 -> x`` would
+    give -3 at x = -3, where numpy gives nan.  So numeric exponents combine
+    when all are integers (exact for every real x; ``x*x**-1 -> 1`` only drops
+    the 0/0 at x = 0, a finite-value assumption) or when the non-integer ones
+    sum to a non-integer (then ``x**(p + r)`` keeps the domain x >= 0).  Equal
+    non-integer exponents with an integer sum become ``(x**p)**k``; symbolic
+    exponents combine only on a positive constant base (``2**y * 2**z``).
+    """
+    if len(expos) == 1:
+        e = expos[0]
+        return [base] if e.__class__ is int and e == 1 else [pow(base, e)]
+    if base.op == "const" and base.value > 0:
+        return [pow(base, add(*expos))]
+    numbers = [e for e in expos if not isinstance(e, Node)]
+    fractional = [e for e in numbers if not _is_integer(e)]
+    integral = sum(e for e in numbers if _is_integer(e))
+    out: list[Node] = []
+    if fractional and not _is_integer(_num(sum(fractional))):
+        out.append(pow(base, _num(integral + sum(fractional))))
+    else:
+        if len(fractional) < len(numbers):
+            out.append(pow(base, _num(integral)))
+        out += _repeated(base, fractional)
+    return out + _repeated(base, [e for e in expos if isinstance(e, Node)])
+
+
+def _repeated(base: Node, expos: list) -> list[Node]:
+    """``x**p`` k times as ``(x**p)**k``: the power is taken first, so its domain is kept."""
+    counts: dict = {}
+    for e in expos:
+        counts[e] = counts.get(e, 0) + 1
+    return [pow(base, e) if k == 1 else pow(pow(base, e), k) for e, k in counts.items()]
 
 
 def _is_zero(node: Node) -> bool:
@@ -228,7 +267,11 @@ def pow(base, expo) -> Node:
         if base.op == "const":
             return _fold_pow(base.value, e)
         if base.op == "pow" and base.args[1].op == "const" and _is_integer(e):
-            return pow(base.args[0], _num(base.args[1].value * e))
+            # (x**p)**n -> x**(p*n), n an integer: only if p is an integer or p*n is not (so the
+            # domain stays x >= 0); (x**0.5)**2 -> x would widen it to negative x.
+            p = base.args[1].value
+            if _is_integer(p) or not _is_integer(_num(p * e)):
+                return pow(base.args[0], _num(p * e))
         if base.op == "mul" and _is_integer(e):
             return mul(*(pow(f, expo) for f in base.args))
     elif base.op == "const" and base.value == 1:
@@ -257,6 +300,9 @@ def call(name: str, *xs) -> Node:
         return const(float(value))
     if len(args) == 1 and op.undoes and args[0].op == op.undoes:
         return args[0].args[0]
+    for inner, rebuilt in op.rewrites:  # e.g. log(sigmoid(u)) -> -softplus(-u), from the op table
+        if len(args) == 1 and args[0].op == inner:
+            return rebuilt(sys.modules[__name__], *args[0].args)
     if len(args) == 1 and op.idempotent and args[0].op == name:
         return args[0]
     if name == "where":
@@ -316,7 +362,7 @@ def elementwise(fn, *args):
     out = np.frompyfunc(fn, len(args), 1)(*arrays)
     if not isinstance(out, np.ndarray):
         return out  # every operand was 0-d: a scalar, as numpy gives for 0-d operands
-    return out
+    return out.view(SymbolicArray)
 
 
 def _check_elements(a: np.ndarray) -> None:

@@ -1,38 +1,62 @@
 """The table of primitives: each op defined once, with everything every layer needs.
 
-An :class:`Op` holds the op's numpy reference implementation (used for constant
-folding and by the reference interpreter), its derivative rule, and its spelling
-for each backend and for text.  Adding an op means adding one entry here.
+An :class:`Op` entry is the one place an op is known.  It holds
 
-Derivative rules give the partial derivative of the op's output with respect to
-each operand, built with the simplifying builders passed in as ``B`` (the
-:mod:`symgrad.algebra` module), so this table does not import the layers above it.
+- its math: the numpy reference implementation (constant folding, the reference
+  interpreter, the tests' oracle) and its partial derivatives, built with the
+  simplifying builders passed in as ``B`` (so this table imports no layer above it);
+- its spelling for every backend: ``numpy`` (statements writing into the
+  preallocated buffer ``{out}``; ``{0}``, ``{1}`` are operands), ``python`` (a
+  scalar expression, the fast path for floats), ``cuda`` (a C expression shared
+  by the C and CUDA frames), ``text`` (``str()``), ``sympy`` (the constructor,
+  and ``sympy_types``, the sympy classes that convert back to this op one to one);
+- its names: ``public`` (the ``sg.`` function and formula-parser name),
+  ``aliases`` (other parser spellings), ``ufuncs`` (the numpy/scipy ufuncs that
+  call it on symbols), ``operator`` (the Python operator, for ops without a
+  function);
+- the ``helpers`` its spellings call (a C definition, or a Python function in the
+  generated code's namespace), emitted only into kernels that use the op;
+- build-time rewrites (``undoes``, ``idempotent``, ``rewrites``) and a sampling
+  hint for the tests (``domain``, or explicit ``samples`` away from kinks).
 
-Spellings:
-- ``numpy``: statement(s) writing the result into the preallocated buffer
-  ``{out}`` (the fused, in-place form); ``{0}``, ``{1}`` are operands.
-- ``python``: a scalar Python expression (the fast path for float arguments).
-- ``cuda``: a C expression, shared by the CUDA and C backends; ``sg_*`` helpers
-  (numpy's nan rules for max/min/sign) come from ``templates/c_prelude.h.j2``.
-- ``text``: how ``str()`` prints it; ``sympy``: the sympy constructor.
-The n-ary ``add``/``mul`` and ``pow`` are spelled by the printer's hooks
-(:mod:`symgrad.printer`), since their form depends on their operands.
+The parser's names, the ufunc map, the sympy handlers, the C helpers and the
+scalar namespace are all derived from this table.  ``add``/``mul``/``pow`` are
+spelled by the printer's hooks (:mod:`symgrad.codegen.printer`), since their
+form depends on their operands.  To add an op: one entry here, its one-line
+wrapper in :mod:`symgrad.trace.functions`, and its export in ``symgrad/__init__.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 Partials = Callable[..., tuple]
+Rewrite = Callable[..., object]
+
+
+@dataclass(frozen=True)
+class Helper:
+    """Code a spelling calls, shipped only with kernels that use the op.
+
+    ``backend`` is ``"c"`` (``code`` is a C definition, shared by the C and CUDA
+    frames) or ``"python"`` (``code`` is a function the generated numpy and
+    scalar Python code find under ``name``).
+    """
+
+    name: str
+    backend: str
+    code: str | Callable
 
 
 @dataclass(frozen=True)
 class Op:
+    """One primitive: its math, its spelling for every backend, its names and helpers (see the module doc)."""
+
     name: str
     arity: int  # -1 for n-ary
     ref: Callable[..., np.ndarray]
@@ -42,23 +66,111 @@ class Op:
     python: str = ""
     cuda: str = ""
     sympy: Callable | None = None
+    sympy_types: tuple[str, ...] = ()  # sympy class names converted back to this op one to one
+    public: str = ""  # the sg.<public> function and parser name ("" for operator-only ops)
+    aliases: tuple[str, ...] = ()  # other formula-parser spellings
+    ufuncs: tuple[str, ...] = ()  # numpy / scipy.special ufuncs answering with this op
+    operator: str = ""  # the Python operator building it, for ops reached without a function
+    helpers: tuple[Helper, ...] = ()
     commutative: bool = False
     idempotent: bool = False  # op(op(x)) == op(x), folded by the builders
     undoes: str = ""  # op(undone(x)) == x for every real x (log undoes exp), folded by the builders
+    rewrites: tuple[tuple[str, Rewrite], ...] = ()  # (inner op, (B, *inner args) -> node): op(inner(u)) rebuilt
+    domain: tuple[float, float] = (-2.0, 2.0)  # where the tests sample every operand
+    samples: tuple[tuple[float, ...], ...] = ()  # explicit test points (ops with kinks or branch cuts)
 
 
-def _sigmoid(x):
-    return 0.5 * np.tanh(0.5 * np.asarray(x, dtype=float)) + 0.5
+# -- helpers: numpy's rules where C's or Python's differ, stable forms -------------------------
+
+_C_MAX = Helper(
+    "sg_max", "c", "SG_FN real sg_max(real a, real b) { return (a >= b || a != a) ? a : b; } /* nan wins, as numpy */"
+)
+_C_MIN = Helper(
+    "sg_min", "c", "SG_FN real sg_min(real a, real b) { return (a <= b || a != a) ? a : b; } /* nan wins, as numpy */"
+)
+_C_SIGN = Helper(
+    "sg_sign",
+    "c",
+    "SG_FN real sg_sign(real a) { return a > 0 ? (real)1 : (a < 0 ? (real)-1 : a); } /* sign(nan) = nan */",
+)
+# 1/(1 + e^-a) as scipy.special.expit: e^-|a| never overflows, and the left tail is e^a/(1 + e^a), not 1 - (...)
+_C_SIGMOID = Helper(
+    "sg_sigmoid",
+    "c",
+    "SG_FN real sg_sigmoid(real a) { const real e = exp(-fabs(a)); return (a >= 0 ? (real)1 : e) / ((real)1 + e); }",
+)
+# log(1 + e^a) = max(a, 0) + log1p(e^-|a|): exact in both tails, no overflow
+_C_SOFTPLUS = Helper(
+    "sg_softplus", "c", "SG_FN real sg_softplus(real a) { return (a > 0 ? a : (real)0) + log1p(exp(-fabs(a))); }"
+)
 
 
-def _relu(x):
-    return np.maximum(x, 0.0)
+def _max(a: float, b: float) -> float:
+    return a if (a >= b or math.isnan(a)) else b
 
 
-def _abs_partial(B, args, out):
+def _min(a: float, b: float) -> float:
+    return a if (a <= b or math.isnan(a)) else b
+
+
+def _sign(a: float) -> float:
+    return a if math.isnan(a) else float((a > 0) - (a < 0))
+
+
+def _exp(a: float) -> float:
+    try:
+        return math.exp(a)
+    except OverflowError:
+        return math.inf
+
+
+def _sigmoid(a: float) -> float:
+    e = math.exp(-abs(a))
+    return (1.0 if a >= 0 else e) / (1.0 + e)
+
+
+def _softplus(a: float) -> float:
+    return (a if a > 0 else 0.0) + math.log1p(math.exp(-abs(a)))
+
+
+def _sigmoid_into(x, out) -> None:
+    """The stable sigmoid written into the kernel's buffer ``out`` (never one of its operands)."""
+    e = np.exp(-np.abs(x))  # <= 1: never overflows
+    np.add(e, 1.0, out=out)
+    left = x < 0
+    np.divide(e, out, out=out, where=left)  # e/(1 + e) on the left: no 1 - (...)
+    np.divide(1.0, out, out=out, where=~left)
+
+
+def _sigmoid_array(x):
+    """The reference: the very computation of the numpy kernel, in the operand's float type."""
+    x = np.asarray(x, dtype=np.result_type(x, 1.0))
+    out = np.empty(x.shape, dtype=x.dtype)
+    _sigmoid_into(x, out)
+    return out
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf ufunc; math.erf is correctly rounded to an ulp or so
+
+
+def _erf_array(x):
+    return np.asarray(_ERF(x), dtype=float)
+
+
+def _erf_into(x, out) -> None:
+    out[...] = _ERF(x)
+
+
+def _py(fn: Callable) -> Helper:
+    return Helper(fn.__name__, "python", fn)
+
+
+# -- partials ------------------------------------------------------------------------------------
+
+
+def _abs_partial(B, x, out):
     # JAX's convention at the kink: d|x|/dx = 1 at x = 0 (select(x >= 0, 1, -1)).
-    (x,) = args
-    return (B.where(B.call("ge", x, 0), 1, -1),)
+    return B.where(B.call("ge", x, 0), 1, -1)
 
 
 def _maximum_partials(B, args, out):
@@ -83,6 +195,10 @@ def _pow_partials(B, args, out):
     d_base = B.mul(expo, B.pow(base, B.add(expo, -1)))
     if expo.op == "const":
         return (d_base, B.const(0))
+    if base.op == "const" and base.value == 0:
+        # 0**y is constant where it is finite (0 for y > 0): d/dy is 0, as in autograd and JAX,
+        # not out*log(0) = 0*(-inf) = nan
+        return (d_base, B.const(0))
     return (d_base, B.mul(out, B.call("log", base)))
 
 
@@ -92,19 +208,33 @@ def _zero_partials(B, args, out):
 
 def _where_partials(B, args, out):
     # Selects of constants: multiplying an adjoint by them moves the adjoint *inside*
-    # the select (see algebra.mul), so a nan in the branch not taken never leaks.
+    # the select (see builders.mul), so a nan in the branch not taken never leaks.
     c = args[0]
     return (B.const(0), B.where(c, 1, 0), B.where(c, 0, 1))
 
 
-def _unary(name, ref, partial, text, numpy, python, cuda, sympy, **extra):
-    """An entry for a one-operand op; ``partial(B, x, out)`` is its derivative."""
+def _arctan2_partials(B, args, out):
+    y, x = args
+    r2 = B.pow(B.add(B.pow(y, 2), B.pow(x, 2)), -1)
+    return (B.mul(x, r2), B.mul(-1, y, r2))
+
+
+def _one_minus_square(B, x):
+    return B.add(1, B.mul(-1, B.pow(x, 2)))
+
+
+# -- builders of entries ------------------------------------------------------------------------
+
+
+def _unary(name, ref, partial, *, numpy, python, cuda, sympy, **extra):
+    """A one-operand op; ``partial(B, x, out)`` is its derivative; ``sg.<name>`` by default."""
+    extra.setdefault("public", name)
+    extra.setdefault("text", name + "({0})")
     return Op(
         name=name,
         arity=1,
         ref=ref,
         partials=lambda B, args, out: (partial(B, args[0], out),),
-        text=text,
         numpy=numpy,
         python=python,
         cuda=cuda,
@@ -113,27 +243,36 @@ def _unary(name, ref, partial, text, numpy, python, cuda, sympy, **extra):
     )
 
 
-def _compare(name, ref, symbol, sympy_name):
+def _compare(name, ufunc, symbol, sympy_type):
     return Op(
         name=name,
         arity=2,
-        ref=lambda a, b: ref(a, b).astype(float),
+        ref=lambda a, b: ufunc(a, b).astype(float),
         partials=_zero_partials,
         text="({0} " + symbol + " {1})",
-        numpy=f"np.{ref.__name__}({{0}}, {{1}}, out={{out}})",
+        numpy=f"np.{ufunc.__name__}({{0}}, {{1}}, out={{out}})",
         python="(1.0 if {0} " + symbol + " {1} else 0.0)",
         cuda="(({0} " + symbol + " {1}) ? 1.0 : 0.0)",
-        sympy=lambda sp, a, b: sp.Piecewise((1, getattr(sp, sympy_name)(a, b)), (0, True)),
+        sympy=lambda sp, a, b: sp.Piecewise((1, getattr(sp, sympy_type)(a, b)), (0, True)),
+        sympy_types=(sympy_type,),
+        ufuncs=(ufunc.__name__,),
+        operator=symbol,
+        samples=((0.4, -0.9), (-1.1, 0.6)),
     )
 
 
+_KINKED = ((-1.3,), (0.7,), (1.6,))  # unary ops with a kink at 0: test points away from it
+
 _OPS = [
+    # -- arithmetic: spelled by the printer's hooks -------------------------------------------
     Op(
         "add",
         -1,
         lambda *a: functools.reduce(np.add, a),
         lambda B, args, out: tuple(B.const(1) for _ in args),
         sympy=lambda sp, *a: sp.Add(*a),
+        ufuncs=("add",),
+        operator="+",
         commutative=True,
     ),
     Op(
@@ -142,209 +281,275 @@ _OPS = [
         lambda *a: functools.reduce(np.multiply, a),
         _mul_partials,
         sympy=lambda sp, *a: sp.Mul(*a),
+        ufuncs=("multiply",),
+        operator="*",
         commutative=True,
     ),
-    Op("pow", 2, np.power, _pow_partials, sympy=lambda sp, a, b: sp.Pow(a, b)),
+    Op(
+        "pow",
+        2,
+        np.power,
+        _pow_partials,
+        sympy=lambda sp, a, b: sp.Pow(a, b),
+        ufuncs=("power", "float_power"),
+        operator="**",
+        domain=(0.3, 1.8),
+    ),
+    # -- elementary functions ------------------------------------------------------------------
     _unary(
         "sin",
         np.sin,
         lambda B, x, out: B.call("cos", x),
-        "sin({0})",
-        "np.sin({0}, out={out})",
-        "_m.sin({0})",
-        "sin({0})",
-        lambda sp, a: sp.sin(a),
+        numpy="np.sin({0}, out={out})",
+        python="_m.sin({0})",
+        cuda="sin({0})",
+        sympy=lambda sp, a: sp.sin(a),
+        sympy_types=("sin",),
+        ufuncs=("sin",),
     ),
     _unary(
         "cos",
         np.cos,
         lambda B, x, out: B.mul(-1, B.call("sin", x)),
-        "cos({0})",
-        "np.cos({0}, out={out})",
-        "_m.cos({0})",
-        "cos({0})",
-        lambda sp, a: sp.cos(a),
+        numpy="np.cos({0}, out={out})",
+        python="_m.cos({0})",
+        cuda="cos({0})",
+        sympy=lambda sp, a: sp.cos(a),
+        sympy_types=("cos",),
+        ufuncs=("cos",),
     ),
     _unary(
         "tan",
         np.tan,
         lambda B, x, out: B.add(1, B.pow(out, 2)),
-        "tan({0})",
-        "np.tan({0}, out={out})",
-        "_m.tan({0})",
-        "tan({0})",
-        lambda sp, a: sp.tan(a),
+        numpy="np.tan({0}, out={out})",
+        python="_m.tan({0})",
+        cuda="tan({0})",
+        sympy=lambda sp, a: sp.tan(a),
+        sympy_types=("tan",),
+        ufuncs=("tan",),
+        domain=(-1.2, 1.2),
     ),
     _unary(
         "arcsin",
         np.arcsin,
-        lambda B, x, out: B.pow(B.add(1, B.mul(-1, B.pow(x, 2))), B.const(-0.5)),
-        "arcsin({0})",
-        "np.arcsin({0}, out={out})",
-        "_m.asin({0})",
-        "asin({0})",
-        lambda sp, a: sp.asin(a),
+        lambda B, x, out: B.pow(_one_minus_square(B, x), B.const(-0.5)),
+        numpy="np.arcsin({0}, out={out})",
+        python="_m.asin({0})",
+        cuda="asin({0})",
+        sympy=lambda sp, a: sp.asin(a),
+        sympy_types=("asin",),
+        aliases=("asin",),
+        ufuncs=("arcsin",),
+        domain=(-0.9, 0.9),
     ),
     _unary(
         "arccos",
         np.arccos,
-        lambda B, x, out: B.mul(-1, B.pow(B.add(1, B.mul(-1, B.pow(x, 2))), B.const(-0.5))),
-        "arccos({0})",
-        "np.arccos({0}, out={out})",
-        "_m.acos({0})",
-        "acos({0})",
-        lambda sp, a: sp.acos(a),
+        lambda B, x, out: B.mul(-1, B.pow(_one_minus_square(B, x), B.const(-0.5))),
+        numpy="np.arccos({0}, out={out})",
+        python="_m.acos({0})",
+        cuda="acos({0})",
+        sympy=lambda sp, a: sp.acos(a),
+        sympy_types=("acos",),
+        aliases=("acos",),
+        ufuncs=("arccos",),
+        domain=(-0.9, 0.9),
     ),
     _unary(
         "arctan",
         np.arctan,
         lambda B, x, out: B.pow(B.add(1, B.pow(x, 2)), -1),
-        "arctan({0})",
-        "np.arctan({0}, out={out})",
-        "_m.atan({0})",
-        "atan({0})",
-        lambda sp, a: sp.atan(a),
+        numpy="np.arctan({0}, out={out})",
+        python="_m.atan({0})",
+        cuda="atan({0})",
+        sympy=lambda sp, a: sp.atan(a),
+        sympy_types=("atan",),
+        aliases=("atan",),
+        ufuncs=("arctan",),
     ),
     _unary(
         "sinh",
         np.sinh,
         lambda B, x, out: B.call("cosh", x),
-        "sinh({0})",
-        "np.sinh({0}, out={out})",
-        "_m.sinh({0})",
-        "sinh({0})",
-        lambda sp, a: sp.sinh(a),
+        numpy="np.sinh({0}, out={out})",
+        python="_m.sinh({0})",
+        cuda="sinh({0})",
+        sympy=lambda sp, a: sp.sinh(a),
+        sympy_types=("sinh",),
+        ufuncs=("sinh",),
     ),
     _unary(
         "cosh",
         np.cosh,
         lambda B, x, out: B.call("sinh", x),
-        "cosh({0})",
-        "np.cosh({0}, out={out})",
-        "_m.cosh({0})",
-        "cosh({0})",
-        lambda sp, a: sp.cosh(a),
+        numpy="np.cosh({0}, out={out})",
+        python="_m.cosh({0})",
+        cuda="cosh({0})",
+        sympy=lambda sp, a: sp.cosh(a),
+        sympy_types=("cosh",),
+        ufuncs=("cosh",),
     ),
     _unary(
         "tanh",
         np.tanh,
         lambda B, x, out: B.add(1, B.mul(-1, B.pow(out, 2))),
-        "tanh({0})",
-        "np.tanh({0}, out={out})",
-        "_m.tanh({0})",
-        "tanh({0})",
-        lambda sp, a: sp.tanh(a),
+        numpy="np.tanh({0}, out={out})",
+        python="_m.tanh({0})",
+        cuda="tanh({0})",
+        sympy=lambda sp, a: sp.tanh(a),
+        sympy_types=("tanh",),
+        ufuncs=("tanh",),
     ),
     _unary(
         "exp",
         np.exp,
         lambda B, x, out: out,
-        "exp({0})",
-        "np.exp({0}, out={out})",
-        "_exp({0})",
-        "exp({0})",
-        lambda sp, a: sp.exp(a),
+        numpy="np.exp({0}, out={out})",
+        python="_exp({0})",
+        cuda="exp({0})",
+        sympy=lambda sp, a: sp.exp(a),
+        sympy_types=("exp",),
+        ufuncs=("exp",),
+        helpers=(_py(_exp),),
     ),
     _unary(
         "expm1",
         np.expm1,
         lambda B, x, out: B.call("exp", x),
-        "expm1({0})",
-        "np.expm1({0}, out={out})",
-        "_m.expm1({0})",
-        "expm1({0})",
-        lambda sp, a: sp.exp(a) - 1,
+        numpy="np.expm1({0}, out={out})",
+        python="_m.expm1({0})",
+        cuda="expm1({0})",
+        sympy=lambda sp, a: sp.exp(a) - 1,
+        ufuncs=("expm1",),
     ),
     _unary(
         "log",
         np.log,
         lambda B, x, out: B.pow(x, -1),
-        "log({0})",
-        "np.log({0}, out={out})",
-        "_m.log({0})",
-        "log({0})",
-        lambda sp, a: sp.log(a),
+        numpy="np.log({0}, out={out})",
+        python="_m.log({0})",
+        cuda="log({0})",
+        sympy=lambda sp, a: sp.log(a),  # sympy's log comes back by a handler: log(x, b) has two operands
+        aliases=("ln",),
+        ufuncs=("log",),
         undoes="exp",
+        # log(sigmoid(u)) = -softplus(-u): no underflow to log(0) in the left tail
+        rewrites=(("sigmoid", lambda B, u: B.mul(-1, B.call("softplus", B.mul(-1, u)))),),
+        domain=(0.2, 3.0),
     ),
     _unary(
         "log1p",
         np.log1p,
         lambda B, x, out: B.pow(B.add(1, x), -1),
-        "log1p({0})",
-        "np.log1p({0}, out={out})",
-        "_m.log1p({0})",
-        "log1p({0})",
-        lambda sp, a: sp.log(1 + a),
+        numpy="np.log1p({0}, out={out})",
+        python="_m.log1p({0})",
+        cuda="log1p({0})",
+        sympy=lambda sp, a: sp.log(1 + a),
+        ufuncs=("log1p",),
         undoes="expm1",
+        domain=(-0.6, 2.0),
+    ),
+    _unary(
+        "erf",
+        _erf_array,
+        lambda B, x, out: B.mul(2 / math.sqrt(math.pi), B.call("exp", B.mul(-1, B.pow(x, 2)))),
+        numpy="_erf_into({0}, {out})",
+        python="_m.erf({0})",
+        cuda="erf({0})",
+        sympy=lambda sp, a: sp.erf(a),
+        sympy_types=("erf",),
+        ufuncs=("erf",),  # scipy.special.erf
+        helpers=(_py(_erf_into),),
     ),
     _unary(
         "abs",
         np.abs,
-        lambda B, x, out: _abs_partial(B, (x,), out)[0],
-        "abs({0})",
-        "np.absolute({0}, out={out})",
-        "abs({0})",
-        "fabs({0})",
-        lambda sp, a: sp.Abs(a),
+        lambda B, x, out: _abs_partial(B, x, out),
+        numpy="np.absolute({0}, out={out})",
+        python="abs({0})",
+        cuda="fabs({0})",
+        sympy=lambda sp, a: sp.Abs(a),
+        sympy_types=("Abs",),
+        ufuncs=("absolute", "fabs"),
         idempotent=True,
+        samples=_KINKED,
     ),
     _unary(
         "sign",
         np.sign,
         lambda B, x, out: B.const(0),
-        "sign({0})",
-        "np.sign({0}, out={out})",
-        "_sign({0})",
-        "sg_sign({0})",
-        lambda sp, a: sp.sign(a),
+        numpy="np.sign({0}, out={out})",
+        python="_sign({0})",
+        cuda="sg_sign({0})",
+        sympy=lambda sp, a: sp.sign(a),
+        sympy_types=("sign",),
+        ufuncs=("sign",),
+        helpers=(_py(_sign), _C_SIGN),
         idempotent=True,
+        samples=_KINKED,
     ),
     _unary(
         "sigmoid",
-        _sigmoid,
-        lambda B, x, out: B.mul(out, B.add(1, B.mul(-1, out))),
-        "sigmoid({0})",
-        "np.multiply({0}, 0.5, out={out}); np.tanh({out}, out={out}); "
-        "np.multiply({out}, 0.5, out={out}); np.add({out}, 0.5, out={out})",
-        "(0.5 * _m.tanh(0.5 * {0}) + 0.5)",
-        "(0.5 * tanh(0.5 * {0}) + 0.5)",
-        lambda sp, a: 1 / (1 + sp.exp(-a)),
+        _sigmoid_array,
+        # s'(x) = s(x)*s(-x): no 1 - s(x), which cancels to 0 in the right tail
+        lambda B, x, out: B.mul(out, B.call("sigmoid", B.mul(-1, x))),
+        numpy="_sigmoid_into({0}, {out})",
+        python="_sigmoid({0})",
+        cuda="sg_sigmoid({0})",
+        sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
+        ufuncs=("expit",),  # scipy.special.expit
+        helpers=(_py(_sigmoid), _py(_sigmoid_into), _C_SIGMOID),
+        domain=(-4.0, 4.0),
+    ),
+    _unary(
+        "softplus",
+        lambda x: np.logaddexp(0.0, x),
+        lambda B, x, out: B.call("sigmoid", x),
+        numpy="np.logaddexp(0.0, {0}, out={out})",  # numpy's logaddexp is the stable form
+        python="_softplus({0})",
+        cuda="sg_softplus({0})",
+        sympy=lambda sp, a: sp.log(1 + sp.exp(a)),
+        helpers=(_py(_softplus), _C_SOFTPLUS),
+        domain=(-4.0, 4.0),
     ),
     # JAX's convention: relu'(0) = 0.
     _unary(
         "relu",
-        _relu,
+        lambda x: np.maximum(x, 0.0),
         lambda B, x, out: B.where(B.call("gt", x, 0), 1, 0),
-        "relu({0})",
-        "np.maximum({0}, 0.0, out={out})",
-        "_max({0}, 0.0)",
-        "sg_max({0}, 0.0)",
-        lambda sp, a: sp.Max(a, 0),
+        numpy="np.maximum({0}, 0.0, out={out})",
+        python="_max({0}, 0.0)",
+        cuda="sg_max({0}, 0.0)",
+        sympy=lambda sp, a: sp.Max(a, 0),
+        helpers=(_py(_max), _C_MAX),
+        samples=_KINKED,
     ),
     # Identity whose derivative is zero: keeps max-shifts in logsumexp out of derivatives.
     _unary(
         "stop_gradient",
         lambda x: np.asarray(x, dtype=float),
         lambda B, x, out: B.const(0),
-        "stop_gradient({0})",
-        "np.copyto({out}, {0})",
-        "{0}",
-        "{0}",
-        lambda sp, a: a,
+        numpy="np.copyto({out}, {0})",
+        python="{0}",
+        cuda="{0}",
+        sympy=lambda sp, a: a,
     ),
     Op(
         "arctan2",
         2,
         np.arctan2,
-        lambda B, args, out: (
-            B.mul(args[1], B.pow(B.add(B.pow(args[0], 2), B.pow(args[1], 2)), -1)),
-            B.mul(-1, args[0], B.pow(B.add(B.pow(args[0], 2), B.pow(args[1], 2)), -1)),
-        ),
+        _arctan2_partials,
         text="arctan2({0}, {1})",
         numpy="np.arctan2({0}, {1}, out={out})",
         python="_m.atan2({0}, {1})",
         cuda="atan2({0}, {1})",
         sympy=lambda sp, a, b: sp.atan2(a, b),
+        sympy_types=("atan2",),
+        public="arctan2",
+        aliases=("atan2",),
+        ufuncs=("arctan2",),
+        samples=((0.7, -1.3), (-0.4, 0.9), (1.1, 0.5)),  # away from the cut along y = 0, x < 0
     ),
     Op(
         "maximum",
@@ -355,7 +560,12 @@ _OPS = [
         numpy="np.maximum({0}, {1}, out={out})",
         python="_max({0}, {1})",
         cuda="sg_max({0}, {1})",
-        sympy=lambda sp, a, b: sp.Max(a, b),
+        sympy=lambda sp, a, b: sp.Max(a, b),  # sympy's Max comes back by a handler: it is n-ary
+        public="maximum",
+        aliases=("max",),
+        ufuncs=("maximum", "fmax"),
+        helpers=(_py(_max), _C_MAX),
+        samples=((0.4, -0.9), (-1.1, 0.6)),
     ),
     Op(
         "minimum",
@@ -367,11 +577,16 @@ _OPS = [
         python="_min({0}, {1})",
         cuda="sg_min({0}, {1})",
         sympy=lambda sp, a, b: sp.Min(a, b),
+        public="minimum",
+        aliases=("min",),
+        ufuncs=("minimum", "fmin"),
+        helpers=(_py(_min), _C_MIN),
+        samples=((0.4, -0.9), (-1.1, 0.6)),
     ),
-    _compare("lt", np.less, "<", "Lt"),
-    _compare("le", np.less_equal, "<=", "Le"),
-    _compare("gt", np.greater, ">", "Gt"),
-    _compare("ge", np.greater_equal, ">=", "Ge"),
+    _compare("lt", np.less, "<", "StrictLessThan"),
+    _compare("le", np.less_equal, "<=", "LessThan"),
+    _compare("gt", np.greater, ">", "StrictGreaterThan"),
+    _compare("ge", np.greater_equal, ">=", "GreaterThan"),
     Op(
         "where",
         3,
@@ -382,31 +597,33 @@ _OPS = [
         python="({1} if {0} else {2})",
         cuda="(({0}) != 0.0 ? ({1}) : ({2}))",
         sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
+        public="where",
+        samples=((1.0, 0.3, -0.7), (0.0, 0.3, -0.7)),  # the condition is 0 or 1, as comparisons give
     ),
 ]
 
 OPS: dict[str, Op] = {op.name: op for op in _OPS}
 
-
-# math-module helpers the scalar (python) spellings refer to; numpy semantics where
-# Python's differ (nan propagation in max/min, sign of zero).
-def _max(a: float, b: float) -> float:
-    return a if (a >= b or math.isnan(a)) else b
+COMPARISONS = frozenset(op.name for op in _OPS if op.operator in ("<", "<=", ">", ">="))
 
 
-def _min(a: float, b: float) -> float:
-    return a if (a <= b or math.isnan(a)) else b
+def c_helpers(op_names: Iterable[str]) -> list[str]:
+    """The C definitions the named ops' spellings call, each once, in table order.
+
+    Only used helpers are emitted: an unused static function draws a compiler warning.
+    """
+    used = set(op_names)
+    found: dict[str, str] = {}
+    for op in OPS.values():
+        if op.name in used:
+            for h in op.helpers:
+                if h.backend == "c":
+                    found.setdefault(h.name, h.code)
+    return list(found.values())
 
 
-def _sign(a: float) -> float:
-    return a if math.isnan(a) else float((a > 0) - (a < 0))
-
-
-def _exp(a: float) -> float:
-    try:
-        return math.exp(a)
-    except OverflowError:
-        return math.inf
-
-
-SCALAR_NAMESPACE = {"_m": math, "_max": _max, "_min": _min, "_sign": _sign, "_exp": _exp}
+SCALAR_NAMESPACE: dict[str, object] = {
+    "_m": math,
+    **{h.name: h.code for op in _OPS for h in op.helpers if h.backend == "python"},
+}
+"""What the generated Python (numpy kernels and the scalar path) finds besides ``np`` and ``math``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .node import Node, Number, toposort
-from .ops import OPS
+from .ops import COMPARISONS, OPS
 
 _ATOM, _POW, _MUL, _NEG, _ADD, _CMP = 100, 60, 50, 45, 40, 30
 
@@ -124,9 +124,8 @@ def _node_text(node: Node, memo: dict) -> tuple[str, int]:
         return _mul_text(coeff, factors, memo)
     if node.op == "pow":
         return _pow_text(node, memo)
-    op = OPS[node.op]
-    prec = _CMP if node.op in ("lt", "le", "gt", "ge") else _ATOM
-    return op.text.format(*(memo[a][0] for a in node.args)), prec
+    prec = _CMP if node.op in COMPARISONS else _ATOM
+    return OPS[node.op].text.format(*(memo[a][0] for a in node.args)), prec
 
 
 def to_text(node: Node) -> str:
@@ -135,6 +134,6 @@ def to_text(node: Node) -> str:
     for n in toposort([node]):
         memo[n] = _node_text(n, memo)
     text = memo[node][0]
-    if node.op in ("lt", "le", "gt", "ge") and text.startswith("("):
+    if node.op in COMPARISONS and text.startswith("("):
         text = text[1:-1]
     return text

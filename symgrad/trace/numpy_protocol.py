@@ -8,78 +8,32 @@ to symgrad's own, or fails with one :class:`UnsupportedOpError` naming it.
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
+
 import numpy as np
 
 from ..errors import TraceError, UnsupportedOpError
-from ..ir import builders as B
 from ..ir import node as _node
 from ..ir.node import Node
+from ..ir.ops import OPS
 from . import functions as F
-from .functions import (
-    abs,
-    amax,
-    amin,
-    arctan2,
-    clip,
-    dot,
-    log2,
-    log10,
-    matmul,
-    maximum,
-    mean,
-    minimum,
-    prod,
-    sqrt,
-    square,
-    sum,
-    where,
-)
+from .functions import amax, amin, clip, dot, matmul, mean, prod, sum, vdot, where
 
-_UFUNCS = {
-    "add": lambda a, b: B.binary("add", a, b),
-    "subtract": lambda a, b: B.binary("sub", a, b),
-    "multiply": lambda a, b: B.binary("mul", a, b),
-    "divide": lambda a, b: B.binary("div", a, b),
-    "true_divide": lambda a, b: B.binary("div", a, b),
-    "power": lambda a, b: B.binary("pow", a, b),
-    "float_power": lambda a, b: B.binary("pow", a, b),
-    "negative": lambda a: B.elementwise(lambda v: B.mul(-1, v), a),
-    "positive": lambda a: a,
-    "absolute": abs,
-    "fabs": abs,
-    "less": lambda a, b: B.binary("lt", a, b),
-    "less_equal": lambda a, b: B.binary("le", a, b),
-    "greater": lambda a, b: B.binary("gt", a, b),
-    "greater_equal": lambda a, b: B.binary("ge", a, b),
-    "sqrt": sqrt,
-    "square": square,
-    "log2": log2,
-    "log10": log10,
-    "arctan2": arctan2,
-    "maximum": maximum,
-    "minimum": minimum,
-    "fmax": maximum,
-    "fmin": minimum,
-    **{
-        name: getattr(F, name)
-        for name in [
-            "sin",
-            "cos",
-            "tan",
-            "arcsin",
-            "arccos",
-            "arctan",
-            "sinh",
-            "cosh",
-            "tanh",
-            "exp",
-            "expm1",
-            "log",
-            "log1p",
-            "sign",
-        ]
-    },
-}
+
+def _ufunc_table() -> dict[str, Callable]:
+    """numpy's (and scipy.special's) ufunc names -> symgrad's function, from the op table and the composites."""
+    table: dict[str, Callable] = {}
+    for op in OPS.values():
+        fn = getattr(F, op.public) if op.public else F.primitive(op.name)
+        table.update(dict.fromkeys(op.ufuncs, fn))
+    for composite in F.COMPOSITES.values():
+        table.update(dict.fromkeys(composite.ufuncs, composite.fn))
+    return table
+
+
+_UFUNCS = _ufunc_table()
 
 
 _REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin, "fmax": amax, "fmin": amin}
@@ -88,8 +42,14 @@ _REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin, "fm
 _IGNORED_KWARGS = {"casting", "order", "subok", "signature"}  # no effect on values computed with objects
 
 
-def _ufunc_name(ufunc, method: str) -> str:
-    return f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+def _ufunc_name(ufunc, method: str = "__call__") -> str:
+    """``numpy.sin``, ``scipy.special.expit`` (scipy's ufuncs name no module: found by identity), ``numpy.add.reduce``."""
+    name = ufunc.__name__
+    special = sys.modules.get("scipy.special")
+    module = (
+        "scipy.special" if getattr(np, name, None) is not ufunc and getattr(special, name, None) is ufunc else "numpy"
+    )
+    return f"{module}.{name}" + ("" if method == "__call__" else f".{method}")
 
 
 def _check_ufunc_kwargs(ufunc, method: str, kwargs: dict, allowed: set[str]) -> None:
@@ -100,6 +60,8 @@ def _check_ufunc_kwargs(ufunc, method: str, kwargs: dict, allowed: set[str]) -> 
         if key == "out" and (value is None or (isinstance(value, tuple) and all(v is None for v in value))):
             continue
         if key == "dtype" and (value is None or value is object or np.dtype(value) == np.dtype(object)):
+            continue
+        if key == "where" and value is True and method != "__call__":  # passed on by ndarray.sum() & co.
             continue
         raise UnsupportedOpError(
             f"{_ufunc_name(ufunc, method)}({key}=...)",
@@ -166,6 +128,7 @@ _ARRAY_FUNCTIONS = {
     np.prod: prod,
     np.mean: mean,
     np.dot: dot,
+    np.vdot: vdot,
     np.matmul: matmul,
 }
 
@@ -193,7 +156,7 @@ def array_function_to_symbolic(func, types, args, kwargs):
         return implementation(*args, **kwargs)
     except UnsupportedOpError:
         raise
-    except (TypeError, ValueError, IndexError, TraceError) as exc:  # numpy failed on a node: name it, keep why
+    except (TypeError, ValueError, IndexError, AttributeError, TraceError) as exc:  # numpy failed on a node: name it
         raise UnsupportedOpError(
             what, hint=f"It has no symbolic counterpart (numpy raised {type(exc).__name__}: {exc})."
         ) from exc
@@ -204,7 +167,30 @@ for _name, _fn in (("amax", amax), ("amin", amin), ("max", amax), ("min", amin))
         _ARRAY_FUNCTIONS[getattr(np, _name)] = _fn
 
 
+def element_method(name: str) -> Callable | None:
+    """The method numpy's object-dtype loop of the ufunc ``name`` calls on each element (``x.log2()``).
+
+    A ufunc on an array of nodes does not reach :meth:`Node.__array_ufunc__`: numpy loops over the
+    elements and calls the method named after the ufunc.  It is the same function as for a node
+    (so ``np.log2`` works on arrays as on scalars); numpy's other ufuncs get a method that raises
+    :class:`UnsupportedOpError` naming them, and other names none.
+    """
+    fn = _UFUNCS.get(name)
+    if fn is not None:
+        return fn
+    ufunc = getattr(np, name, None)
+    if isinstance(ufunc, np.ufunc):
+        return functools.partial(_refuse, ufunc)
+    return None
+
+
+def _refuse(ufunc, *args):
+    hint = "It has no symbolic counterpart: write it with symgrad's functions (sg.exp, sg.where, ...)."
+    raise UnsupportedOpError(_ufunc_name(ufunc), hint=hint)
+
+
 def install() -> None:
     """Route numpy's protocols on nodes to this module (called once, when symgrad.trace is imported)."""
     _node.PROTOCOL.array_ufunc = ufunc_to_symbolic
     _node.PROTOCOL.array_function = array_function_to_symbolic
+    _node.PROTOCOL.element_method = element_method

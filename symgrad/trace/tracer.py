@@ -199,6 +199,8 @@ _SYMGRAD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.
 
 
 _UFUNC_METHOD = re.compile(r"has no callable (\w+) method")
+# a ufunc with no object-dtype loop (np.float_power, scipy's erf) called on a plain object array of nodes
+_UFUNC_NO_LOOP = re.compile(r"ufunc '(\w+)' not supported for the input types")
 
 
 def _public_name(path: str, name: str) -> str:
@@ -216,7 +218,7 @@ def _numpy_entry(exc: BaseException) -> str | None:
         if callee.filename.startswith(_NUMPY_DIR) and not caller.filename.startswith((_NUMPY_DIR, _SYMGRAD_DIR)):
             return _public_name(callee.filename[len(_NUMPY_DIR) :], callee.name)
     # a ufunc's object loop called from the traced code itself: numpy names the missing method
-    match = _UFUNC_METHOD.search(str(exc)) if isinstance(exc, TypeError) else None
+    match = (_UFUNC_METHOD.search(str(exc)) or _UFUNC_NO_LOOP.search(str(exc))) if isinstance(exc, TypeError) else None
     if match and frames and not frames[-1].filename.startswith(_SYMGRAD_DIR):
         return f"numpy.{match.group(1)}"
     ufunc = getattr(exc, "ufunc", None)

@@ -110,7 +110,7 @@ _OP_HINTS = {
     ast.FloorDiv: "use / (floor division is not differentiable)",
     ast.Mod: "the remainder is not supported",
 }
-_COMPARISONS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
+_COMPARISONS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
 _COMPARE_TEXT = {
     ast.Lt: "<",
     ast.LtE: "<=",

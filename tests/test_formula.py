@@ -202,7 +202,7 @@ REFUSED = [
     ("sin(x, axis=0)", "axis", 7),
     ("sum(**k)", "**", 4),
     ("sin(*x)", "*", 4),
-    ("x == y", "==", 2),
+    ("x is y", "is", 2),
     ("x < y < z", "<", 6),
     ("True + x", "True", 0),
     ("None", "None", 0),
@@ -515,3 +515,11 @@ def test_fuzz_hostile_strings_give_formula_error_or_a_well_formed_parse(text):
         _assert_well_formed(f)
     assert not _EVENTS, text
     assert time.perf_counter() - start < 5
+
+
+def test_equality_and_inequality_are_elementwise_conditions():
+    """``==`` and ``!=`` in a formula are numpy's conditions, usable in where (1 where they hold, else 0)."""
+    f = parse("where(x == y, 10*x, 0) + (x != y)")
+    x, y = f.symbols["x"], f.symbols["y"]
+    assert float(evaluate([f.value], {x: 2.0, y: 2.0})[0]) == 20.0
+    assert float(evaluate([f.value], {x: 2.0, y: 3.0})[0]) == 1.0

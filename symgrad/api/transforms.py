@@ -25,6 +25,7 @@ from ..trace.program import Arg, Program, as_value
 from ..trace.pytree import flatten, unflatten
 from ..trace.tracer import ArgSpec, Shapes, _normalize_shapes, trace
 from .compiled import Compiled
+from .dataset import DatasetCompiled, compiled_for, dataset_spec
 from .options import CompileOptions
 from .wrappers import SparseHessianFunction
 
@@ -54,11 +55,16 @@ def _map_leaves(outputs, leaf_fn):
 
 
 def _normalize_argnums(argnums, nargs: int) -> tuple[tuple[int, ...], bool]:
-    single = isinstance(argnums, (int, np.integer))
+    def is_index(a) -> bool:
+        return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+    single = is_index(argnums)
+    if not single and not (isinstance(argnums, (tuple, list)) and argnums and all(map(is_index, argnums))):
+        raise InputError(f"argnums must be an int or a non-empty tuple of ints (as in JAX), got {argnums!r}")
     nums = (argnums,) if single else tuple(argnums)
     out = []
     for a in nums:
-        if not isinstance(a, (int, np.integer)) or not -nargs <= a < nargs:
+        if not -nargs <= a < nargs:
             raise InputError(f"argnums {argnums!r} is out of range for a function of {nargs} argument(s)")
         out.append(int(a) % nargs)
     return tuple(out), single
@@ -90,7 +96,23 @@ def _split_by_args(flat: Sequence[Node], program: Program, nums: Sequence[int], 
 
 def _program_for_call(fn, shapes: Shapes, nargs: int) -> Program:
     """The program of ``fn`` when it is about to be called with ``nargs`` arguments."""
+    if isinstance(fn, DatasetCompiled):  # its products would silently be per sample
+        raise InputError(
+            "jvp, vjp and hvp of a function over a dataset (data=) are not supported; differentiate it with "
+            "sg.grad, sg.jacobian or sg.hessian, which keep data= and reduce over the samples"
+        )
     return program_of(fn, shapes) if isinstance(fn, Compiled) else trace(fn, shapes, nargs)
+
+
+def _compiled(fn, program: Program, opts: CompileOptions, data, reduce, what: str, argnums=None, source=None):
+    """The compiled object of a transformation: reduced over the samples of ``data=`` (or ``fn``'s) if any.
+
+    ``argnums``: what was differentiated (never a data argument); ``source``:
+    the function kept as ``.fn``.
+    """
+    wrt = () if argnums is None else _normalize_argnums(argnums, len(program.params))[0]
+    spec = dataset_spec(fn, program, data, reduce, what)
+    return compiled_for(program, opts, spec, fn=source, wrt=wrt, what=what)
 
 
 def _derivative_blocks(leaf: np.ndarray, program: Program, argnums: tuple[int, ...], single: bool, order: int):
@@ -137,10 +159,12 @@ def options_of(what: str, backend, dtype, options: dict) -> CompileOptions:
     return CompileOptions.build(what, backend=backend, dtype=dtype, **options)
 
 
-def compile_function(fn, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options) -> Compiled:
-    """Trace ``fn`` and generate code computing its outputs."""
+def compile_function(
+    fn, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", data=None, reduce=None, **options
+) -> Compiled:
+    """Trace ``fn`` and generate code computing its outputs (their mean or sum over the samples of ``data``)."""
     opts = options_of("compile", backend, dtype, options)
-    return Compiled(program_of(fn, shapes), opts, fn=fn)
+    return _compiled(fn, program_of(fn, shapes), opts, data, reduce, "compile", source=fn)
 
 
 def _scalar_output(out, what: str) -> Node:
@@ -185,6 +209,8 @@ def grad(
     backend: str = "numpy",
     dtype: str = "float64",
     has_aux: bool = False,
+    data=None,
+    reduce=None,
     **options,
 ) -> Compiled:
     """The gradient of a scalar-valued function with respect to the arguments ``argnums``.
@@ -192,11 +218,14 @@ def grad(
     Shaped like those arguments (a dict argument gives a dict); with
     ``has_aux=True`` the function returns ``(output, aux)`` and this gives
     ``(gradient, aux)``, aux computed in the same kernel and not differentiated.
+    With ``data=`` (per-sample arguments) and ``reduce=`` ("mean" or "sum"), or
+    a compiled ``fn`` that has them: the gradient of the mean (sum) over the
+    samples, in one pass (aux is reduced too).
     """
     opts = options_of("grad", backend, dtype, options)
     program = program_of(fn, shapes)
     _, g, aux = _grads(program, argnums, "grad", has_aux)
-    return Compiled(program.with_outputs((g, aux) if has_aux else g), opts)
+    return _compiled(fn, program.with_outputs((g, aux) if has_aux else g), opts, data, reduce, "grad", argnums)
 
 
 def value_and_grad(
@@ -206,23 +235,29 @@ def value_and_grad(
     backend: str = "numpy",
     dtype: str = "float64",
     has_aux: bool = False,
+    data=None,
+    reduce=None,
     **options,
 ) -> Compiled:
-    """``(value, gradient)`` from one fused kernel; ``((value, aux), gradient)`` with ``has_aux=True``, as in JAX."""
+    """``(value, gradient)`` from one fused kernel; ``((value, aux), gradient)`` with ``has_aux=True``, as in JAX.
+
+    With ``data=``: the mean (sum) loss over the samples and its gradient, from the same pass.
+    """
     opts = options_of("value_and_grad", backend, dtype, options)
     program = program_of(fn, shapes)
     out, g, aux = _grads(program, argnums, "value_and_grad", has_aux)
-    return Compiled(program.with_outputs(((out, aux), g) if has_aux else (out, g)), opts)
+    outputs = ((out, aux), g) if has_aux else (out, g)
+    return _compiled(fn, program.with_outputs(outputs), opts, data, reduce, "value_and_grad", argnums)
 
 
 def _tensor_transform(
-    fn, argnums, shapes, opts: CompileOptions, order: int, has_aux: bool = False, what=""
+    fn, argnums, shapes, opts: CompileOptions, order: int, has_aux: bool = False, what="", data=None, reduce=None
 ) -> Compiled:
     program = program_of(fn, shapes)
     out, aux = _split_aux(program, has_aux, what)
     nums, single = _normalize_argnums(argnums, len(program.params))
     outputs = _map_leaves(out, lambda leaf: _derivative_blocks(leaf, program, nums, single, order))
-    return Compiled(program.with_outputs((outputs, aux) if has_aux else outputs), opts)
+    return _compiled(fn, program.with_outputs((outputs, aux) if has_aux else outputs), opts, data, reduce, what, nums)
 
 
 def jacobian_function(
@@ -233,14 +268,18 @@ def jacobian_function(
     dtype="float64",
     has_aux: bool = False,
     *,
+    data=None,
+    reduce=None,
     _what="jacobian",
     **options,
 ) -> Compiled:
     """Jacobian: shape ``out_shape + arg_shape`` per output and argument (dicts of them for dict outputs or arguments).
 
     ``has_aux=True``: the function returns ``(output, aux)`` and this gives ``(jacobian, aux)``.
+    ``data=``/``reduce=``: the Jacobian of the mean (sum) over the samples.
     """
-    return _tensor_transform(fn, argnums, shapes, options_of(_what, backend, dtype, options), 1, has_aux, _what)
+    opts = options_of(_what, backend, dtype, options)
+    return _tensor_transform(fn, argnums, shapes, opts, 1, has_aux, _what, data, reduce)
 
 
 def jacfwd(
@@ -250,6 +289,8 @@ def jacfwd(
     backend: str = "numpy",
     dtype: str = "float64",
     has_aux: bool = False,
+    data=None,
+    reduce=None,
     **options,
 ) -> Compiled:
     """JAX's name for the Jacobian (forward mode there): the same as :func:`jacrev` and ``sg.jacobian`` here.
@@ -258,7 +299,8 @@ def jacfwd(
     each distinct subexpression once, so there is no forward/reverse mode to
     choose: both names give the same (cheapest it knows) kernel.
     """
-    return jacobian_function(fn, argnums, shapes, backend, dtype, has_aux, _what="jacfwd", **options)
+    kw = {"data": data, "reduce": reduce, "_what": "jacfwd"}
+    return jacobian_function(fn, argnums, shapes, backend, dtype, has_aux, **kw, **options)
 
 
 def jacrev(
@@ -268,10 +310,13 @@ def jacrev(
     backend: str = "numpy",
     dtype: str = "float64",
     has_aux: bool = False,
+    data=None,
+    reduce=None,
     **options,
 ) -> Compiled:
     """JAX's name for the Jacobian (reverse mode there): the same as :func:`jacfwd` and ``sg.jacobian`` here."""
-    return jacobian_function(fn, argnums, shapes, backend, dtype, has_aux, _what="jacrev", **options)
+    kw = {"data": data, "reduce": reduce, "_what": "jacrev"}
+    return jacobian_function(fn, argnums, shapes, backend, dtype, has_aux, **kw, **options)
 
 
 def hessian_function(
@@ -282,6 +327,8 @@ def hessian_function(
     dtype="float64",
     sparse: bool = False,
     has_aux: bool = False,
+    data=None,
+    reduce=None,
     **options,
 ):
     """Hessian: shape ``out_shape + arg_shape + arg_shape``; each unique entry built once.
@@ -290,11 +337,12 @@ def hessian_function(
     entries (row <= col over the flattened arguments) are computed and returned,
     as a :class:`SparseHessian` -- for large sparse Hessians, where writing the
     dense matrix would dominate the memory traffic.  ``has_aux=True`` (dense):
-    ``(hessian, aux)``, as in JAX.
+    ``(hessian, aux)``, as in JAX.  ``data=``/``reduce=``: the Hessian of the
+    mean (sum) over the samples.
     """
     opts = options_of("hessian", backend, dtype, options)
     if not sparse:
-        return _tensor_transform(fn, argnums, shapes, opts, 2, has_aux, "hessian")
+        return _tensor_transform(fn, argnums, shapes, opts, 2, has_aux, "hessian", data, reduce)
     if has_aux:
         raise InputError("hessian(sparse=True) does not take has_aux=True; compute aux with sg.compile")
     program = program_of(fn, shapes)
@@ -305,12 +353,20 @@ def hessian_function(
     rows = np.array([i for (i, _), _ in entries], dtype=np.intp)
     cols = np.array([j for (_, j), _ in entries], dtype=np.intp)
     values = np.array([node for _, node in entries] or [], dtype=object).reshape(len(entries))
-    compiled = Compiled(program.with_outputs(values), opts)
+    compiled = _compiled(fn, program.with_outputs(values), opts, data, reduce, "hessian", nums)
     return SparseHessianFunction(compiled, rows, cols, len(variables))
 
 
 def jit(
-    fn: Callable | None = None, /, *, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options
+    fn: Callable | None = None,
+    /,
+    *,
+    shapes: Shapes = None,
+    backend: str = "numpy",
+    dtype: str = "float64",
+    data=None,
+    reduce=None,
+    **options,
 ) -> Compiled | Callable[[Callable], Compiled]:
     """JAX's name for compiling a function: ``sg.compile(fn, ...)``; also a decorator, bare or with options.
 
@@ -319,8 +375,8 @@ def jit(
     """
     options_of("jit", backend, dtype, options)
     if fn is None:
-        return functools.partial(jit, shapes=shapes, backend=backend, dtype=dtype, **options)
-    compiled = compile_function(fn, shapes, backend, dtype, **options)
+        return functools.partial(jit, shapes=shapes, backend=backend, dtype=dtype, data=data, reduce=reduce, **options)
+    compiled = compile_function(fn, shapes, backend, dtype, data, reduce, **options)
     if not isinstance(fn, Compiled):
         functools.update_wrapper(compiled, fn, updated=())  # the decorated function's name and docstring
     return compiled
@@ -332,14 +388,14 @@ every version (for one variable, ``sg.diff(e, x, k)`` takes any order)."""
 
 
 def derivative(
-    fn, order: int, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", **options
+    fn, order: int, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", data=None, reduce=None, **options
 ) -> Compiled:
-    """The ``order``-th derivative tensor: shape ``out_shape + arg_shape * order``."""
+    """The ``order``-th derivative tensor: shape ``out_shape + arg_shape * order`` (with ``data=``: of the mean)."""
     opts = options_of("derivative", backend, dtype, options)
     if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 0:
         raise InputError(f"order must be a non-negative int, got {order!r}")
     if order > MAX_ORDER:  # the tensor has one axis per order: numpy would fail on its dimension limit
         raise InputError(f"order must be at most {MAX_ORDER} (one array axis per order), got {order!r}")
     if order == 0:
-        return Compiled(program_of(fn, shapes), opts, fn=fn)
-    return _tensor_transform(fn, argnums, shapes, opts, int(order))
+        return _compiled(fn, program_of(fn, shapes), opts, data, reduce, "derivative", source=fn)
+    return _tensor_transform(fn, argnums, shapes, opts, int(order), what="derivative", data=data, reduce=reduce)

@@ -305,12 +305,17 @@ def call(name: str, *xs) -> Node:
             return rebuilt(sys.modules[__name__], *args[0].args)
     if len(args) == 1 and op.idempotent and args[0].op == name:
         return args[0]
+    if name in ("eq", "ne") and args[0] is args[1]:  # a value equals itself (assuming it is not nan, as x - x -> 0)
+        return const(1 if name == "eq" else 0)
     if name == "where":
         cond, a, b = args
+        while cond.op in ("ne", "eq") and cond.args[1] is _ZERO:  # where tests c != 0 itself
+            cond, a, b = (cond.args[0], a, b) if cond.op == "ne" else (cond.args[0], b, a)
         if cond.op == "const":
             return a if cond.value != 0 else b
         if a is b:
             return a
+        args = (cond, a, b)
     return make(name, args)
 
 
@@ -328,7 +333,36 @@ _BINARY = {
     "le": lambda a, b: call("le", a, b),
     "gt": lambda a, b: call("gt", a, b),
     "ge": lambda a, b: call("ge", a, b),
+    "eq": lambda a, b: call("eq", a, b),
+    "ne": lambda a, b: call("ne", a, b),
+    "and": lambda a, b: logical_and(a, b),
+    "or": lambda a, b: logical_or(a, b),
+    "xor": lambda a, b: call("ne", truth(a), truth(b)),
 }
+
+
+def truth(x) -> Node:
+    """1 where ``x`` is nonzero (true), else 0: conditions are already such, other values are compared with 0."""
+    node = as_node(x)
+    if node.op in _CONDITIONS or (node.op == "const" and node.value in (0, 1)):
+        return node
+    return call("ne", node, 0)
+
+
+def logical_and(a, b) -> Node:
+    return where(a, truth(b), 0)
+
+
+def logical_or(a, b) -> Node:
+    return where(a, 1, truth(b))
+
+
+def logical_not(a) -> Node:
+    return call("eq", a, 0)
+
+
+_CONDITIONS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})
+_ZERO = const(0)
 
 
 def binary(kind: str, a, b):

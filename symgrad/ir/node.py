@@ -11,8 +11,10 @@ builders of :mod:`symgrad.ir.builders`; this module only defines the data.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import math
+import numbers
 import threading
 import weakref
 import zlib
@@ -54,6 +56,9 @@ class _Protocol:
 
 
 PROTOCOL = _Protocol()
+
+TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar("symgrad_tracing", default=False)
+"""True while a Python function is being traced (set by :mod:`symgrad.trace.tracer`): ``==`` is then numpy's."""
 
 
 def _stable_hash(text: str) -> int:
@@ -250,17 +255,66 @@ class Node:
 
     __hash__ = object.__hash__
 
-    def __eq__(self, other) -> bool:
-        """Structural equality, which hash-consing makes an identity test (as in sympy)."""
+    def __eq__(self, other):
+        """Inside a traced function, numpy's ``==``: an elementwise condition; elsewhere sympy's structural test.
+
+        A traced function is numeric code (``np.sum(x == y)`` counts equal entries),
+        so there ``==`` builds the condition ``sg.equal(x, y)``.  On expressions it
+        answers whether two expressions are the same (hash-consing makes that an
+        identity test), as sympy's ``==`` does; :meth:`equals` asks that anywhere.
+        """
+        if not isinstance(other, (Node, numbers.Real)):
+            return NotImplemented
+        return _alg.binary("eq", self, other) if TRACING.get() else self.equals(other)
+
+    def __ne__(self, other):
+        if not isinstance(other, (Node, numbers.Real)):
+            return NotImplemented
+        return _alg.binary("ne", self, other) if TRACING.get() else not self.equals(other)
+
+    def equals(self, other) -> bool:
+        """Structural equality: the same expression (an identity test, thanks to hash-consing)."""
         if isinstance(other, Node):
             return self is other
-        if isinstance(other, (int, float, Fraction)) and self.op == "const":
-            return self.value == other
-        return NotImplemented
+        return isinstance(other, numbers.Real) and self.op == "const" and self.value == other
 
-    def __ne__(self, other) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
+    # conditions combine as numpy's boolean arrays do: & | ^ ~ are logical (nonzero is true)
+    def __and__(self, other):
+        return _alg.binary("and", self, other)
+
+    def __rand__(self, other):
+        return _alg.binary("and", other, self)
+
+    def __or__(self, other):
+        return _alg.binary("or", self, other)
+
+    def __ror__(self, other):
+        return _alg.binary("or", other, self)
+
+    def __xor__(self, other):
+        return _alg.binary("xor", self, other)
+
+    def __rxor__(self, other):
+        return _alg.binary("xor", other, self)
+
+    def __invert__(self):
+        return _alg.logical_not(self)
+
+    # the remainder and floor division are not differentiable and have no op: say so by name
+    def __mod__(self, other):
+        raise UnsupportedOpError("%", hint="The remainder has no symbolic counterpart (numpy.remainder neither).")
+
+    __rmod__ = __mod__
+
+    def __floordiv__(self, other):
+        raise UnsupportedOpError("//", hint="Floor division is not differentiable; write x / y, or sg.where.")
+
+    __rfloordiv__ = __floordiv__
+
+    def __divmod__(self, other):
+        raise UnsupportedOpError("divmod", hint="The remainder has no symbolic counterpart.")
+
+    __rdivmod__ = __divmod__
 
     # -- numpy interop: ufuncs on nodes and on object arrays of nodes ------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):

@@ -243,7 +243,7 @@ def _unary(name, ref, partial, *, numpy, python, cuda, sympy, **extra):
     )
 
 
-def _compare(name, ufunc, symbol, sympy_type):
+def _compare(name, ufunc, symbol, sympy_type, public=""):
     return Op(
         name=name,
         arity=2,
@@ -257,6 +257,7 @@ def _compare(name, ufunc, symbol, sympy_type):
         sympy_types=(sympy_type,),
         ufuncs=(ufunc.__name__,),
         operator=symbol,
+        public=public,
         samples=((0.4, -0.9), (-1.1, 0.6)),
     )
 
@@ -587,6 +588,10 @@ _OPS = [
     _compare("le", np.less_equal, "<=", "LessThan"),
     _compare("gt", np.greater, ">", "StrictGreaterThan"),
     _compare("ge", np.greater_equal, ">=", "GreaterThan"),
+    # == and != inside traced functions and on arrays are these elementwise conditions (numpy's meaning);
+    # on plain expressions == stays sympy's structural test (see Node.__eq__)
+    _compare("eq", np.equal, "==", "Equality", public="equal"),
+    _compare("ne", np.not_equal, "!=", "Unequality", public="not_equal"),
     Op(
         "where",
         3,
@@ -604,7 +609,7 @@ _OPS = [
 
 OPS: dict[str, Op] = {op.name: op for op in _OPS}
 
-COMPARISONS = frozenset(op.name for op in _OPS if op.operator in ("<", "<=", ">", ">="))
+COMPARISONS = frozenset(op.name for op in _OPS if op.operator in ("<", "<=", ">", ">=", "==", "!="))
 
 
 def c_helpers(op_names: Iterable[str]) -> list[str]:

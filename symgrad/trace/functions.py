@@ -127,6 +127,10 @@ abs = primitive("abs")
 sign = primitive("sign")
 sigmoid = primitive("sigmoid")
 softplus = primitive("softplus")
+equal = primitive("eq")
+equal.__name__ = "equal"
+not_equal = primitive("ne")
+not_equal.__name__ = "not_equal"
 relu = primitive("relu")
 stop_gradient = primitive("stop_gradient")
 arctan2 = primitive("arctan2")
@@ -184,6 +188,23 @@ def clip(x, a_min=None, a_max=None):
     if a_max is not None:
         x = minimum(x, a_max)
     return x
+
+
+def logical_and(x1, x2):
+    """Elementwise ``x1 and x2`` of conditions (nonzero is true), as numpy's ``&`` on boolean arrays."""
+    return B.elementwise(B.logical_and, _arr(x1), _arr(x2))
+
+
+def logical_or(x1, x2):
+    return B.elementwise(B.logical_or, _arr(x1), _arr(x2))
+
+
+def logical_xor(x1, x2):
+    return B.elementwise(lambda a, b: B.binary("xor", a, b), _arr(x1), _arr(x2))
+
+
+def logical_not(x):
+    return B.elementwise(B.logical_not, _arr(x))
 
 
 def where(cond, a, b):
@@ -393,5 +414,10 @@ COMPOSITES: dict[str, Composite] = {
     "conjugate": Composite(positive, 1, 1, ufuncs=("conjugate",), formula=False),  # values are real
     "log_sigmoid": Composite(log_sigmoid, 1, 1, ufuncs=("log_expit",), formula=False),
     "vdot": Composite(vdot, 2, 2, formula=False),
+    # numpy's & | ^ ~ on boolean arrays are the bitwise ufuncs; on conditions they are logical
+    "logical_and": Composite(logical_and, 2, 2, ufuncs=("logical_and", "bitwise_and")),
+    "logical_or": Composite(logical_or, 2, 2, ufuncs=("logical_or", "bitwise_or")),
+    "logical_xor": Composite(logical_xor, 2, 2, ufuncs=("logical_xor", "bitwise_xor")),
+    "logical_not": Composite(logical_not, 1, 1, ufuncs=("logical_not", "invert")),
 }
 """The composite public functions by name; the primitives' are in :data:`symgrad.ir.ops.OPS`."""

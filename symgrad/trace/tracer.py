@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, SymgradError, TraceError, UnsupportedOpError
-from ..ir.node import symbol
+from ..ir.node import TRACING, symbol
 from .functions import array_symbol
 from .program import Arg, Param, Program, symbolic_outputs
 from .pytree import LEAF, Tree, leaf_names
@@ -50,6 +50,13 @@ def _parameter_names(fn: Callable, nargs: int | None) -> list[str]:
         params = []
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     has_varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
+    required_keywords = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    if required_keywords:
+        raise InputError(
+            f"the function has keyword-only parameter(s) without a default ({', '.join(required_keywords)}): symgrad "
+            "traces positional arguments; make them positional, give them a default, or bind them with "
+            "functools.partial"
+        )
     if nargs is None:
         nargs = len([p for p in positional if p.default is p.empty])
         if nargs == 0 and has_varargs:
@@ -78,6 +85,11 @@ def _normalize_shapes(shapes: Shapes, names: list[str]) -> list[ArgSpec]:
                 raise InputError(f"shapes gives position {key}, but the function takes {len(names)} argument(s)")
             result[index] = _arg_spec(shape, key)
         return result
+    if not isinstance(shapes, (list, tuple)):
+        raise InputError(
+            f"shapes must be a dict (argument name or position -> shape) or a list of shapes, one per argument, "
+            f"got {type(shapes).__name__} {shapes!r}"
+        )
     shapes = list(shapes)
     if len(shapes) > len(names):
         raise InputError(f"shapes gives {len(shapes)} shapes for a function of {len(names)} argument(s)")
@@ -150,6 +162,9 @@ def trace(fn: Callable, shapes: Shapes = None, nargs: int | None = None) -> Prog
     """Call ``fn`` on symbolic arguments and keep what it returns."""
     if nargs is None and isinstance(shapes, (list, tuple)):
         nargs = max(len(shapes), _required_count(fn))
+        limit = _positional_limit(fn)
+        if limit is not None and len(shapes) > limit:
+            raise InputError(f"shapes gives {len(shapes)} shapes for a function of {limit} argument(s)")
     names = _parameter_names(fn, nargs)
     args, params = make_params(names, _normalize_shapes(shapes, names))
     program = Program(args, None, params)
@@ -167,6 +182,7 @@ def _call_traced(fn: Callable, values: list, args: tuple[Arg, ...]):
     about a node (``x[0]`` on a scalar argument, ``x % 2``) becomes a TraceError
     that says how each argument was traced.
     """
+    token = TRACING.set(True)  # == and != are numpy's elementwise conditions while the function runs
     try:
         return fn(*values)
     except UnsupportedOpError:
@@ -190,6 +206,8 @@ def _call_traced(fn: Callable, values: list, args: tuple[Arg, ...]):
                 "declared in its structure, e.g. shapes={'params': {'W': (3, 2), 'b': None}} (None: a scalar)"
             ) from exc
         raise
+    finally:
+        TRACING.reset(token)
 
 
 _NUMPY_DIR = os.path.dirname(np.__file__) + os.sep
@@ -223,6 +241,17 @@ def _numpy_entry(exc: BaseException) -> str | None:
         return f"numpy.{match.group(1)}"
     ufunc = getattr(exc, "ufunc", None)
     return f"numpy.{ufunc.__name__}" if ufunc is not None else None
+
+
+def _positional_limit(fn: Callable) -> int | None:
+    """How many positional arguments ``fn`` accepts (None: any number, or no signature to read)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return None
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
 
 
 def _required_count(fn: Callable) -> int:

@@ -1,0 +1,144 @@
+"""Comparisons, ``==``/``!=`` and logical operators on symbolic values: numpy's semantics, never a wrong number.
+
+Arrays of symbols (``shapes=`` arguments, ``sg.symbols(..., shape=)``) are
+:class:`symgrad.ir.array.SymbolicArray`, whose ufuncs go through symgrad, so
+``x > 0`` on an array is an array of conditions; ``==`` inside a traced
+function is numpy's elementwise condition, while on plain expressions it stays
+sympy's structural test.  Every value is checked against numpy itself on the
+numpy and C backends.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad.api import products
+from symgrad.ir.array import SymbolicArray
+
+BACKENDS = ["numpy"] + (["c"] if shutil.which("cc") or shutil.which("gcc") else [])
+V = np.array([1.5, -2.0, 0.25, -0.75])
+
+
+def _fd_jacobian(fn, v, h=1e-6):
+    cols = []
+    for i in range(v.size):
+        e = np.zeros_like(v)
+        e[i] = h
+        cols.append((np.asarray(fn(v + e)) - np.asarray(fn(v - e))) / (2 * h))
+    return np.stack(cols, axis=-1)
+
+
+ELEMENTWISE = {
+    "where": (lambda x: sg.where(x > 0, x**2, -x), lambda x: np.where(x > 0, x**2, -x)),
+    "np.where": (lambda x: np.where(x >= 0.5, np.sin(x), 2 * x), lambda x: np.where(x >= 0.5, np.sin(x), 2 * x)),
+    "maximum": (lambda x: np.maximum(x, 0.0) * x, lambda x: np.maximum(x, 0.0) * x),
+    "minimum": (lambda x: np.minimum(x, 0.1), lambda x: np.minimum(x, 0.1)),
+    "fmax": (lambda x: np.fmax(x, -1.0), lambda x: np.fmax(x, -1.0)),
+    "fmin": (lambda x: np.fmin(x, 1.0), lambda x: np.fmin(x, 1.0)),
+    "clip": (lambda x: np.clip(x, -1.0, 1.0) * 3, lambda x: np.clip(x, -1.0, 1.0) * 3),
+    "sign": (lambda x: np.sign(x) * x**3, lambda x: np.sign(x) * x**3),
+    "accumulate": (lambda x: np.maximum.accumulate(x) * x, lambda x: np.maximum.accumulate(x) * x),
+    "logical": (
+        lambda x: np.where((x > -1) & (x < 1) | (x < -1.5), x, 0.0),
+        lambda x: np.where((x > -1) & (x < 1) | (x < -1.5), x, 0.0),
+    ),
+    "not": (lambda x: np.where(~(x > 0), x * 2, x), lambda x: np.where(~(x > 0), x * 2, x)),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+def test_comparisons_on_array_arguments_follow_numpy(name, backend):
+    ours, theirs = ELEMENTWISE[name]
+    f = sg.compile(ours, shapes=[(4,)], backend=backend)
+    np.testing.assert_allclose(f(V), theirs(V), rtol=1e-14)
+    jac = sg.jacobian(ours, shapes=[(4,)], backend=backend)(V)
+    np.testing.assert_allclose(jac, _fd_jacobian(theirs, V), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_issues_reproducers(backend):
+    g = sg.grad(lambda x: np.sum(sg.where(x > 0, x, 0.0)), shapes=[(3,)], backend=backend)
+    np.testing.assert_array_equal(g(np.array([1.0, -2.0, 3.0])), [1.0, 0.0, 1.0])
+    j = sg.jacobian(lambda x: np.maximum(x, 0.0), shapes=[(3,)], backend=backend)
+    np.testing.assert_array_equal(j(np.array([1.0, -2.0, 3.0])), np.diag([1.0, 0.0, 1.0]))
+    r = sg.grad(lambda x: np.maximum.reduce(x) + np.minimum.reduce(x), shapes=[(3,)], backend=backend)
+    np.testing.assert_array_equal(r(np.array([1.0, -2.0, 3.0])), [0.0, 1.0, 1.0])
+
+
+def test_array_symbols_compare_elementwise_outside_tracing():
+    v = sg.symbols("v", shape=3)
+    cond = v > 0
+    assert isinstance(cond, SymbolicArray) and cond.shape == (3,)
+    assert str(cond[1]) == "v[1] > 0"
+    f = sg.compile(sg.where(cond, v, 0), inputs=[v])
+    np.testing.assert_array_equal(f(np.array([-1.0, 2.0, 0.0])), [0.0, 2.0, 0.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_equality_inside_traced_functions_is_numpys(backend):
+    vg = sg.value_and_grad(lambda x, y: np.sum(x == y) + 0.0, backend=backend)
+    assert vg(2.0, 2.0) == (1.0, 0.0)
+    assert vg(2.0, 3.0)[0] == 0.0
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    y = np.array([1.0, 0.0, 3.0, 0.0, 0.0, 0.0])
+    count = sg.compile(lambda a, b: np.sum(a != b) + 0.0, shapes=[(6,), (6,)], backend=backend)
+    assert count(x, y) == np.sum(x != y) == 4
+    same = sg.compile(lambda a, b: np.sum(a == b) + 0.0, shapes=[(6,), (6,)], backend=backend)
+    assert same(x, y) == np.sum(x == y) == 2
+    pick = sg.grad(lambda a: sg.where(a == 1.0, 5 * a, a**2), backend=backend)
+    assert pick(1.0) == 5.0 and pick(3.0) == 6.0
+
+
+def test_equality_of_expressions_stays_structural():
+    x, y = sg.symbols("x y")
+    assert (x == y) is False and (x != y) is True
+    assert ((x + 1) == (1 + x)) is True
+    assert (sg.diff(x**2, x) == 2 * x) is True
+    assert x.equals(x) and not x.equals(y) and not x.equals("x")
+    assert (sg.sin(x) in [y, sg.sin(x)]) is True
+
+
+def test_sg_equal_and_not_equal_are_elementwise_functions():
+    x, y = sg.symbols("x y")
+    f = sg.compile([sg.equal(x, y), sg.not_equal(x, y)], inputs=[x, y])
+    assert f(2.0, 2.0) == (1.0, 0.0) and f(1.0, 2.0) == (0.0, 1.0)
+    np.testing.assert_array_equal(f(np.array([1.0, 2.0]), np.array([1.0, 3.0]))[0], [1.0, 0.0])
+    assert f(float("nan"), float("nan")) == (0.0, 1.0)  # numpy: nan == nan is False
+
+
+def test_remainder_and_floor_division_say_what_they_are():
+    for fn in (lambda x, y: x % y, lambda x, y: x // y, lambda x: 3.0 % x):
+        with pytest.raises(sg.UnsupportedOpError) as info:
+            sg.grad(fn)
+        assert "shapes=" not in str(info.value)
+    with pytest.raises(sg.UnsupportedOpError, match="numpy.remainder"):
+        sg.grad(lambda v: np.sum(v % 2.0), shapes=[(3,)])
+
+
+def test_numpy_functions_passed_directly_are_named():
+    with pytest.raises(sg.UnsupportedOpError, match="numpy.sort"):
+        sg.jacobian(np.sort, shapes=[(3,)])
+    np.testing.assert_allclose(sg.jacobian(np.sin, shapes=[(2,)])(np.array([0.1, 0.2])), np.diag(np.cos([0.1, 0.2])))
+
+
+def test_hvp_with_a_new_vector_reuses_the_compiled_kernel(monkeypatch):
+    builds = []
+    real = products._hvp_build
+    monkeypatch.setattr(products, "_hvp_build", lambda *a: builds.append(1) or real(*a))
+
+    def f(v):
+        return np.sum(v**3) * v[0]
+
+    x = np.linspace(0.5, 2.0, 5)
+    hess = sg.hessian(f, shapes=[(5,)])(x)
+    for k in range(4):
+        p = np.arange(5.0) - k
+        np.testing.assert_allclose(sg.hvp(f, (x,), (p,), shapes=[(5,)]), hess @ p, rtol=1e-12)
+    assert len(builds) == 1
+    sg.hvp(f, (x,), (x,), shapes=[(5,)], backend="numpy", dtype="float32")  # other options: compiled anew
+    assert len(builds) == 2

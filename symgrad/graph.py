@@ -40,9 +40,10 @@ RENDER_FORMATS = ("svg", "png", "pdf", "dot")
 _DOT_TIMEOUT_S = 120
 
 _GLYPHS = {"add": "+", "mul": "×", "pow": "^", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
-_FILL = {"value": "#dbe9f6", "grad": "#f8d7da", "shared": "#ffd966"}
+_FILL = {"value": "#dbe9f6", "grad": "#f8d7da", "shared": "#ffd966", "leaf": "#d5f5d5"}
 _SHAPE = {"op": 'shape=box, style="filled,rounded"', "symbol": "shape=ellipse, style=filled, penwidth=2"}
 _SHAPE["const"] = 'shape=box, style="filled,dashed", fontsize=10'
+_SHAPE["leaf"] = 'shape=box, style="filled"'
 _CLUSTERS = (("value", "value (forward pass)"), ("grad", "derivatives (backward pass)"))
 
 
@@ -105,7 +106,9 @@ class Graph:
         total_nodes: int,
         title: str | None = None,
         clustered: bool = False,
+        style: str = "derivative",
     ) -> None:
+        self.style = style
         self.nodes = tuple(nodes)
         self.edges = tuple(edges)
         self.outputs = tuple(outputs)
@@ -119,7 +122,7 @@ class Graph:
         return len(self.nodes) < self.total_nodes
 
     def __repr__(self) -> str:
-        kind = "value and derivatives" if self.clustered else "value"
+        kind = "backward pass" if self.style == "autograd" else "value and derivatives" if self.clustered else "value"
         return f"<symgrad.Graph of the {kind}: {len(self.nodes)} nodes, {len(self.edges)} edges>"
 
     # -- DOT ---------------------------------------------------------------------------
@@ -170,10 +173,14 @@ class Graph:
         ordered = {n.id for n in self.nodes if n.kind == "op" and _ordered_operands(n.node)}
         lines = []
         for e in self.edges:
-            attrs = f" [label={_quote(str(e.index))}, fontsize=9]" if e.target in ordered else ""
+            op_end = e.source if self.style == "autograd" else e.target  # autograd edges run op -> operand
+            attrs = f" [label={_quote(str(e.index))}, fontsize=9]" if op_end in ordered else ""
             lines.append(f"  {e.source} -> {e.target}{attrs};")
         for i, out in enumerate(self.outputs):
-            lines.append(f"  {out.target} -> out{i} [style=dashed, color=gray50];")
+            if self.style == "autograd":  # the backward pass starts at the output's grad_fn
+                lines.append(f"  out{i} -> {out.target} [style=dashed, color=gray50];")
+            else:
+                lines.append(f"  {out.target} -> out{i} [style=dashed, color=gray50];")
         cut = self._cut_targets()
         if cut:
             lines.append(f"  elided [label={_quote('… nodes not drawn')}, shape=note, color=gray50];")
@@ -341,6 +348,9 @@ def _graph_node(node: Node, node_id: str, value_set: set[Node], grad_set: set[No
     return GraphNode(node_id, node, kind, role, label)
 
 
+STYLES = ("derivative", "autograd")
+
+
 def graph(
     f_or_expr,
     *,
@@ -349,18 +359,29 @@ def graph(
     shapes=None,
     max_nodes: int = MAX_NODES,
     title: str | None = None,
+    style: str = "derivative",
 ) -> Graph:
     """The computational graph of an expression (or array/tuple of them) or of a traced function.
 
     ``grad=True`` adds the derivatives with respect to ``wrt`` (symbols, array symbols or
-    names; default: every free symbol) in a second cluster; nodes shared by value and
-    derivatives are drawn once.  ``shapes`` declares a function's array arguments, as in
-    ``sg.grad``.  At most ``max_nodes`` nodes are drawn, those nearest the outputs.
+    names; default: every free symbol).  ``style="derivative"`` (the default) draws the
+    derivative graph in a second cluster, nodes shared by value and derivatives drawn
+    once; ``style="autograd"`` draws the backward pass the way PyTorch's autograd builds
+    it: one ``grad_fn`` node per forward op (``MulBackward0``, ``AddBackward0``, …) linked
+    by ``next_functions`` towards the leaves, an ``AccumulateGrad`` node at each input.
+    ``shapes`` declares a function's array arguments, as in ``sg.grad``.  At most
+    ``max_nodes`` nodes are drawn, those nearest the outputs.
     """
-    if not isinstance(max_nodes, int) or max_nodes < 1:
+    if not isinstance(max_nodes, int) or isinstance(max_nodes, bool) or max_nodes < 1:
         raise InputError(f"max_nodes must be a positive int, got {max_nodes!r}")
+    if style not in STYLES:
+        raise InputError(f"style must be one of {', '.join(map(repr, STYLES))}, got {style!r}")
+    if style == "autograd" and not grad:
+        raise InputError("style='autograd' draws the backward pass: pass grad=True with it")
     values, arguments = _value_outputs(f_or_expr, shapes)
     value_roots = [n for _, n in values]
+    if style == "autograd":
+        return _autograd_graph(values, _resolve_wrt(wrt, value_roots, arguments), max_nodes, title)
     derivatives = _derivative_outputs(values, _resolve_wrt(wrt, value_roots, arguments)) if grad else []
     grad_roots = [n for _, n in derivatives]
     order = toposort(value_roots + grad_roots)
@@ -376,3 +397,56 @@ def graph(
     outputs = [GraphOutput(name, ids[n], "value") for name, n in values if n in ids]
     outputs += [GraphOutput(name, ids[n], "grad") for name, n in derivatives if n in ids]
     return Graph(nodes, edges, outputs, len(order), title, clustered=grad)
+
+
+# -- the backward pass as autograd builds it --------------------------------------------------------
+
+# PyTorch's names for the grad_fn of an op where they differ from "<Op>Backward0"
+_AUTOGRAD_NAMES = {"arctan2": "Atan2Backward0", "arcsin": "AsinBackward0", "arccos": "AcosBackward0"}
+_AUTOGRAD_NAMES |= {"arctan": "AtanBackward0", "stop_gradient": "DetachBackward0"}
+
+
+def autograd_name(node: Node) -> str:
+    """The ``grad_fn`` PyTorch would give the tensor ``node`` computes: ``x*y`` -> ``MulBackward0``."""
+    if node.op == "mul" and len(node.args) == 2 and node.args[0].op == "const" and node.args[0].value == -1:
+        return "NegBackward0"
+    if node.op == "pow" and node.args[1].op == "const":
+        special = {0.5: "SqrtBackward0", -1: "ReciprocalBackward0"}
+        return special.get(float(node.args[1].value), "PowBackward0")
+    if node.op == "pow":
+        return "PowBackward1"  # a tensor to a tensor power
+    if node.op in _AUTOGRAD_NAMES:
+        return _AUTOGRAD_NAMES[node.op]
+    return "".join(part.capitalize() for part in node.op.split("_")) + "Backward0"
+
+
+def _autograd_graph(values: list[tuple[str, Node]], variables: list[Node], max_nodes: int, title) -> Graph:
+    """One grad_fn node per op that depends on a variable, edges along next_functions, AccumulateGrad leaves."""
+    wanted = set(variables)
+    roots = [n for _, n in values]
+    order = toposort(roots)
+    needs: set[Node] = set()  # the nodes that require grad (depend on a variable)
+    for node in order:
+        if node in wanted or (node.op not in ("const", "sym") and any(a in needs for a in node.args)):
+            needs.add(node)
+    chosen = [n for n in reversed(order) if n in needs]  # outputs first, as autograd walks them
+    if len(chosen) > max_nodes:
+        keep = _nearest([r for r in roots if r in needs], max_nodes)
+        drawn = [n for n in chosen if n in keep]
+    else:
+        drawn = chosen
+    ids = {node: f"n{i}" for i, node in enumerate(drawn)}
+    nodes = []
+    for node in drawn:
+        if node.op == "sym":
+            nodes.append(GraphNode(ids[node], node, "leaf", "leaf", f"AccumulateGrad\n{node.name}"))
+        else:
+            nodes.append(GraphNode(ids[node], node, "op", "grad", autograd_name(node)))
+    edges = []
+    for node in drawn:  # next_functions: from a grad_fn to the grad_fns (or AccumulateGrad) of its inputs
+        if node.op == "sym":
+            continue
+        nexts = [a for a in dict.fromkeys(node.args) if a in needs and a in ids]
+        edges += [GraphEdge(ids[node], ids[a], i) for i, a in enumerate(nexts)]
+    outputs = [GraphOutput(f"{name}.grad_fn", ids[n], "grad") for name, n in values if n in ids]
+    return Graph(nodes, edges, outputs, len(chosen), title or "backward pass (autograd)", style="autograd")

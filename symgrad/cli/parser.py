@@ -237,6 +237,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, _OptionKinds]:
     p = _subcommand(sub, "graph", "draw the computational graph")
     _common(p, kinds, wrt_help=every + "; with --grad", at=False)
     kinds.add(p, "--grad", action="store_true", help="draw the derivatives next to the value")
+    kinds.add(
+        p,
+        "--style",
+        choices=("derivative", "autograd"),
+        default="derivative",
+        help="with --grad: the derivative graph (default) or the backward pass as autograd builds it",
+    )
     kinds.add(p, "--format", choices=GRAPH_FORMATS, help="dot (default; needs nothing), svg, png, pdf (need Graphviz)")
     kinds.add(p, "-o", "--output", metavar="FILE", help="write here (required for png and pdf)")
     kinds.add(p, "--max-drawn", type=_positive_int, default=500, metavar="N", help="draw at most N nodes (default 500)")

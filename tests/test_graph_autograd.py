@@ -1,0 +1,95 @@
+"""The backward graph the notes teach: grad_fn nodes linked by next_functions, AccumulateGrad at the leaves."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad.cli.main import main
+from symgrad.graph import autograd_name
+
+
+def _labels(g) -> list[str]:
+    return sorted(n.label for n in g.nodes)
+
+
+def _next_functions(g) -> dict[str, list[str]]:
+    label = {n.id: n.label for n in g.nodes}
+    out: dict[str, list[str]] = {}
+    for e in sorted(g.edges, key=lambda e: (e.source, e.index)):
+        out.setdefault(label[e.source], []).append(label[e.target])
+    return out
+
+
+def test_the_notes_q_example_has_one_grad_fn_per_op_and_accumulate_grad_leaves():
+    a, b = sg.symbols("a b")
+    g = sg.graph(3 * a**3 - b**2, grad=True, style="autograd")
+    assert _labels(g) == sorted(
+        ["AddBackward0", "MulBackward0", "PowBackward0", "NegBackward0", "PowBackward0"]
+        + ["AccumulateGrad\na", "AccumulateGrad\nb"]
+    )
+    nexts = _next_functions(g)
+    assert sorted(nexts["AddBackward0"]) == ["MulBackward0", "NegBackward0"]
+    assert nexts["MulBackward0"] == ["PowBackward0"] and nexts["NegBackward0"] == ["PowBackward0"]
+    assert sorted(nexts["PowBackward0"]) == ["AccumulateGrad\na", "AccumulateGrad\nb"]
+    assert [o.name for o in g.outputs] == ["f.grad_fn"]
+    assert "out0 -> n0" in g.to_dot()  # the backward pass starts at the output's grad_fn
+
+
+def test_constants_and_values_that_need_no_gradient_are_not_drawn():
+    x, y = sg.symbols("x y")
+    g = sg.graph(sg.exp(x) * sg.sin(y) + 2.5, grad=True, wrt=[x], style="autograd")
+    labels = _labels(g)
+    assert "SinBackward0" not in labels and "AccumulateGrad\ny" not in labels
+    assert labels == ["AccumulateGrad\nx", "AddBackward0", "ExpBackward0", "MulBackward0"]
+    assert all(not n.node.is_const for n in g.nodes)
+
+
+def test_each_forward_node_is_one_grad_fn_even_when_shared():
+    x = sg.symbols("x")
+    s = sg.sin(x)
+    g = sg.graph(s * s + s, grad=True, style="autograd")
+    assert _labels(g).count("SinBackward0") == 1
+    assert _labels(g).count("AccumulateGrad\nx") == 1
+
+
+@pytest.mark.parametrize(
+    "build, name",
+    [
+        (lambda x: -x, "NegBackward0"),
+        (lambda x: sg.sqrt(x), "SqrtBackward0"),
+        (lambda x: 1 / x, "ReciprocalBackward0"),
+        (lambda x: x**3, "PowBackward0"),
+        (lambda x: x**x, "PowBackward1"),
+        (lambda x: sg.tanh(x), "TanhBackward0"),
+        (lambda x: sg.arctan2(x, 2.0), "Atan2Backward0"),
+    ],
+)
+def test_grad_fn_names_follow_pytorch(build, name):
+    x = sg.symbols("x")
+    assert autograd_name(build(x)) == name
+
+
+def test_functions_with_array_arguments_draw_one_leaf_per_element():
+    g = sg.graph(lambda v: np.sum(v**2), grad=True, style="autograd", shapes=[(3,)])
+    leaves = [n.label for n in g.nodes if n.kind == "leaf"]
+    assert sorted(leaves) == [f"AccumulateGrad\nv[{i}]" for i in range(3)]
+
+
+def test_style_errors_are_symgrad_errors():
+    x = sg.symbols("x")
+    with pytest.raises(sg.InputError, match="pass grad=True"):
+        sg.graph(x * 2, style="autograd")
+    with pytest.raises(sg.InputError, match="style must be one of"):
+        sg.graph(x * 2, grad=True, style="torch")
+
+
+def test_the_command_line_draws_it(capsys):
+    assert main(["graph", "3*a**3 - b**2", "--grad", "--style", "autograd"]) == 0
+    dot = capsys.readouterr().out
+    assert "AccumulateGrad" in dot and "NegBackward0" in dot
+    assert len(re.findall(r"label=\"PowBackward0\"", dot)) == 2
+    assert main(["graph", "x*y", "--style", "autograd"]) == 2

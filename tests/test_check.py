@@ -15,7 +15,7 @@ import pytest
 import sympy
 
 import symgrad as sg
-from symgrad.checker.check import check, gradcheck
+from symgrad.checker import check, gradcheck
 from symgrad.errors import FormulaError
 from symgrad.formula import parse
 

@@ -23,8 +23,9 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,13 +35,19 @@ from ..errors import InputError, SymgradError
 from ..formula import Formula, parse
 from ..graph import graph
 from ..ir.node import Node, symbol, toposort
+from ..limits import MAX_NODES_ENV, TIME_LIMIT_ENV, TimeSliceExpired, budget, charge, checkpoint, time_slice
+from ..limits import current as current_budget
 from ..sympy_bridge import latex, simplify
 from ..trace.functions import array_symbol
 from .output import Report, Row, leibniz, to_json, to_latex, to_text
-from .parser import GRAPH_FORMATS, SIMPLIFY_LIMIT, build_parser, join_dash_values
+from .parser import GRAPH_FORMATS, SIMPLIFY_LIMIT, SIMPLIFY_SECONDS, build_parser, join_dash_values
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports
+_LIMIT_HINT = (
+    f"lower the work with a smaller formula or shapes, or raise the limits with --max-nodes / --time-limit "
+    f"(or ${MAX_NODES_ENV} / ${TIME_LIMIT_ENV})"
+)
 
 
 # -- main ----------------------------------------------------------------------------------------------
@@ -55,12 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed usage or help
         return int(exc.code or 0)
     try:
-        return COMMANDS[args.command](args)
+        with budget(args.max_nodes, args.time_limit, interrupt=True, hint=_LIMIT_HINT):
+            return COMMANDS[args.command](args)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as a shell's SIGPIPE would
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except SymgradError as exc:
         print(f"symgrad {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:  # the budget should stop a job first; if memory is short anyway, say what to do
+        print(f"symgrad {args.command}: error: out of memory; {_LIMIT_HINT}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # a bug: one line for users, the traceback on request
         if os.environ.get("SYMGRAD_DEBUG"):
@@ -114,6 +125,35 @@ def parse_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+@dataclass
+class _SimplifyClock:
+    """The CPU seconds left for sympy, shared by all the formulas one command prints.
+
+    CPU time, not wall time: what gets simplified does not depend on how loaded the machine is.
+    """
+
+    left: float = SIMPLIFY_SECONDS
+
+    def run(self, expr, max_size: int):
+        """``expr`` simplified, or as built once the CPU time is spent (sympy's simplify has no bound of its own)."""
+        if self.left <= 0:
+            return expr
+        start = time.process_time()
+        try:
+            with time_slice(self.left):
+                return simplify(expr, max_size=max_size)
+        except TimeSliceExpired:
+            self.left = 0.0
+            print(
+                f"symgrad: simplifying took over {SIMPLIFY_SECONDS:g} s of CPU time; the rest is printed as built "
+                "(--simplify 0 skips simplification)",
+                file=sys.stderr,
+            )
+            return expr
+        finally:
+            self.left -= time.process_time() - start
+
+
 @dataclass(frozen=True)
 class Problem:
     """What every command starts from: the formula text, its parse, the declared shapes."""
@@ -122,14 +162,16 @@ class Problem:
     formula: Formula
     shapes: dict[str, tuple[int, ...]]
     simplify_limit: int = SIMPLIFY_LIMIT
+    clock: _SimplifyClock = field(default_factory=_SimplifyClock, compare=False)
 
     @property
     def value(self):
         return self.formula.value
 
     def simplify(self, expr):
-        """``expr`` as printed: simplified with sympy within the ``--simplify`` budget (0: as built)."""
-        return simplify(expr, max_size=self.simplify_limit) if self.simplify_limit > 0 else expr
+        """``expr`` as printed: simplified with sympy within the ``--simplify`` size and the time allowance."""
+        checkpoint()
+        return self.clock.run(expr, self.simplify_limit) if self.simplify_limit > 0 else expr
 
     def scalar(self, what: str) -> Node:
         """The formula, which must be one scalar expression for ``what``."""
@@ -181,7 +223,10 @@ def number_value(text: str, name: str, shape: tuple[int, ...]):
     formula = parse(text)
     if formula.symbols:
         raise InputError(f"--at {name}={text}: the value may not use symbols ({', '.join(formula.symbols)})")
-    value = np.vectorize(float, otypes=[float])(np.asarray(formula.value, dtype=object))
+    try:
+        value = np.vectorize(float, otypes=[float])(np.asarray(formula.value, dtype=object))
+    except OverflowError:
+        raise InputError(f"--at {name}={text}: the value is too large for a float") from None
     if value.shape != shape:
         want = f"shape {shape}" if shape else "a number"
         raise InputError(f"--at {name}={text}: {name} needs {want}, got shape {value.shape}")
@@ -244,7 +289,30 @@ def make_report(command: str, problem: Problem, args, variables, rows, matrix=No
     return Report(command, problem.text, shown, names, tuple(rows), point, value, matrix, symmetric)
 
 
+def written_size(roots: Sequence[Node], cap: int) -> int:
+    """How many nodes ``roots`` have written out as trees (at most ``cap + 1``), as the printers write them.
+
+    A shared node counts once per use, so a 30th derivative of a few thousand nodes would print as gigabytes.
+    """
+    size: dict[Node, int] = {}
+    for n in toposort(list(roots)):
+        total = 1
+        for a in n.args:
+            total += size[a]
+        size[n] = min(total, cap + 1)
+    return min(sum(size[r] for r in roots), cap + 1)
+
+
+def _charge_printed(report: Report) -> None:
+    """Count the printed size of the report's formulas against the budget, before printing them."""
+    shown = [v for v in np.asarray(report.shown, dtype=object).reshape(-1) if isinstance(v, Node)]
+    running = current_budget()
+    cap = running.max_nodes if running is not None else 10**9
+    charge(written_size([r.expr for r in report.rows] + shown, cap), "nodes with the printed formulas written out")
+
+
 def _emit(report: Report, args: argparse.Namespace) -> int:
+    _charge_printed(report)
     if args.json:
         print(json.dumps(to_json(report), indent=2))
     else:
@@ -259,6 +327,7 @@ def run_grad(args: argparse.Namespace) -> int:
     problem = load_problem(args)
     f = problem.scalar("grad")
     variables = problem.variables(args.wrt)
+    charge(len(variables), "formulas")
     rows = [_row(problem, g, [v]) for v, g in zip(variables, gradient(f, variables))]
     return _emit(make_report("grad", problem, args, variables, rows), args)
 
@@ -268,15 +337,22 @@ def run_hessian(args: argparse.Namespace) -> int:
     f = problem.scalar("hessian")
     variables = problem.variables(args.wrt)
     n = len(variables)
-    H = hessian(f, variables) if n else np.empty((0, 0), dtype=object)
+    H = _hessian(f, variables)
     rows = [_row(problem, H[i, j], [variables[i], variables[j]]) for i in range(n) for j in range(n)]
     return _emit(make_report("hessian", problem, args, variables, rows, (n, n)), args)
+
+
+def _hessian(f: Node, variables: Sequence[Node]) -> np.ndarray:
+    """The Hessian as an array of formulas, its n*n entries counted against the budget before any is built."""
+    charge(len(variables) ** 2, "Hessian entries")
+    return hessian(f, variables) if variables else np.empty((0, 0), dtype=object)
 
 
 def run_jacobian(args: argparse.Namespace) -> int:
     problem = load_problem(args)
     outputs = problem.outputs()
     variables = problem.variables(args.wrt)
+    charge(len(outputs) * len(variables), "Jacobian entries")
     J = jacobian(np.array(outputs, dtype=object), variables) if variables else np.empty((len(outputs), 0), object)
     names = [f"f[{i}]" if len(outputs) > 1 else "f" for i in range(len(outputs))]
     rows = [_row(problem, J[i, j], [v], names[i]) for i in range(len(outputs)) for j, v in enumerate(variables)]
@@ -290,39 +366,41 @@ def run_diff(args: argparse.Namespace) -> int:
     if args.order < 1:
         raise InputError(f"--order must be at least 1, got {args.order}")
     variables = problem.variables(args.wrt)
+    outputs = problem.outputs()
+    charge(len(outputs) * len(variables) * args.order, "nodes (a derivative of order k builds at least k)")
     order = [v for v in variables for _ in range(args.order)]
     spec = [item for v, k in _runs(order) for item in (v, k)]  # sympy's convention: x, 3, y, 1
-    outputs = problem.outputs()
     names = ["f" if isinstance(problem.value, Node) else f"f[{i}]" for i in range(len(outputs))]
     rows = [_row(problem, diff(out, *spec), order, name) for out, name in zip(outputs, names)]
     return _emit(make_report("diff", problem, args, variables, rows), args)
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..checker.check import check  # imported here: the other commands do not need the checker
+    from ..checker import check  # imported here: the other commands do not need the checker
 
     problem = load_problem(args)
     wanted = [problem.symbol_named(item) for item in split_top_level(args.wrt or "")]
-    claimed = parse(args.claimed, problem.shapes).value
-    if len(wanted) > 1:  # one claim per variable: "[2*x, 2*y]"
-        claimed = list(np.asarray(claimed, dtype=object).reshape(-1))
     wrt = None if not wanted else wanted[0] if len(wanted) == 1 else wanted
     point = parse_point(problem, args.at) if args.at else None
-    result = check(problem.value, claimed, wrt=wrt, at=point)
+    # the claim goes to the checker as text: it splits "[9*a**2, -2*b]" per variable and "[[..], [..]]" per
+    # Hessian entry, and reads a number given with --at as a value at that point, not as a constant formula
+    result = check(problem.value, args.claimed, wrt=wrt, at=point, order=args.order, shapes=problem.shapes)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     elif args.latex:
         relation = "=" if result else r"\neq"
-        print(f"{_derivative_latex(problem.value, wrt)} {relation} {latex(claimed)}")
+        claimed = parse(args.claimed, problem.shapes).value
+        print(f"{_derivative_latex(problem.value, wrt, args.order)} {relation} {latex(claimed)}")
     else:
         print(str(result))
     return EXIT_OK if result else EXIT_CHECK_FAILED
 
 
-def _derivative_latex(f, wrt) -> str:
+def _derivative_latex(f, wrt, order: int = 1) -> str:
+    power = "" if order == 1 else f"^{{{order}}}"
     if isinstance(wrt, Node):
-        return rf"\frac{{\partial}}{{\partial {latex(wrt)}}}\left({latex(f)}\right)"
-    return rf"\nabla\left({latex(f)}\right)"
+        return rf"\frac{{\partial{power}}}{{\partial {latex(wrt)}{power}}}\left({latex(f)}\right)"
+    return rf"\nabla{power}\left({latex(f)}\right)"
 
 
 def run_codegen(args: argparse.Namespace) -> int:
@@ -331,7 +409,7 @@ def run_codegen(args: argparse.Namespace) -> int:
     builders: dict[str, Callable[[], object]] = {
         "value": lambda: problem.value,
         "grad": lambda: gradient(problem.scalar("codegen --what grad"), variables),
-        "hessian": lambda: hessian(problem.scalar("codegen --what hessian"), variables),
+        "hessian": lambda: _hessian(problem.scalar("codegen --what hessian"), variables),
         "jacobian": lambda: jacobian(np.array(problem.outputs(), dtype=object), variables),
     }
     outputs = builders[args.what]()
@@ -357,7 +435,7 @@ def run_graph(args: argparse.Namespace) -> int:
     if fmt in ("png", "pdf") and not args.output:
         raise InputError(f"--format {fmt} writes a binary file: give one with -o FILE")
     variables = problem.variables(args.wrt) if args.wrt else None
-    picture = graph(problem.value, grad=args.grad, wrt=variables, max_nodes=args.max_nodes)
+    picture = graph(problem.value, grad=args.grad, wrt=variables, max_nodes=args.max_drawn, style=args.style)
     if args.output:
         picture.render(args.output, format=fmt)
         print(f"wrote {args.output}: {len(picture.nodes)} nodes, {len(picture.edges)} edges", file=sys.stderr)

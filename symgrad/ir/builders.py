@@ -294,9 +294,10 @@ def call(name: str, *xs) -> Node:
     args = tuple(as_node(x) for x in xs)
     if op.arity not in (-1, len(args)):
         raise TraceError(f"{name} takes {op.arity} operand(s), got {len(args)}")
-    if all(a.op == "const" for a in args):
+    numbers = [float(a.value) if a.op == "const" else number_of(a) for a in args]
+    if None not in numbers:  # numbers, and expressions of named ones (sin(pi/2))
         with np.errstate(all="ignore"):
-            value = op.ref(*(float(a.value) for a in args))
+            value = op.ref(*numbers)
         return const(float(value))
     if len(args) == 1 and op.undoes and args[0].op == op.undoes:
         return args[0].args[0]
@@ -317,6 +318,28 @@ def call(name: str, *xs) -> Node:
             return a
         args = (cond, a, b)
     return make(name, args)
+
+
+def number_of(node: Node, depth: int = 4) -> float | None:
+    """The value of a symbol-free node made of numbers and named constants (``sg.pi``) by ``+ * **``, else None.
+
+    Only named constants make such nodes (the builders fold everything else), so
+    this answers None at once for ordinary graphs; ``depth`` bounds the walk.
+    """
+    if node.op == "const":
+        return float(node.value)
+    if node.op == "custom" and not node.args:
+        return node.value.constant
+    if depth == 0 or node.op not in ("add", "mul", "pow"):
+        return None
+    values = []
+    for a in node.args:
+        v = number_of(a, depth - 1)
+        if v is None:
+            return None
+        values.append(v)
+    with np.errstate(all="ignore"):
+        return float(OPS[node.op].ref(*values))
 
 
 def where(cond, a, b) -> Node:
@@ -413,6 +436,8 @@ def rebuild(node: Node, args: tuple[Node, ...]) -> Node:
         return mul(*args)
     if node.op == "pow":
         return pow(*args)
+    if node.op == "custom":  # a user's function (symgrad.ir.custom): its node value applies it
+        return node.value.apply(args)
     return call(node.op, *args)
 
 

@@ -1,0 +1,298 @@
+"""Deciding whether a claimed derivative equals the correct one: exactly where possible, else at sampled points.
+
+A verdict of "right" must mean right, so the order is:
+
+1. **sympy**: the difference correct - claimed, expanded and simplified within
+   a size and a time budget.  0 means equal everywhere.
+2. **exact arithmetic at a point**: the difference evaluated with the point's
+   coordinates as exact rationals.  A nonzero value at a point where f and
+   its derivative are finite means the claim is wrong, however the difference
+   looks.  (This needs no simplification, so it also works when step 1 fails.)
+3. **numbers**: both sides evaluated at the points :mod:`.domain` samples
+   (inside the real domain, on both sides of every kink).  A finite correct
+   value with a different, or non-finite, claimed value is a mismatch;
+   mismatches that exact arithmetic shows to be rounding are dropped.
+
+A claim is "right" only when step 1 proves it, or step 3 compared it at one or
+more points and found no mismatch; with no point to compare, the verdict is
+"undecided", never "right".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+
+from ..ir import builders as B
+from ..ir.evaluate import evaluate
+from ..ir.node import Node, free_symbols
+from ..limits import TimeSliceExpired, time_slice
+from ..sympy_bridge import to_sympy
+from .domain import Sample, sample, values_at
+
+SYMPY_MAX_OPS = 80
+"""Differences larger than this (sympy's count_ops) are not simplified: sympy's time grows fast."""
+SYMPY_SIMPLIFY_OPS = 40
+"""Only differences up to this size get ``sympy.simplify`` (after ``expand`` and ``cancel``)."""
+SYMPY_EXACT_OPS = 400
+"""Differences up to this size are evaluated exactly at points (cheap next to simplification)."""
+SYMPY_MAX_POWER = 8
+"""Powers of sums with larger integer exponents are not expanded (``(a + b)**50`` would explode)."""
+SYMPY_SECONDS = 2.0
+"""CPU seconds for sympy's part of one decision (a :func:`symgrad.limits.time_slice`; checked between
+elements where no timer is available, as outside the main thread)."""
+SAMPLE_POINTS = 40
+EXACT_POINTS = 3
+"""Points at which each difference is evaluated exactly: the first mismatches, then the first points."""
+RTOL, ATOL = 1e-7, 1e-9
+"""Tolerance for equality at sampled points (float64 rounding of different forms)."""
+NUMBER_RTOL, NUMBER_ATOL = 1e-6, 1e-9
+"""Default tolerance for claims given as numbers (hand computations are often rounded)."""
+MAX_ELEMENTS_SYMBOLIC = 64
+"""Array components with more elements than this are not given to sympy."""
+
+
+@dataclass
+class Decision:
+    """How a claim compares with the correct derivative, and how that was found out."""
+
+    verdict: str  # "right", "wrong" or "undecided"
+    method: str
+    witness: dict[Node, float] | None = None
+    wrong_entries: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    agreeing: dict[Node, float] | None = None
+    """For a wrong claim, a compared point where it agrees with the derivative (it is right on part of the domain)."""
+
+
+# -- values -------------------------------------------------------------------------------------------
+
+
+def evaluate_at(value, points: Mapping[Node, object]) -> np.ndarray:
+    """Values of an expression (array) at points: shape ``value.shape + point_shape`` (() or (number of points,))."""
+    arr = np.asarray(value, dtype=object)
+    if arr.dtype != object:
+        return arr.astype(float)
+    pshape = np.shape(next(iter(points.values()))) if points else ()
+    nodes = [B.as_node(v) for v in arr.reshape(-1)]
+    results = evaluate(nodes, points) if nodes else []
+    cells = [np.broadcast_to(np.asarray(r, dtype=float), pshape) for r in results]
+    flat = np.array(cells, dtype=float).reshape((len(nodes), *pshape))
+    return flat.reshape(arr.shape + pshape)
+
+
+def close_enough(a, b, rtol: float, atol: float) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.abs(a - b) <= atol + rtol * np.maximum(np.abs(a), np.abs(b))
+
+
+def flat_nodes(value) -> list[Node]:
+    return [B.as_node(v) for v in np.asarray(value, dtype=object).reshape(-1)]
+
+
+# -- sympy ----------------------------------------------------------------------------------------------
+
+
+def sympy_small(expr, limit: int = SYMPY_MAX_OPS) -> bool:
+    if sp.count_ops(expr) > limit:
+        return False
+    return all(
+        not (p.base.is_Add and p.exp.is_Integer and abs(int(p.exp)) > SYMPY_MAX_POWER) for p in expr.atoms(sp.Pow)
+    )
+
+
+def sympy_differences(correct: Sequence[Node], claimed: Sequence[Node]) -> list:
+    """Per element, correct - claimed in sympy, simplified within the budgets: 0, an expression, or None (too big)."""
+    deadline = time.monotonic() + SYMPY_SECONDS
+    out: list = []
+    for a, b in zip(correct, claimed):
+        if a is b:
+            out.append(sp.S.Zero)
+        elif len(correct) > MAX_ELEMENTS_SYMBOLIC or time.monotonic() > deadline:
+            out.append(None)
+        else:
+            out.append(_difference(a, b, deadline))
+    return out
+
+
+def _difference(a: Node, b: Node, deadline: float):
+    """``a - b`` in sympy: 0 when proven; else the simplest form reached in the time left (for exact values)."""
+    try:
+        d = to_sympy(a) - to_sympy(b)
+    except Exception:  # noqa: BLE001 - sympy fails in many ways (PolynomialError, ...): only "not decided"
+        return None
+    if d == 0 or not sympy_small(d, SYMPY_EXACT_OPS):
+        return d if d == 0 else None
+    if not sympy_small(d):
+        return d  # too big to simplify, small enough to evaluate exactly
+    for step in (sp.expand, lambda e: sp.cancel(sp.together(e)), sp.simplify):
+        if step is sp.simplify and sp.count_ops(d) > SYMPY_SIMPLIFY_OPS:
+            break
+        try:
+            with time_slice(deadline - time.monotonic()):
+                d = step(d)
+        except TimeSliceExpired:
+            break
+        except Exception:  # noqa: BLE001 - as above: keep the form reached so far
+            break
+        if d == 0:
+            break
+    return d
+
+
+def exact(v: float) -> sp.Rational:
+    """A coordinate as the exact decimal it prints as (the points are rounded to a few digits): 0.001 -> 1/1000."""
+    q = Fraction(repr(float(v)))
+    return sp.Rational(q.numerator, q.denominator)
+
+
+def exact_sign(diff, symbols: Sequence[Node], point: Sequence[float], scale: float) -> str | None:
+    """Whether ``diff`` is "zero" or "nonzero" at the point in exact arithmetic; None when sympy cannot tell.
+
+    With floats in the difference (a claim written with decimals) exactness
+    means nothing, so the value is judged against the numeric tolerance.
+    """
+    try:
+        mapping = {to_sympy(s): exact(v) for s, v in zip(symbols, point)}
+        v = diff.xreplace(mapping)
+        if not v.is_number or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+            return None
+        if diff.has(sp.Float):
+            return "nonzero" if abs(complex(sp.N(v, 30))) > ATOL + RTOL * scale else "zero"
+        zero = v.is_zero
+        return None if zero is None else "zero" if zero else "nonzero"
+    except Exception:  # noqa: BLE001 - as in _difference: a failure only means "cannot tell"
+        return None
+
+
+# -- the decision ------------------------------------------------------------------------------------------
+
+
+def decide(
+    correct,
+    claimed,
+    domain: Sequence[Node],
+    at: Mapping[Node, float] | None = None,
+    seed: int = 0,
+    *,
+    sympy_form=None,
+) -> Decision:
+    """Decide ``claimed == correct`` (expressions or arrays of them) where every node of ``domain`` is finite.
+
+    ``correct`` is evaluated as built: a form sympy simplified may have another
+    real domain (it reasons with complex numbers), so it is only given to
+    sympy, as ``sympy_form``.  ``domain`` holds the expressions whose real
+    domain the comparison lives in (f and the derivative as built); ``at`` is
+    a point the user gave, compared as well when it is in the domain.
+    """
+    c_nodes, k_nodes = flat_nodes(correct), flat_nodes(claimed)
+    s_nodes = c_nodes if sympy_form is None else flat_nodes(sympy_form)
+    symbols = free_symbols([*c_nodes, *k_nodes, *domain])
+    smp = sample([*domain, *c_nodes], symbols, SAMPLE_POINTS, seed, also=k_nodes)
+    cols, notes, at_used = _columns(smp, symbols, at, [*domain, *c_nodes])
+    n = cols.shape[1]
+    c_vals, k_vals = values_at(c_nodes, symbols, cols), values_at(k_nodes, symbols, cols)
+    with np.errstate(invalid="ignore"):
+        not_finite = ~np.isfinite(k_vals)
+        bad = not_finite | ~close_enough(c_vals, k_vals, RTOL, ATOL)
+    diffs = sympy_differences(s_nodes, k_nodes)
+    if all(d is not None and d == 0 for d in diffs):
+        return _proven_equal(not_finite, symbols, cols, n, notes)
+    for e, d in enumerate(diffs):
+        if d is None:
+            continue
+        if d == 0:
+            bad[e] = not_finite[e]  # proven equal: a finite difference is rounding
+            continue
+        witness = _exact_witness(d, e, bad, not_finite, c_vals, symbols, cols)
+        if isinstance(witness, int):
+            entries = sorted({e, *np.flatnonzero(bad.any(axis=1)).tolist()})
+            value = d.xreplace({to_sympy(s): exact(v) for s, v in zip(symbols, cols[:, witness])})
+            method = (
+                f"decided symbolically: in exact arithmetic the difference is {_short(value)} at the point shown, not 0"
+            )
+            return Decision(
+                "wrong", method, _point(symbols, cols, witness), entries, notes, _agreeing(bad, symbols, cols)
+            )
+    return _numeric_verdict(bad, symbols, cols, n, smp.beside_edges, at_used, notes)
+
+
+def _columns(smp: Sample, symbols, at, valid_for) -> tuple[np.ndarray, list[str], bool]:
+    """The sampled points as columns (symbols x points), with the given point appended when it is usable."""
+    cols = np.array([smp.points[s] for s in symbols]).reshape(len(symbols), smp.size)
+    notes: list[str] = []
+    if at is None:
+        return cols, notes, False
+    missing = [s.name for s in symbols if s not in at]
+    if missing:
+        notes.append(f"at= gives no value for {', '.join(missing)}: the given point is not among those compared")
+        return cols, notes, False
+    given = np.array([[float(at[s])] for s in symbols]).reshape(len(symbols), 1)
+    if not np.all(np.isfinite(values_at(valid_for, symbols, given))):
+        notes.append("at the given point f or its derivative is not finite: it is not among the points compared")
+        return cols, notes, False
+    return np.concatenate([given, cols], axis=1), notes, True
+
+
+def _proven_equal(not_finite, symbols, cols, n: int, notes: list[str]) -> Decision:
+    if not_finite.any():
+        col = int(np.flatnonzero(not_finite.any(axis=0))[0])
+        method = (
+            f"decided numerically at {n} points: the claim is not finite at the point shown, where f and its "
+            "derivative are (sympy, which works with complex values, calls the two equal)"
+        )
+        entries = np.flatnonzero(not_finite.any(axis=1)).tolist()
+        return Decision("wrong", method, _point(symbols, cols, col), entries, notes)
+    if n == 0:
+        notes = [*notes, "no point was found where f and its derivative are finite (real numbers)"]
+    return Decision("right", "decided symbolically: the difference simplifies to 0", None, [], notes)
+
+
+def _exact_witness(d, e: int, bad, not_finite, c_vals, symbols, cols) -> int | None:
+    """A point (column) where ``d`` is exactly nonzero; mismatches there that are exactly 0 are cleared as rounding."""
+    mismatches = np.flatnonzero(bad[e] & ~not_finite[e])[:EXACT_POINTS].tolist()
+    tried = list(dict.fromkeys(mismatches + list(range(min(EXACT_POINTS, cols.shape[1])))))
+    for col in tried:
+        sign = exact_sign(d, symbols, cols[:, col], float(abs(c_vals[e, col])))
+        if sign == "nonzero":
+            return col
+        if sign == "zero" and col in mismatches:
+            bad[e, col] = False
+    return None
+
+
+def _numeric_verdict(bad, symbols, cols, n: int, near: int, at_used: bool, notes: list[str]) -> Decision:
+    tol = f"rtol={RTOL:g}, atol={ATOL:g}"
+    if n == 0:
+        method = "no point was found where f and its derivative are finite, so nothing was compared"
+        return Decision("undecided", method, None, [], notes)
+    if bad.any():
+        col = int(np.flatnonzero(bad.any(axis=0))[0])
+        method = f"decided numerically at {n} points: they differ at the point shown ({tol})"
+        entries = np.flatnonzero(bad.any(axis=1)).tolist()
+        return Decision("wrong", method, _point(symbols, cols, col), entries, notes, _agreeing(bad, symbols, cols))
+    where = f"{near} beside kinks or domain edges" + (", and the given point" if at_used else "")
+    method = f"decided numerically at {n} points: equal at every one ({where}; {tol})"
+    return Decision("right", method, None, [], notes)
+
+
+def _agreeing(bad, symbols, cols) -> dict[Node, float] | None:
+    good = np.flatnonzero(~bad.any(axis=0)) if bad.size else np.zeros(0, dtype=int)
+    return _point(symbols, cols, int(good[0])) if good.size and symbols else None
+
+
+def _point(symbols, cols, col: int) -> dict[Node, float]:
+    return {s: float(cols[i, col]) for i, s in enumerate(symbols)}
+
+
+def _short(value) -> str:
+    text = str(value)
+    if len(text) <= 16:
+        return text
+    z = complex(sp.N(value, 15))
+    return f"{z.real:.10g}" if z.imag == 0 else f"{z.real:.6g} + {z.imag:.6g}i (not real)"

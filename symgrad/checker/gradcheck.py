@@ -1,0 +1,258 @@
+"""``gradcheck``: a numeric gradient (a hand-written backward pass) against central differences.
+
+``gradcheck(fn, grad_fn, inputs)`` checks a numeric gradient implementation
+against central finite differences, and ``gradcheck(fn, inputs)`` checks
+symgrad's own gradient of a traceable ``fn``.  Besides the usual tolerance
+test it measures how the first-order Taylor remainder shrinks with the step:
+quadratically for a right gradient, linearly for a wrong one.  That order does
+not depend on a lucky choice of step or tolerance, so it decides when the two
+tests disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..api.compiled import Compiled
+from ..api.transforms import grad as grad_transform
+from ..api.transforms import program_of
+from ..errors import InputError, ShapeError
+from .claims import numeric_array
+from .report import json_float, jsonable
+
+# -- gradcheck -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class GradcheckReport:
+    """The result of :func:`gradcheck`: truthy iff the gradient is judged right."""
+
+    ok: bool
+    tolerance_ok: bool
+    order_ok: bool | None
+    basis: str
+    eps: float
+    rtol: float
+    atol: float
+    orders: list[float | None]
+    worst: dict[str, object]
+    notes: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "tolerance_ok": self.tolerance_ok,
+            "order_ok": self.order_ok,
+            "basis": self.basis,
+            "eps": self.eps,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "orders": [None if o is None else json_float(o) for o in self.orders],
+            "worst": {k: (jsonable(v) if k != "index" else list(v)) for k, v in self.worst.items()},
+            "notes": list(self.notes),
+        }
+
+    def __str__(self) -> str:
+        w = self.worst
+        orders = ", ".join("rounding level" if o is None else f"{o:.2f}" for o in self.orders)
+        met = "met" if self.tolerance_ok else "NOT met"
+        lines = [
+            f"gradcheck: {'right' if self.ok else 'WRONG'} ({self.basis})",
+            (
+                f"  finite differences: central, relative step eps={self.eps:g}; tolerance |analytic - numeric| <= "
+                f"atol + rtol*|numeric| with atol={self.atol:g}, rtol={self.rtol:g}: {met}"
+            ),
+            (
+                f"  worst entry: input {w['input']} index {tuple(w['index'])}: analytic {w['analytic']:.10g}, "
+                f"numeric {w['numeric']:.10g}, abs error {w['abs_error']:.3g}, rel error {w['rel_error']:.3g}"
+            ),
+            (
+                "  observed order of the Taylor remainder |f(x+hv) - f(x) - h*g.v| (2 for a right gradient, "
+                f"1 for a wrong one): {orders}"
+            ),
+        ]
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def gradcheck(
+    fn: Callable,
+    grad_fn_or_inputs,
+    inputs=None,
+    *,
+    eps: float | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+) -> GradcheckReport:
+    """Check a gradient against central finite differences and the Taylor-remainder convergence order.
+
+    ``gradcheck(fn, grad_fn, inputs)``: ``grad_fn(*inputs)`` is a numeric gradient
+    (e.g. a hand-written backward pass) with the structure of ``inputs``.
+    ``gradcheck(fn, inputs)``: ``fn`` is traced and symgrad's exact gradient is
+    checked (a self-test).  ``inputs`` is one array or number, or a tuple/list of
+    them.  Inputs are cast to float64: finite differences in float32 lose about
+    half the digits (step * curvature vs. rounding / step), which would make
+    right float32 gradients look wrong.  A gradient returned in float32 is
+    judged with float32 tolerances (defaults atol=1e-5, rtol=1e-3; float64:
+    atol=1e-7, rtol=1e-5).  A non-scalar output of fn is summed (the outside
+    gradient of ones).
+    """
+    if callable(grad_fn_or_inputs) and not isinstance(grad_fn_or_inputs, np.ndarray):
+        if inputs is None:
+            raise InputError("gradcheck(fn, grad_fn, inputs): inputs is missing")
+        xs, single = _inputs(inputs)
+        value_fn = _numeric_fn(fn)
+        grads = _analytic(grad_fn_or_inputs, xs, single)
+        notes = []
+    else:
+        if inputs is not None:
+            raise InputError("gradcheck(fn, inputs) takes no third argument; for a gradient function pass it second")
+        xs, single = _inputs(grad_fn_or_inputs)
+        value_fn, grads = _symgrad_gradient(fn, xs)
+        notes = ["self-test: symgrad's exact gradient of the traced function"]
+    return _gradcheck(value_fn, xs, grads, eps, atol, rtol, notes)
+
+
+def _inputs(inputs) -> tuple[list[np.ndarray], bool]:
+    single = not isinstance(inputs, (tuple, list))
+    items = [inputs] if single else list(inputs)
+    if not items:
+        raise InputError("gradcheck needs at least one input")
+    return [numeric_array(x, f"inputs[{i}]") for i, x in enumerate(items)], single
+
+
+def _numeric_fn(fn: Callable) -> Callable:
+    def value(xs: list[np.ndarray]) -> tuple[float, np.dtype]:
+        out = fn(*xs)
+        arr = np.asarray(out)
+        if arr.dtype.kind not in "iuf":
+            raise InputError(f"gradcheck: fn must return real numbers, got {arr.dtype}")
+        dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
+        return float(np.sum(arr.astype(np.float64))), dtype
+
+    return value
+
+
+def _analytic(grad_fn: Callable, xs: list[np.ndarray], single: bool) -> list[np.ndarray]:
+    out = grad_fn(*[x.copy() for x in xs])
+    parts = [out] if single and not (isinstance(out, (tuple, list)) and len(out) == 1) else out
+    if not isinstance(parts, (tuple, list)) or len(parts) != len(xs):
+        got = len(parts) if isinstance(parts, (tuple, list)) else type(out).__name__
+        raise InputError(f"grad_fn must return one gradient per input ({len(xs)}), got {got}")
+    grads = []
+    for i, (g, x) in enumerate(zip(parts, xs)):
+        arr = np.asarray(g)
+        if arr.dtype.kind not in "iuf":
+            raise InputError(f"grad_fn's gradient {i} must be real numbers, got dtype {arr.dtype}")
+        if arr.shape != x.shape:
+            raise ShapeError(f"grad_fn's gradient {i} has shape {arr.shape}, but input {i} has shape {x.shape}")
+        grads.append(arr)
+    return grads
+
+
+def _symgrad_gradient(fn: Callable, xs: list[np.ndarray]):
+    shapes = [x.shape or None for x in xs]
+    compiled = fn if isinstance(fn, Compiled) else Compiled(program_of(fn, shapes))
+    g = grad_transform(compiled, argnums=tuple(range(len(xs))))
+    grads = [np.asarray(v, dtype=np.float64) for v in g(*xs)]
+
+    def value(ys: list[np.ndarray]) -> tuple[float, np.dtype]:
+        return float(np.sum(compiled(*ys))), np.dtype(np.float64)
+
+    return value, grads
+
+
+def _gradcheck(value_fn, xs, grads, eps, atol, rtol, notes) -> GradcheckReport:
+    g_dtype = np.result_type(*[g.dtype for g in grads])
+    g_eps = np.finfo(g_dtype).eps if g_dtype.kind == "f" else np.finfo(np.float64).eps
+    low_precision = g_eps > np.finfo(np.float64).eps
+    f0, f_dtype = value_fn(xs)
+    f_eps = float(np.finfo(f_dtype).eps)
+    eps = float(eps if eps is not None else np.cbrt(f_eps))
+    atol = float(atol if atol is not None else (1e-5 if low_precision else 1e-7))
+    rtol = float(rtol if rtol is not None else (1e-3 if low_precision else 1e-5))
+    if low_precision:
+        notes.append(f"the gradient is {g_dtype}: judged with its precision (inputs and differences in float64)")
+    if f_eps > np.finfo(np.float64).eps:
+        notes.append(f"fn computes in {f_dtype}: larger steps and rounding levels are used for it")
+    grads64 = [g.astype(np.float64) for g in grads]
+    worst, tolerance_ok = _tolerance_check(value_fn, xs, grads64, eps, atol, rtol)
+    orders = _orders(value_fn, xs, grads64, f0, f_eps, float(g_eps))
+    order_ok = None if all(o is None for o in orders) else all(o is None or o > 1.5 for o in orders)
+    if order_ok is None or order_ok == tolerance_ok:
+        ok = tolerance_ok
+        basis = "tolerance check; the remainder is at rounding level" if order_ok is None else "both tests agree"
+    else:
+        ok = bool(order_ok)
+        basis = "the tolerance check and the convergence order disagree: decided by the order"
+    return GradcheckReport(ok, tolerance_ok, order_ok, basis, eps, rtol, atol, orders, worst, notes)
+
+
+def _tolerance_check(value_fn, xs, grads, eps, atol, rtol) -> tuple[dict, bool]:
+    worst: dict[str, object] = {}
+    worst_score = -1.0
+    for i, (x, g) in enumerate(zip(xs, grads)):
+        for idx in np.ndindex(*x.shape):
+            h = eps * max(1.0, abs(float(x[idx])))
+            numeric = (_shifted(value_fn, xs, i, idx, h) - _shifted(value_fn, xs, i, idx, -h)) / (2 * h)
+            analytic = float(g[idx])
+            err = abs(analytic - numeric)
+            score = err / (atol + rtol * abs(numeric)) if math.isfinite(err) else math.inf
+            if score > worst_score:
+                worst_score = score
+                rel = err / abs(numeric) if numeric else (0.0 if err == 0 else math.inf)
+                worst = {"input": i, "index": idx, "analytic": analytic, "numeric": numeric}
+                worst.update({"abs_error": err, "rel_error": rel})
+    return worst, worst_score <= 1.0
+
+
+def _shifted(value_fn, xs, i: int, idx: tuple, h: float) -> float:
+    ys = [x.copy() for x in xs]
+    ys[i][idx] += h
+    return value_fn(ys)[0]
+
+
+def _orders(value_fn, xs, grads, f0: float, f_eps: float, g_eps: float, directions: int = 3) -> list[float | None]:
+    """Slope of log r(h) against log h at the smallest steps above the rounding level, per random direction.
+
+    r(h) = |f(x + h v) - f(x) - h g.v| is O(h^2) when g is the gradient and
+    about |h (grad - g).v| when it is not.  Points where r is within the noise
+    (rounding of f, and of g itself when g is float32) say nothing and are
+    dropped; a direction with fewer than two informative points gives None.
+    """
+    rng = np.random.default_rng(1)
+    scale = max(1.0, max(float(np.max(np.abs(x))) if x.size else 0.0 for x in xs))
+    steps = scale * 1e-2 * 4.0 ** -np.arange(10)
+    orders: list[float | None] = []
+    for _ in range(directions):
+        vs = [rng.standard_normal(x.shape) for x in xs]
+        norm = math.sqrt(sum(float(np.sum(v * v)) for v in vs)) or 1.0
+        vs = [v / norm for v in vs]
+        slope = sum(float(np.sum(g * v)) for g, v in zip(grads, vs))
+        g_size = sum(float(np.sum(np.abs(g * v))) for g, v in zip(grads, vs))
+        logs = []
+        for h in steps:
+            fh = value_fn([x + h * v for x, v in zip(xs, vs)])[0]
+            r = abs(fh - f0 - h * slope)
+            noise = 16 * f_eps * (abs(fh) + abs(f0)) + 16 * g_eps * h * g_size
+            if math.isfinite(r) and r > noise:
+                logs.append((math.log(h), math.log(r)))
+        orders.append(_tail_slope(logs))
+    return orders
+
+
+def _tail_slope(logs: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope over the (up to) three smallest informative steps."""
+    if len(logs) < 2:
+        return None
+    tail = logs[-3:]
+    hs = np.array([p[0] for p in tail])
+    rs = np.array([p[1] for p in tail])
+    return float(np.polyfit(hs, rs, 1)[0])

@@ -4,7 +4,7 @@ The simplifying builders used to turn ``sqrt(x)**2``, ``x**0.5*x**0.5``,
 ``sqrt(x)*sqrt(x)`` and ``(x**(1/3))**3`` into ``x``, which is -3 at x = -3
 where numpy (computing the expression as written) gives nan.  Each rewrite is
 checked here against numpy at negative, zero and positive x.  The sampler
-(:func:`symgrad.checker.domain.valid_points`) must return points where every
+(:func:`symgrad.ir.domain.valid_points`) must return points where every
 expression is finite, on both sides of every kink, and none for an empty domain.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.checker.domain import edges, sample, valid_points
+from symgrad.ir.domain import edges, sample, valid_points
 from symgrad.ir.evaluate import evaluate
 from symgrad.ir.node import free_symbols
 

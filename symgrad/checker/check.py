@@ -35,7 +35,7 @@ from .claims import (
 )
 from .decide import NUMBER_ATOL, NUMBER_RTOL, close_enough, decide, evaluate_at, flat_nodes
 from .diagnose import branch_diagnosis, diagnose, formula_text, number_diagnosis
-from .domain import valid_points
+from ..ir.domain import valid_points
 from .report import CheckReport, Component, fmt_value
 
 DISPLAY_SECONDS = 1.0

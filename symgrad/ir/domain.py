@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import builders as B
-from ..ir.evaluate import evaluate
-from ..ir.node import Node, toposort
+from . import builders as B
+from .evaluate import evaluate
+from .node import Node, toposort
 
 __all__ = ["Sample", "edges", "sample", "valid_points"]
 

@@ -7,7 +7,9 @@ function (``AddBackward``, ``MulBackward``) and the tensors it came from, and
 ``backward()`` walks that graph.  symgrad builds the same graph from a formula
 and turns it into derivative *formulas*.  A vector result needs an outside
 gradient (``Q.backward(gradient=ones)``): that is a vector-Jacobian product,
-``sg.vjp``.  Every number printed is also checked against a hand computation,
+``sg.vjp``.  Writing your own differentiable function with its own backward
+rule (PyTorch's ``torch.autograd.Function``) is ``sg.custom_function`` with
+``defderiv``.  Every number printed is also checked against a hand computation,
 so a wrong result makes the script fail.
 """
 
@@ -106,9 +108,40 @@ def no_grad_for_a_vector_output() -> None:
         raise AssertionError("grad of a vector output should be refused")
 
 
+def own_differentiable_function() -> None:
+    section("Your own differentiable function (torch.autograd.Function)")
+    # PyTorch:  class Softplus(torch.autograd.Function): forward(ctx, x) saves x and returns log1p(exp(x)),
+    #           backward(ctx, g) returns g * sigmoid(x).  symgrad: the body, and the rule as an expression.
+
+    @sg.custom_function
+    def softplus(x):
+        return sg.log1p(sg.exp(x))
+
+    @softplus.defderiv
+    def _(x):  # one partial per argument (a tuple for several)
+        return sg.sigmoid(x)
+
+    x = sg.symbols("x")
+    y = 2 * softplus(x) ** 2
+    print("y =", y, "   dy/dx =", sg.diff(y, x))
+    d1, d2 = sg.diff(softplus(x), x), sg.diff(softplus(x), x, 2)
+    print("d softplus/dx =", d1, "   d2/dx2 =", d2, "(the rule, differentiated)")
+    labels = [n.label.split(chr(10))[-1] for n in graph(y).nodes if n.kind == "op"]
+    print("its node in the graph:", [name for name in labels if "Softplus" in name])
+    g = sg.grad(lambda x: 2 * softplus(x) ** 2, verify=True)  # verify: the rule agrees with the body's slope
+    at = 0.5
+    sp_at, s_at = np.log1p(np.exp(at)), 1 / (1 + np.exp(-at))
+    print(f"at x = {at}: dy/dx = {g(at):.6f} (4*softplus*sigmoid = {4 * sp_at * s_at:.6f})")
+    np.testing.assert_allclose(g(at), 4 * sp_at * s_at, rtol=1e-14)
+    assert str(d1) == "sigmoid(x)"
+    assert "SoftplusBackward" in labels
+    assert "softplus" not in g.source  # the generated code computes the body: log1p(exp(x))
+
+
 if __name__ == "__main__":
     n1_the_graph()
     backward_reuses_forward()
     n2_outside_gradient()
     no_grad_for_a_vector_output()
+    own_differentiable_function()
     print("\nall checks passed")

@@ -31,6 +31,13 @@ class TraceError(SymgradError, TypeError):
     """A traced function did something symgrad cannot follow symbolically."""
 
 
+class ArrayMethodError(TraceError, AttributeError):
+    """An array method or attribute (``x.sum()``, ``x.shape``) on a scalar symbolic value.
+
+    Also an ``AttributeError``, so ``hasattr``/``getattr(x, name, default)`` probes still work.
+    """
+
+
 class DiffError(SymgradError, ValueError):
     """A derivative was requested that makes no sense (not a symbol, non-scalar grad...)."""
 

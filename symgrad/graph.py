@@ -27,8 +27,8 @@ import numpy as np
 from .api.transforms import program_of
 from .diff.reverse import check_variables, gradient_nodes
 from .errors import BackendError, InputError
+from .ir.custom import op_of
 from .ir.node import Node, free_symbols, toposort
-from .ir.ops import OPS
 from .ir.text import format_number
 from .trace.program import symbolic_outputs
 
@@ -86,7 +86,10 @@ def _label(node: Node) -> tuple[str, str]:
         return "const", format_number(node.value)
     if node.op == "sym":
         return "symbol", node.name
-    return "op", f"{_GLYPHS.get(node.op, node.op)}\n{backward_name(node.op)}"
+    if not node.args:  # a named constant (sg.pi)
+        return "const", op_of(node).name
+    name = op_of(node).name  # a custom function by its own name
+    return "op", f"{_GLYPHS.get(name, name)}\n{backward_name(name)}"
 
 
 def _quote(text: str) -> str:
@@ -231,7 +234,7 @@ class Graph:
 
 def _ordered_operands(node: Node) -> bool:
     """Whether an op's operand order matters (so edges are numbered): ``pow``, ``where``, ``arctan2``…"""
-    return len(node.args) > 1 and not OPS[node.op].commutative
+    return len(node.args) > 1 and not op_of(node).commutative
 
 
 def _run_dot(dot_text: str, arguments: list[str]) -> str:
@@ -417,6 +420,8 @@ def autograd_name(node: Node) -> str:
         return "PowBackward1"  # a tensor to a tensor power
     if node.op in _AUTOGRAD_NAMES:
         return _AUTOGRAD_NAMES[node.op]
+    if node.op == "custom":  # PyTorch names a custom autograd.Function's node <Name>Backward
+        return "".join(part.capitalize() for part in op_of(node).name.split("_")) + "Backward"
     return "".join(part.capitalize() for part in node.op.split("_")) + "Backward0"
 
 

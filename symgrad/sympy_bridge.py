@@ -39,6 +39,7 @@ from sympy.logic.boolalg import ITE, And, Boolean, BooleanFalse, BooleanTrue, No
 
 from .errors import UnsupportedOpError
 from .ir import builders as B
+from .ir.custom import op_of, registered
 from .ir.node import Node, const, symbol, toposort
 from .ir.ops import COMPARISONS, OPS
 
@@ -110,7 +111,7 @@ def _convert(node: Node, memo: dict, rel: dict, opaque_stop: bool):
         return _piecewise(args[1], cond, args[2])
     if op == "stop_gradient" and opaque_stop:
         return _STOP_GRADIENT(args[0])
-    return OPS[op].sympy(sp, *args)
+    return op_of(node).sympy(sp, *args)  # a custom function: sympy.Function(name); sg.pi: sympy.pi
 
 
 def _nested_select(n: Node, has_select: set[Node]) -> bool:
@@ -231,7 +232,9 @@ def to_sympy(e, shared: bool = False):
 
     Arrays give object arrays of the same shape, lists and tuples the same
     container.  ``stop_gradient`` is the identity, ``sigmoid`` becomes
-    ``1/(1 + exp(-a))``, comparisons and ``where`` become ``Piecewise``.
+    ``1/(1 + exp(-a))``, comparisons and ``where`` become ``Piecewise``; a
+    custom function is ``sympy.Function(name)`` of its arguments (``from_sympy``
+    gives it back while it is defined), ``sg.pi`` and ``sg.E`` are sympy's.
 
     A sympy expression is a tree: a subexpression the graph shares is converted
     once but appears (and counts, and prints) once per use, so a high
@@ -285,10 +288,11 @@ def _difference(u: Node, v: Node) -> Node:
 
 
 def _fold(name: str, args: list[Node]) -> Node:
-    out = args[0]
-    for a in args[1:]:
-        out = B.call(name, out, a)
-    return out
+    """sympy's n-ary ``Max``/``Min`` as a balanced tree of the binary op (as ``sg.max`` builds it)."""
+    while len(args) > 1:
+        paired = [B.call(name, args[i], args[i + 1]) for i in range(0, len(args) - 1, 2)]
+        args = paired + args[-1:] if len(args) % 2 else paired
+    return args[0]
 
 
 def _max(e, args: list[Node]) -> Node:
@@ -333,27 +337,20 @@ def _log(e, args: list[Node]) -> Node:
 
 
 def _undefined(e, args: list[Node]) -> Node:
-    """``Function("sigmoid")(x)`` and the like: a symgrad primitive sympy has no name for."""
+    """``Function("sigmoid")(x)`` and the like: a custom function of that name, or a primitive sympy has no name for."""
     name = type(e).__name__
+    custom = registered(name)
+    if custom is not None and custom.arity == len(args):
+        return custom.apply(tuple(args))
     op = OPS.get(name)
     if op is None or name in ("add", "mul", "pow") or op.arity != len(args):
         raise UnsupportedOpError(f"sympy function {name}")
     return B.call(name, *args)
 
 
-def _asinh(e, args):
-    x = args[0]
-    return B.call("log", B.add(x, B.pow(B.add(B.pow(x, 2), 1), Fraction(1, 2))))
-
-
-def _acosh(e, args):
-    x = args[0]
-    return B.call("log", B.add(x, B.pow(B.add(B.pow(x, 2), -1), Fraction(1, 2))))
-
-
-def _atanh(e, args):
-    x = args[0]
-    return B.mul(Fraction(1, 2), _difference(B.call("log1p", x), B.call("log1p", B.mul(-1, x))))
+def _sinc(e, args: list[Node]) -> Node:
+    """sympy's sinc is sin(x)/x: symgrad's (numpy's) sinc of x/pi."""
+    return B.call("sinc", B.mul(args[0], 1 / math.pi))
 
 
 def _table_handlers() -> dict[type, Callable]:
@@ -385,9 +382,7 @@ _HANDLERS: dict[type, Callable] = {
     sp.coth: _reciprocal("tanh"),
     sp.sech: _reciprocal("cosh"),
     sp.csch: _reciprocal("sinh"),
-    sp.asinh: _asinh,
-    sp.acosh: _acosh,
-    sp.atanh: _atanh,
+    sp.sinc: _sinc,
     sp.Max: _max,
     sp.Min: lambda e, args: _fold("minimum", args),
     ExprCondPair: lambda e, args: (args[0], args[1]),

@@ -2,7 +2,10 @@
 
 ``sg.jacobian``, ``sg.hessian`` and ``sg.compile`` take either a Python
 function (JAX style: a transformed callable comes back) or expressions (sympy
-style: arrays of derivative expressions come back).
+style: arrays of derivative expressions come back).  As in sympy, expressions
+and variables may be strings (``sg.diff("x**2", "x")``): they go through the
+safe formula parser (:mod:`symgrad.formula`, never ``eval``), and
+``sg.lambdify`` is sympy's name for compiling expressions.
 """
 
 from __future__ import annotations
@@ -14,16 +17,64 @@ import numpy as np
 from ..diff.policy import diff_spec
 from ..diff.reverse import check_variables, derivative_tensor, expand_symmetric, gradient_nodes
 from ..errors import DiffError, InputError
-from ..ir.node import Node, toposort
+from ..formula import parse
+from ..ir.node import Node, symbol, toposort
+from ..trace.functions import symbols
 from ..trace.program import Arg, Program, symbolic_outputs
 from ..trace.pytree import flatten
 from ..trace.tracer import Shapes
 from . import transforms
 from .compiled import Compiled
+from .dataset import compiled_for, dataset_spec
 
 
 def _is_function(obj) -> bool:
     return callable(obj) and not isinstance(obj, (Node, np.ndarray))
+
+
+# -- formula strings: parsed safely, as sympy users write them --------------------------------
+
+
+def _variable(v):
+    """A variable as given, or the symbol a name string (``"x"``) names; lists and tuples itemwise."""
+    if isinstance(v, str):
+        if not v.isidentifier():
+            raise DiffError(f"can only differentiate with respect to symbols; {v!r} is not a symbol name")
+        return symbol(v)
+    if isinstance(v, (list, tuple)):
+        return type(v)(_variable(item) for item in v)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _wrt(wrt):
+    """``wrt`` with names as symbols: ``"x y"`` or ``"x:3"`` (sg.symbols' syntax) gives a list of them."""
+    if isinstance(wrt, str):
+        made = symbols(wrt)
+        return list(made) if isinstance(made, tuple) else made
+    return _variable(wrt)
+
+
+def _formula(e, variables=()):
+    """A formula string parsed safely (array symbols among ``variables`` keep their shapes); else ``e`` as given."""
+    if isinstance(e, (list, tuple)) and any(isinstance(v, str) for v in e):
+        return type(e)(_formula(v, variables) for v in e)
+    if not isinstance(e, str):
+        return e
+    shapes = {}
+    for v in variables if isinstance(variables, (list, tuple)) else [variables]:
+        if isinstance(v, np.ndarray) and v.size and isinstance(v.flat[0], Node) and v.flat[0].op == "sym":
+            shapes[v.flat[0].value[0]] = v.shape
+    return parse(e, shapes).value
+
+
+def _no_options(what: str, options: dict) -> None:
+    if options:
+        raise InputError(
+            f"{what} of expressions got unknown keyword(s) {', '.join(map(repr, options))}; "
+            "code options (backend=, dtype=, ...) are for functions and sg.compile"
+        )
 
 
 def _variables(wrt) -> tuple[list[Node], tuple[int, ...]]:
@@ -45,19 +96,30 @@ def _elementwise(e, fn):
     return fn(symbolic_outputs(e))
 
 
-def diff(e, *spec):
+def diff(e, *spec, **kwargs):
     """sympy's ``diff``: ``diff(e, x)``, ``diff(e, x, 3)``, ``diff(e, x, x, y)``; arrays elementwise.
 
     Differentiating with respect to an array symbol gives ``e.shape + x.shape``.
+    ``e`` may be a formula string and the variables names: ``diff("x**2", "x")``.
     """
+    evaluate = kwargs.pop("evaluate", True)
+    if kwargs:
+        raise InputError(f"diff got an unknown keyword {next(iter(kwargs))!r}; it takes the variables and orders")
+    if evaluate is not True:
+        raise InputError(
+            "diff(evaluate=False) is not supported: symgrad builds the derivative itself, not a Derivative"
+        )
+    spec = tuple(_variable(v) for v in spec)
+    e = _formula(e, spec)
     if len(spec) == 1 and isinstance(spec[0], (np.ndarray, list, tuple)):
         return jacobian(e, spec[0])
     return _elementwise(e, lambda node: diff_spec(node, spec))
 
 
 def gradient(e, wrt):
-    """The gradient of one scalar expression, shaped like ``wrt``."""
-    node = symbolic_outputs(e)
+    """The gradient of one scalar expression, shaped like ``wrt`` (names and a formula string are accepted)."""
+    wrt = _wrt(wrt)
+    node = symbolic_outputs(_formula(e, wrt))
     if not isinstance(node, Node):
         raise DiffError(f"gradient needs a scalar expression, got an array of shape {np.shape(node)}; use sg.jacobian")
     variables, shape = _variables(wrt)
@@ -69,10 +131,12 @@ def jacobian(es, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "num
     """Function: ``jax.jacobian``-style transform.  Expressions: ``es.shape + wrt.shape`` array."""
     if _is_function(es):
         return transforms.jacobian_function(es, argnums, shapes, backend, dtype, **options)
+    _no_options("jacobian", options)
     if wrt is None:
         raise DiffError("jacobian of expressions needs wrt= (the symbols to differentiate with respect to)")
+    wrt = _wrt(wrt)
     variables, shape = _variables(wrt)
-    outs = np.asarray(symbolic_outputs(es), dtype=object)
+    outs = np.asarray(symbolic_outputs(_formula(es, wrt)), dtype=object)
     result = np.empty(outs.shape + (len(variables),), dtype=object)
     for idx in np.ndindex(*outs.shape):
         result[idx] = np.array(gradient_nodes(outs[idx], variables) if variables else [], dtype=object)
@@ -83,9 +147,11 @@ def hessian(e, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "numpy
     """Function: ``jax.hessian``-style transform.  Expression: ``wrt.shape * 2`` array, symmetric."""
     if _is_function(e):
         return transforms.hessian_function(e, argnums, shapes, backend, dtype, **options)
+    _no_options("hessian", options)
     if wrt is None:
         raise DiffError("hessian of an expression needs wrt= (the symbols to differentiate with respect to)")
-    node = symbolic_outputs(e)
+    wrt = _wrt(wrt)
+    node = symbolic_outputs(_formula(e, wrt))
     if not isinstance(node, Node):
         raise DiffError(f"hessian needs a scalar expression, got an array of shape {np.shape(node)}")
     variables, shape = _variables(wrt)
@@ -107,18 +173,23 @@ def compile(
     shapes: Shapes = None,
     backend: str = "numpy",
     dtype: str = "float64",
+    data=None,
+    reduce=None,
     **options,
 ) -> Compiled:
     """Compile a function (traced) or expressions (with ``inputs=[...]``) into fused code.
 
     A single expression gives one result, an array of expressions one array, a
     list or tuple of outputs a tuple of results, as ``sympy.lambdify`` does.
+    ``data=`` names (or positions) the arguments that hold one value per sample
+    (a leading sample axis when called) and ``reduce=`` ("mean", the default, or
+    "sum") how every output is reduced over the samples: a loss over a dataset.
     """
     opts = transforms.options_of("compile", backend, dtype, options)
     if _is_function(outputs) or isinstance(outputs, Compiled):
         if inputs is not None:
             raise InputError("inputs= is for expressions; a function's arguments come from its signature")
-        return transforms.compile_function(outputs, shapes, backend, dtype, **options)
+        return transforms.compile_function(outputs, shapes, backend, dtype, data, reduce, **options)
     symbolic = symbolic_outputs(outputs)
     if isinstance(symbolic, list):
         symbolic = tuple(symbolic)
@@ -130,4 +201,58 @@ def compile(
     if isinstance(inputs, (Node, np.ndarray)):
         inputs = [inputs]
     args = tuple(_input_arg(i) for i in inputs)
-    return Compiled(Program(args, symbolic), opts)
+    program = Program(args, symbolic)
+    return compiled_for(program, opts, dataset_spec(None, program, data, reduce, "compile"), what="compile")
+
+
+_MODULES = frozenset({"numpy", "math", "scipy"})  # what symgrad's generated code computes like
+
+
+def _check_modules(modules) -> None:
+    names = [modules] if isinstance(modules, str) or modules is None else modules
+    if not isinstance(names, (list, tuple)):
+        raise InputError(f"lambdify(modules=...) takes a module name or a list of them, got {type(modules).__name__}")
+    for m in names:
+        if m is not None and m not in _MODULES:
+            raise InputError(
+                f"lambdify(modules={m!r}) is not supported: symgrad generates its own code, which computes as numpy "
+                "does (modules='numpy' or None); for other targets use backend='c' or backend='cuda'"
+            )
+
+
+def _lambdify_inputs(args) -> list:
+    if isinstance(args, str):
+        made = symbols(args)
+        return list(made) if isinstance(made, tuple) else [made]
+    if isinstance(args, (Node, np.ndarray)):
+        return [args]
+    if isinstance(args, (list, tuple)):
+        return [symbol(a) if isinstance(a, str) and a.isidentifier() else a for a in args]
+    raise InputError(f"lambdify's args must be a symbol, an array symbol or a list of them, got {type(args).__name__}")
+
+
+def lambdify(
+    args,
+    expr,
+    modules=None,
+    printer=None,
+    use_imps: bool = True,
+    dummify: bool = False,
+    cse: bool = False,
+    docstring_limit: int | None = 1000,
+    **options,
+) -> Compiled:
+    """sympy's ``lambdify(args, expr)``: ``sg.compile(expr, inputs=args)``, with sympy's signature.
+
+    ``args`` is a symbol, an array symbol or a list of them (or names); ``expr``
+    an expression, an array or list of them, or a formula string.  ``modules``
+    may be None or ``"numpy"`` (the generated code computes as numpy does);
+    ``use_imps``, ``dummify``, ``cse`` and ``docstring_limit`` are accepted and
+    have nothing to do (common subexpressions are always computed once).
+    ``backend=``, ``dtype=`` and the other options of ``sg.compile`` pass through.
+    """
+    _check_modules(modules)
+    if printer is not None:
+        raise InputError("lambdify(printer=...) is not supported: symgrad prints its own code (see backend=)")
+    inputs = _lambdify_inputs(args)
+    return compile(_formula(expr, inputs), inputs=inputs, **options)

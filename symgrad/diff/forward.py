@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..ir import builders as B
+from ..ir.custom import note_derivatives
 from ..ir.node import Node, toposort
 from .reverse import ZERO, _dependents, _local_partials, check_variables
 
@@ -19,4 +20,6 @@ def jvp_nodes(roots: Sequence[Node], tangents: dict[Node, object]) -> list[Node]
         if node not in marked or node in dot:
             continue
         dot[node] = B.add(*(B.mul(p, dot[a]) for a, p in _local_partials(node, marked)))
-    return [dot.get(r, ZERO) for r in roots]
+    result = [dot.get(r, ZERO) for r in roots]
+    note_derivatives(roots, result)  # so verify=True knows which custom rules built them
+    return result

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import DiffError
 from ..ir import builders as B
+from ..ir.custom import CUSTOM, note_derivatives
 from ..ir.node import Node, const, toposort
 from ..ir.ops import OPS
 from ..limits import checkpoint
@@ -41,12 +42,19 @@ def _dependents(order: list[Node], wrt: set[Node]) -> set[Node]:
     return marked
 
 
+def partials_of(node: Node) -> tuple[Node, ...]:
+    """``d node / d operand`` for each operand: the op table's rule, or a custom function's (else its body's)."""
+    if node.op == CUSTOM:
+        return node.value.partials_at(node.args, gradient_nodes)
+    return OPS[node.op].partials(B, node.args, node)
+
+
 def _local_partials(node: Node, marked: set[Node]) -> list[tuple[Node, Node]]:
     """``(operand, d node / d operand)`` for the operands that depend on the variables."""
     if node.op == "mul":  # skip building products for operands that are constant here
         args = node.args
         return [(a, B.mul(*(args[:i] + args[i + 1 :]))) for i, a in enumerate(args) if a in marked]
-    partials = OPS[node.op].partials(B, node.args, node)
+    partials = partials_of(node)
     return [(a, p) for a, p in zip(node.args, partials) if a in marked]
 
 
@@ -76,7 +84,9 @@ def vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list
         for arg, partial in _local_partials(node, marked):
             term = partial if g is ONE else g if partial is ONE else B.mul(g, partial)
             contributions.setdefault(arg, []).append(term)
-    return [adjoint.get(v, ZERO) for v in wrt]
+    result = [adjoint.get(v, ZERO) for v in wrt]
+    note_derivatives(roots, result)  # so verify=True knows which custom rules built them
+    return result
 
 
 def gradient_nodes(root: Node, wrt: Sequence[Node]) -> list[Node]:
@@ -114,5 +124,3 @@ def expand_symmetric(entries: dict[tuple[int, ...], Node], n: int, order: int) -
         for perm in set(itertools.permutations(idx)):
             full[perm] = node
     return full
-
-

@@ -23,10 +23,10 @@ from fractions import Fraction
 
 from ..errors import DiffError
 from ..ir import builders as B
+from ..ir.custom import note_derivatives
 from ..ir.node import Node, const, toposort
-from ..ir.ops import OPS
 from ..limits import checkpoint
-from .reverse import _dependents, check_variables
+from .reverse import _dependents, check_variables, partials_of
 
 ZERO = const(0)
 ONE = const(1)
@@ -123,7 +123,7 @@ class _Taylor:
             return self._pow(y)
         if y.op == "where":
             return self._where(y)
-        partials = OPS[y.op].partials(B, y.args, y)
+        partials = partials_of(y)  # the op table's, or a custom function's rule
         return self._generic(y, [(u, p) for u, p in zip(y.args, partials) if self._mark(u) and p is not ZERO])
 
     def _generic(self, y: Node, pairs: list[tuple[Node, Node]]) -> _Rule:
@@ -263,9 +263,13 @@ def taylor_coefficients(root: Node, var: Node, order: int) -> list[Node]:
     check_variables([var])
     if order < 0:
         raise DiffError(f"derivative order must be >= 0, got {order}")
-    return list(_Taylor(root, var, order).run(root))
+    series = list(_Taylor(root, var, order).run(root))
+    note_derivatives([root], series[1:])  # so verify=True knows which custom rules built them
+    return series
 
 
 def nth_derivative(root: Node, var: Node, order: int) -> Node:
     """The ``order``-th derivative of ``root`` with respect to ``var``, by Taylor mode."""
-    return B.mul(math.factorial(order), taylor_coefficients(root, var, order)[order])
+    result = B.mul(math.factorial(order), taylor_coefficients(root, var, order)[order])
+    note_derivatives([root], [result])
+    return result

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .node import PROTOCOL
+from .node import PROTOCOL, Node, free_symbols
 
 
 class SymbolicArray(np.ndarray):
@@ -42,6 +42,62 @@ class SymbolicArray(np.ndarray):
         plain_kwargs = {k: _deep_plain(v) for k, v in kwargs.items()}
         return symbolic_array(PROTOCOL.array_function(func, types, plain_args, plain_kwargs))
 
+    # sympy's expression methods, elementwise (as on a sympy Matrix)
+    def subs(self, *args, **kwargs) -> SymbolicArray:
+        """``A.subs(x, 2)`` and sympy's other forms (see :meth:`Node.subs`), on every element."""
+        from .subs import subs  # subs imports the node module, which imports this one
+
+        flat = self.view(np.ndarray).reshape(-1)
+        where = [i for i, v in enumerate(flat) if isinstance(v, Node)]
+        out = flat.copy()
+        for i, v in zip(where, subs([flat[i] for i in where], args, kwargs)):
+            out[i] = v
+        return out.reshape(self.shape).view(SymbolicArray)
+
+    def diff(self, *spec, **kwargs):
+        """``A.diff(x)``: ``sg.diff(A, ...)``, elementwise."""
+        return PROTOCOL.diff(self, *spec, **kwargs)
+
+    @property
+    def free_symbols(self) -> set:
+        """The symbols the elements depend on, as a set."""
+        return set(free_symbols([v for v in self.flat if isinstance(v, Node)]))
+
+    # numpy's reduction methods, as the numpy functions of the same name (so symgrad's, through
+    # __array_function__): ndarray's own would divide into a buffer (x.std(), x.mean(axis=0))
+    def sum(self, *args, **kwargs):
+        return _as_function(np.sum, self, args, kwargs)
+
+    def prod(self, *args, **kwargs):
+        return _as_function(np.prod, self, args, kwargs)
+
+    def mean(self, *args, **kwargs):
+        return _as_function(np.mean, self, args, kwargs)
+
+    def var(self, *args, **kwargs):
+        return _as_function(np.var, self, args, kwargs)
+
+    def std(self, *args, **kwargs):
+        return _as_function(np.std, self, args, kwargs)
+
+    def max(self, *args, **kwargs):
+        return _as_function(np.max, self, args, kwargs)
+
+    def min(self, *args, **kwargs):
+        return _as_function(np.min, self, args, kwargs)
+
+    def cumsum(self, *args, **kwargs):
+        return _as_function(np.cumsum, self, args, kwargs)
+
+    def cumprod(self, *args, **kwargs):
+        return _as_function(np.cumprod, self, args, kwargs)
+
+    def trace(self, *args, **kwargs):
+        return _as_function(np.trace, self, args, kwargs)
+
+    def dot(self, *args, **kwargs):
+        return _as_function(np.dot, self, args, kwargs)
+
     def __bool__(self) -> bool:
         if self.size == 1:
             return bool(self.reshape(-1)[0])
@@ -49,6 +105,13 @@ class SymbolicArray(np.ndarray):
             "the truth value of an array with more than one element is ambiguous; "
             "use sg.where(cond, a, b) for an elementwise choice"
         )
+
+
+def _as_function(func, array: SymbolicArray, args: tuple, kwargs: dict):
+    """``array.<name>(...)`` as ``func(array, ...)`` (the methods take numpy's functions' arguments, in order)."""
+    if PROTOCOL.array_function is None:  # the tracing layer not loaded: ndarray's own method
+        return getattr(array.view(np.ndarray), func.__name__)(*args, **kwargs)
+    return func(array, *args, **kwargs)
 
 
 def _plain(value):

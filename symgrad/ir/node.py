@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterable
 from fractions import Fraction
 
-from ..errors import TraceError, UnsupportedOpError
+from ..errors import ArrayMethodError, TraceError, UnsupportedOpError
 
 Number = int | Fraction | float
 
@@ -43,16 +43,18 @@ class _Protocol:
     ``array_ufunc`` / ``array_function`` answer numpy's protocols and
     ``element_method`` the per-element methods numpy's object loops call
     (installed by :mod:`symgrad.trace`), ``latex`` prints a node as LaTeX
-    (installed by :mod:`symgrad`, importing sympy only when a notebook asks for it).
+    (installed by :mod:`symgrad`, importing sympy only when a notebook asks for it),
+    ``diff`` is ``sg.diff`` for ``e.diff(x)`` (installed by :mod:`symgrad`).
     """
 
-    __slots__ = ("array_function", "array_ufunc", "element_method", "latex")
+    __slots__ = ("array_function", "array_ufunc", "diff", "element_method", "latex")
 
     def __init__(self) -> None:
         self.array_ufunc = None
         self.array_function = None
         self.element_method = None
         self.latex = None
+        self.diff = None
 
 
 PROTOCOL = _Protocol()
@@ -147,10 +149,44 @@ class Node:
 
     conj = conjugate
 
+    # -- sympy's expression methods --------------------------------------------
+    def subs(self, *args, **kwargs) -> Node:
+        """sympy's ``subs``: ``e.subs(x, 2)``, ``e.subs({x: 2, y: z})``, ``e.subs([(x, 1), (y, 2)])``.
+
+        Pairs apply one after another as in sympy (a dict in sympy's order:
+        bigger keys first, then by name; ``simultaneous=True`` for all at once);
+        keys are symbols (or their names), array symbols or subexpressions, values
+        numbers or expressions, rebuilt through the simplifying builders.
+        """
+        return _subs.subs([self], args, kwargs)[0]
+
+    def diff(self, *spec, **kwargs) -> Node:
+        """sympy's ``e.diff(x)``, ``e.diff(x, 2)``, ``e.diff(x, y)``: the same as ``sg.diff(e, ...)``."""
+        if PROTOCOL.diff is None:  # only when symgrad.ir is used without the package
+            raise TraceError("e.diff needs the symgrad package imported (import symgrad)")
+        return PROTOCOL.diff(self, *spec, **kwargs)
+
+    @property
+    def free_symbols(self) -> set[Node]:
+        """The symbols this expression depends on, as a set (as sympy's ``free_symbols``)."""
+        return set(free_symbols([self]))
+
+    def __getattr__(self, name: str):
+        """Array methods on a scalar (``x.sum()``): say the value is a scalar, and how to declare an array."""
+        if name in _ARRAY_ATTRIBUTES:
+            raise ArrayMethodError(_array_method_message(self, name))
+        raise AttributeError(f"'Node' object has no attribute {name!r}")
+
+    def _number(self) -> Number | None:
+        """The value of a constant, or of an expression of named constants (``sg.pi/2``), else None."""
+        return self.value if self.op == "const" else _alg.number_of(self, 64)
+
     # -- Python protocol ------------------------------------------------------
     def __bool__(self) -> bool:
         if self.op == "const":
             return bool(self.value)
+        if self._number() is not None:  # sg.pi, sg.pi/2 + 1
+            return bool(self._number())
         raise TraceError(
             "a symbolic value has no truth value: Python control flow (`if`, `while`, "
             "`and`/`or`, `max`) on a traced value cannot be followed symbolically; "
@@ -160,6 +196,8 @@ class Node:
     def __float__(self) -> float:
         if self.op == "const":
             return float(self.value)
+        if self._number() is not None:  # sg.pi, sg.pi/2 + 1
+            return float(self._number())
         raise TraceError(
             f"cannot convert the symbolic value {self} to a float: float(), the math module and numpy "
             "functions without a symbolic counterpart need numbers; use symgrad's functions (sg.sin, "
@@ -167,8 +205,8 @@ class Node:
         )
 
     def __int__(self) -> int:
-        if self.op == "const":
-            return int(self.value)
+        if self._number() is not None:
+            return int(self._number())
         raise TraceError(f"cannot convert the symbolic value {self} to an int")
 
     def __index__(self) -> int:
@@ -338,6 +376,30 @@ class Node:
     deg2rad, rad2deg, degrees, radians = _ufunc_methods(4)
 
 
+# what numpy arrays have and a scalar symbol does not
+# fmt: off
+_ARRAY_ATTRIBUTES = frozenset({
+    "sum", "mean", "prod", "max", "min", "std", "var", "cumsum", "cumprod", "argmax", "argmin", "ptp",
+    "any", "all", "reshape", "ravel", "flatten", "transpose", "squeeze", "dot", "clip", "sort", "argsort",
+    "nonzero", "trace", "diagonal", "item", "tolist", "astype", "T", "shape", "ndim", "size",
+})
+# fmt: on
+
+
+def _array_method_message(node: Node, name: str) -> str:
+    call = f".{name}" if name in ("T", "shape", "ndim", "size") else f".{name}()"
+    if node.op == "sym":
+        what, arg = f"{node.name} is a scalar symbol", (node.value[0] if not node.value[1] else None)
+    else:
+        names = sorted({s.name for s in free_symbols([node])})
+        what = "this is a scalar expression" + (f" of {', '.join(names)}" if names else "")
+        arg = names[0] if len(names) == 1 and "[" not in names[0] else None
+    return (
+        f"{call}: {what}, not an array. A traced function's arguments are scalars unless declared with shapes= "
+        f"(e.g. shapes={{{arg or 'v'!r}: (3,)}}); sg.symbols(name, shape=(3,)) makes an array symbol"
+    )
+
+
 def _const_key(value: Number) -> tuple:
     if isinstance(value, float):
         return ("f", value.hex())
@@ -448,4 +510,5 @@ def intern_table_size() -> int:
 
 
 from . import builders as _alg
+from . import subs as _subs
 from . import text as _text

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from .custom import op_of
 from .node import Node, Number, toposort
-from .ops import COMPARISONS, OPS
+from .ops import COMPARISONS
 
 _ATOM, _POW, _MUL, _NEG, _ADD, _CMP = 100, 60, 50, 45, 40, 30
 
@@ -42,6 +43,8 @@ def _mul_text(coeff: Number, factors: list[Node], memo: dict) -> tuple[str, int]
     den: list[tuple[int, str]] = []
     for f in factors:
         rank = 0 if f.op == "sym" or (f.op == "pow" and f.args[0].op == "sym") else 1
+        if f.op == "custom" and not f.args:  # a named constant leads, as sympy prints 2*pi*x
+            rank = -1
         if f.op == "pow" and f.args[1].op == "const" and f.args[1].value < 0:
             inv = -f.args[1].value
             base = memo[f.args[0]]
@@ -125,7 +128,7 @@ def _node_text(node: Node, memo: dict) -> tuple[str, int]:
     if node.op == "pow":
         return _pow_text(node, memo)
     prec = _CMP if node.op in COMPARISONS else _ATOM
-    return OPS[node.op].text.format(*(memo[a][0] for a in node.args)), prec
+    return op_of(node).text.format(*(memo[a][0] for a in node.args)), prec  # custom functions by name
 
 
 def to_text(node: Node) -> str:

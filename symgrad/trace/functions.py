@@ -8,14 +8,18 @@ arrays of nodes alike, and numpy's ufuncs (``np.sin(x)``) route here too.
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import math
+import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
-from ..errors import AxisError, InputError, ShapeError, SymbolNameError
+from ..errors import AxisError, InputError, ShapeError, SymbolNameError, UnsupportedOpError
 from ..ir import builders as B
 from ..ir.array import SymbolicArray
 from ..ir.node import Node, symbol
@@ -28,21 +32,94 @@ MAX_NDIM = 32
 """Most dimensions of an array symbol (numpy's iterators handle at most 32)."""
 
 
-def symbols(names: str, shape: tuple[int, ...] | int | None = None):
-    """``symbols("x y")`` -> scalar symbols; ``symbols("a", shape=(2,))`` -> an array symbol."""
+def symbols(names, shape: tuple[int, ...] | int | None = None, *, seq: bool = False, **assumptions):
+    """``symbols("x y")`` -> scalar symbols; ``symbols("a", shape=(2,))`` -> an array symbol.
+
+    sympy's syntax: commas or spaces separate names, ``"x:3"`` is ``x0, x1, x2``,
+    ``"x0:2 y"`` is ``x0, x1, y``, ``"a:c"`` is ``a, b, c`` (letters inclusive),
+    ``"x(1:3)"`` is ``x1, x2``; a range, a trailing comma or ``seq=True`` always
+    gives a tuple.
+    ``real=True`` (and ``commutative``, ``finite``) is accepted: every symbol is
+    real; other sympy assumptions (``positive=True``...) are refused by name.
+    """
+    _check_assumptions(assumptions)
     if not isinstance(names, str):
         raise InputError(f"symbols() takes a string of names such as 'x y', got {type(names).__name__}")
-    parts = [p for p in names.replace(",", " ").split() if p]
+    text = names.strip()
+    if text.endswith(","):
+        seq, text = True, text[:-1]
+    parts = [p for p in text.replace(",", " ").split() if p]
     if not parts:
         raise SymbolNameError(f"symbols() needs at least one name, got {names!r}")
-    for p in parts:
+    expanded = [_expand_range(p) for p in parts]
+    seq = seq or any(":" in p for p in parts)
+    flat = [n for group in expanded for n in group]
+    for p in flat:
         if not p.isidentifier():
             raise SymbolNameError(f"symbol names must be identifiers (like x, x1, alpha), got {p!r}")
     if shape is None:
-        made = [symbol(p) for p in parts]
+        made = [symbol(p) for p in flat]
     else:
-        made = [array_symbol(p, check_shape(shape, p)) for p in parts]
-    return made[0] if len(made) == 1 else tuple(made)
+        made = [array_symbol(p, check_shape(shape, p)) for p in flat]
+    return made[0] if len(made) == 1 and not seq else tuple(made)
+
+
+_HONOURED = frozenset({"real", "commutative", "finite"})  # true of every symgrad symbol
+# fmt: off
+_SYMPY_ASSUMPTIONS = frozenset({
+    "algebraic", "antihermitian", "commutative", "complex", "composite", "even", "extended_negative",
+    "extended_nonnegative", "extended_nonpositive", "extended_nonzero", "extended_positive", "extended_real",
+    "finite", "hermitian", "imaginary", "infinite", "integer", "irrational", "negative", "noninteger",
+    "nonnegative", "nonpositive", "nonzero", "odd", "positive", "prime", "rational", "real", "transcendental", "zero",
+})
+# fmt: on
+_RANGE = re.compile(r"([0-9]*:[0-9]+|[a-zA-Z]?:[a-zA-Z])")
+
+
+def _check_assumptions(assumptions: dict) -> None:
+    for key, value in assumptions.items():
+        if key in _HONOURED and value is True:
+            continue
+        if key in _SYMPY_ASSUMPTIONS:
+            raise InputError(
+                f"symbols(): the assumption {key}={value!r} is not supported: symgrad's symbols are real numbers "
+                "with no further assumptions (real=True is accepted), and no simplification depends on a sign; "
+                "convert with sg.to_sympy to reason with sympy's assumptions"
+            )
+        close = difflib.get_close_matches(key, ["shape", "seq", *sorted(_SYMPY_ASSUMPTIONS)], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InputError(f"symbols() got an unknown keyword {key!r}{hint}; it takes shape=, seq= and real=True")
+
+
+def _expand_range(name: str) -> list[str]:
+    """sympy's ranges in one name: ``x:3`` -> x0 x1 x2, ``a:c`` -> a b c, ``x(1:3)y`` -> x1y x2y."""
+    if ":" not in name:
+        return [name]
+    pieces = _RANGE.split(name)
+    for i in range(1, len(pieces) - 1):  # one layer of parentheses around a range is dropped
+        if ":" in pieces[i] and pieces[i - 1].endswith("(") and pieces[i + 1].startswith(")"):
+            pieces[i - 1], pieces[i + 1] = pieces[i - 1][:-1], pieces[i + 1][1:]
+    choices: list[list[str]] = []
+    for piece in pieces:
+        if ":" not in piece:
+            choices.append([piece])
+            continue
+        if piece.endswith(":") or piece.count(":") != 1:
+            raise SymbolNameError(f"symbols(): the range {piece!r} in {name!r} has no end")
+        lo, hi = piece.split(":")
+        if hi[-1].isdigit():
+            start, stop = (int(lo) if lo else 0), int(hi)
+            if stop - start > MAX_SYMBOL_ELEMENTS:
+                raise InputError(f"symbols(): the range {piece!r} makes more than {MAX_SYMBOL_ELEMENTS:,} symbols")
+            choices.append([str(i) for i in range(start, stop)])
+        else:
+            letters = string.ascii_letters
+            choices.append(list(letters[letters.index(lo or "a") : letters.index(hi) + 1]))
+        if not choices[-1]:
+            return []  # an empty range (x:0) makes no symbols, as in sympy
+    if math.prod(len(c) for c in choices) > MAX_SYMBOL_ELEMENTS:
+        raise InputError(f"symbols(): {name!r} makes more than {MAX_SYMBOL_ELEMENTS:,} symbols")
+    return ["".join(combo) for combo in itertools.product(*choices)]
 
 
 def check_shape(shape, name: str) -> tuple[int, ...]:
@@ -115,14 +192,21 @@ tan = primitive("tan")
 arcsin = primitive("arcsin")
 arccos = primitive("arccos")
 arctan = primitive("arctan")
+arcsinh = primitive("arcsinh")
+arccosh = primitive("arccosh")
+arctanh = primitive("arctanh")
 sinh = primitive("sinh")
 cosh = primitive("cosh")
 tanh = primitive("tanh")
 exp = primitive("exp")
 expm1 = primitive("expm1")
+exp2 = primitive("exp2")
 log = primitive("log")
 log1p = primitive("log1p")
 erf = primitive("erf")
+erfc = primitive("erfc")
+cbrt = primitive("cbrt")
+sinc = primitive("sinc")
 abs = primitive("abs")
 sign = primitive("sign")
 sigmoid = primitive("sigmoid")
@@ -241,7 +325,7 @@ def _reduce(builder, x, axis, keepdims: bool):
     keep = [d for d in range(x.ndim) if d not in axes]
     moved = np.transpose(x, keep + list(axes)) if x.ndim else x
     kept_shape = tuple(x.shape[d] for d in keep)
-    flat = moved.reshape(kept_shape + (-1,))
+    flat = moved.reshape(kept_shape + (math.prod(x.shape[d] for d in axes),))  # not -1: kept_shape may hold a 0
     out = np.empty(kept_shape, dtype=object)
     for idx in np.ndindex(*kept_shape):
         out[idx] = builder(*flat[idx])
@@ -250,36 +334,150 @@ def _reduce(builder, x, axis, keepdims: bool):
     return out[()] if out.ndim == 0 else out.view(SymbolicArray)
 
 
-def sum(x, axis=None, keepdims: bool = False):
-    """Sum of elements as one n-ary node per output element."""
-    return _reduce(B.add, x, axis, keepdims)
+def _refuse_numeric_options(fn: str, dtype=None, out=None, where=None) -> None:
+    """numpy's options that would write into a buffer, change the float type or mask: refused, naming ``fn``."""
+    if out is not None and not (isinstance(out, tuple) and all(o is None for o in out)):
+        raise UnsupportedOpError(
+            f"{fn}(out=...)", hint="A symbolic result cannot be written into a numeric buffer: use the result."
+        )
+    if dtype is not None and dtype is not object and np.dtype(dtype) != np.dtype(object):
+        raise UnsupportedOpError(
+            f"{fn}(dtype=...)", hint="The compiled function's dtype= (float64 or float32) sets the float type."
+        )
+    if where is not None and where is not True and where is not np._NoValue:
+        raise UnsupportedOpError(f"{fn}(where=...)", hint="Mask with sg.where(cond, x, 0) before reducing.")
 
 
-def prod(x, axis=None, keepdims: bool = False):
-    return _reduce(B.mul, x, axis, keepdims)
+def _with_initial(builder, initial):
+    if initial is None or initial is np._NoValue:
+        return builder
+    return lambda *v: builder(*v, initial)
 
 
-def mean(x, axis=None, keepdims: bool = False):
+def sum(x, axis=None, dtype=None, out=None, keepdims: bool = False, initial=None, where=None):
+    """Sum of elements (numpy's ``sum``) as one n-ary node per output element."""
+    _refuse_numeric_options("sg.sum", dtype, out, where)
+    return _reduce(_with_initial(B.add, initial), x, axis, keepdims)
+
+
+def prod(x, axis=None, dtype=None, out=None, keepdims: bool = False, initial=None, where=None):
+    """Product of elements (numpy's ``prod``) as one n-ary node per output element."""
+    _refuse_numeric_options("sg.prod", dtype, out, where)
+    return _reduce(_with_initial(B.mul, initial), x, axis, keepdims)
+
+
+def _count(x: np.ndarray, axis) -> int:
+    """How many elements each output of a reduction over ``axis`` takes."""
+    return math.prod(x.shape[d] for d in _axes(axis, x.shape))
+
+
+def _scaled(values, factor):
+    return B.elementwise(lambda t: B.mul(t, factor), values)
+
+
+def mean(x, axis=None, dtype=None, out=None, keepdims: bool = False, *, where=None):
+    """The mean (numpy's ``mean``): the sum times 1/n, exactly; nan over no elements, as numpy gives."""
+    _refuse_numeric_options("sg.mean", dtype, out, where)
     x = np.asarray(x, dtype=object)
-    total = sum(x, axis, keepdims)
-    count = x.size // max(np.asarray(total, dtype=object).size, 1) if x.size else 1
-    return B.elementwise(lambda t: B.mul(t, Fraction(1, count)), total)
+    count = _count(x, axis)
+    return _scaled(_reduce(B.add, x, axis, keepdims), Fraction(1, count) if count else math.nan)
 
 
-def amax(x, axis=None, keepdims: bool = False):
-    """The largest element (a chain of ``maximum``)."""
-    return _reduce(lambda *v: _fold(B.call, "maximum", v), x, axis, keepdims)
+def _ddof(ddof, correction, fn: str):
+    if correction is not None and correction is not np._NoValue:
+        if ddof != 0:
+            raise InputError(f"{fn}: give ddof= or correction=, not both")
+        ddof = correction
+    if isinstance(ddof, bool) or not isinstance(ddof, (int, float, np.integer, np.floating)):
+        raise InputError(f"{fn}: ddof must be a number (the degrees of freedom subtracted), got {ddof!r}")
+    return ddof
 
 
-def amin(x, axis=None, keepdims: bool = False):
-    return _reduce(lambda *v: _fold(B.call, "minimum", v), x, axis, keepdims)
+def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims: bool = False, *, where=None, mean=None, correction=None):
+    """The variance (numpy's ``var``): ``sum((x - mean(x))**2) / (n - ddof)``; inf or nan when n <= ddof, as numpy."""
+    _refuse_numeric_options("sg.var", dtype, out, where)
+    if mean is not None and mean is not np._NoValue:
+        raise UnsupportedOpError("sg.var(mean=...)", hint="The mean is computed symbolically; leave mean= out.")
+    ddof = _ddof(ddof, correction, "sg.var")
+    x = np.asarray(x, dtype=object)
+    count = _count(x, axis)
+    centred = subtract(x, _scaled(_reduce(B.add, x, axis, True), Fraction(1, count) if count else math.nan))
+    squares = _reduce(B.add, B.elementwise(lambda v: B.pow(v, 2), centred), axis, keepdims)
+    dof = count - ddof
+    if dof <= 0:
+        factor = math.inf  # numpy divides by max(n - ddof, 0): inf, or nan for 0/0
+    else:
+        factor = Fraction(1, int(dof)) if float(dof).is_integer() else 1 / dof
+    return _scaled(squares, factor)
 
 
-def _fold(call, name, values):
-    acc = values[0]
-    for v in values[1:]:
-        acc = call(name, acc, v)
-    return B.as_node(acc)
+def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims: bool = False, *, where=None, mean=None, correction=None):
+    """The standard deviation (numpy's ``std``), ``sqrt(var(...))``; its derivative is nan where var is 0, as JAX's."""
+    _refuse_numeric_options("sg.std", dtype, out, where)
+    if mean is not None and mean is not np._NoValue:
+        raise UnsupportedOpError("sg.std(mean=...)", hint="The mean is computed symbolically; leave mean= out.")
+    return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims, correction=correction))
+
+
+def _balanced(name: str, values) -> Node:
+    """``values`` combined by the binary op ``name`` as a balanced tree: depth log2(n), not a chain of n."""
+    nodes = [B.as_node(v) for v in values]
+    while len(nodes) > 1:
+        paired = [B.call(name, nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2)]
+        nodes = paired + nodes[-1:] if len(nodes) % 2 else paired
+    return nodes[0]
+
+
+def _extremum(name: str, what: str, x, axis, keepdims, initial):
+    x = np.asarray(x, dtype=object)
+    if (initial is None or initial is np._NoValue) and _count(x, axis) == 0:
+        raise ShapeError(f"sg.{what} of no elements (shape {x.shape}, axis={axis!r}): give initial=, as numpy asks")
+    return _reduce(_with_initial(lambda *v: _balanced(name, v), initial), x, axis, keepdims)
+
+
+def amax(x, axis=None, out=None, keepdims: bool = False, initial=None, where=None):
+    """The largest element (numpy's ``max``): a balanced tree of ``maximum``.
+
+    Each pairwise ``maximum`` splits the gradient equally at a tie (JAX's convention), so a
+    tie of two elements shares it equally; see README's conventions for more ties.
+    """
+    _refuse_numeric_options("sg.max", out=out, where=where)
+    return _extremum("maximum", "max", x, axis, keepdims, initial)
+
+
+def amin(x, axis=None, out=None, keepdims: bool = False, initial=None, where=None):
+    """The smallest element (numpy's ``min``): a balanced tree of ``minimum``, ties as :func:`amax`."""
+    _refuse_numeric_options("sg.min", out=out, where=where)
+    return _extremum("minimum", "min", x, axis, keepdims, initial)
+
+
+def scan(step, x, axis, fn: str):
+    """``out[i] = step(out[i - 1], x[i])`` along ``axis`` (numpy's ``accumulate``); ``axis=None`` flattens first."""
+    x = np.asarray(x, dtype=object)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    elif isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise InputError(f"{fn}: axis must be an int or None, got {axis!r}")
+    elif x.ndim == 0:
+        x = x.reshape(1)  # numpy's cumsum of a 0-d array along axis 0 is the 1-element array
+    (ax,) = _axes(axis, x.shape)
+    moved = np.moveaxis(x, ax, 0)
+    out = np.empty(moved.shape, dtype=object)
+    for i in range(moved.shape[0]):
+        out[i] = moved[i] if i == 0 else step(out[i - 1], moved[i])
+    return np.moveaxis(out, 0, ax).view(SymbolicArray)
+
+
+def cumsum(x, axis=None, dtype=None, out=None):
+    """Cumulative sums along ``axis`` (numpy's ``cumsum``; ``axis=None``: of the flattened array)."""
+    _refuse_numeric_options("sg.cumsum", dtype, out)
+    return scan(lambda u, v: B.elementwise(B.add, u, v), x, axis, "sg.cumsum")
+
+
+def cumprod(x, axis=None, dtype=None, out=None):
+    """Cumulative products along ``axis`` (numpy's ``cumprod``); no division, so zeros are exact."""
+    _refuse_numeric_options("sg.cumprod", dtype, out)
+    return scan(lambda u, v: B.elementwise(B.mul, u, v), x, axis, "sg.cumprod")
 
 
 def matmul(a, b):
@@ -357,6 +555,7 @@ def positive(x):
 
 
 def reciprocal(x):
+    """Elementwise ``1/x`` (numpy's ``reciprocal``, a power of -1 in the graph)."""
     return B.elementwise(lambda v: B.pow(v, -1), _arr(x))
 
 
@@ -388,6 +587,19 @@ class Composite:
 
 _REDUCTION_KEYWORDS = frozenset({"axis", "keepdims"})
 
+
+def _linalg(name: str) -> Callable:
+    """The formula parser's handle on :mod:`symgrad.trace.linalg`'s ``name`` (that module builds on this one)."""
+
+    def fn(*args, **kwargs):
+        from . import linalg
+
+        return getattr(linalg, name)(*args, **kwargs)
+
+    fn.__name__ = name
+    return fn
+
+
 COMPOSITES: dict[str, Composite] = {
     "sqrt": Composite(sqrt, 1, 1, ufuncs=("sqrt",)),
     "square": Composite(square, 1, 1, ufuncs=("square",)),
@@ -402,6 +614,15 @@ COMPOSITES: dict[str, Composite] = {
     "sum": Composite(sum, 1, 1, _REDUCTION_KEYWORDS),
     "mean": Composite(mean, 1, 1, _REDUCTION_KEYWORDS),
     "prod": Composite(prod, 1, 1, _REDUCTION_KEYWORDS),
+    "amax": Composite(amax, 1, 1, _REDUCTION_KEYWORDS),
+    "amin": Composite(amin, 1, 1, _REDUCTION_KEYWORDS),
+    "var": Composite(var, 1, 1, _REDUCTION_KEYWORDS | {"ddof"}),
+    "std": Composite(std, 1, 1, _REDUCTION_KEYWORDS | {"ddof"}),
+    "cumsum": Composite(cumsum, 1, 1, frozenset({"axis"})),
+    "cumprod": Composite(cumprod, 1, 1, frozenset({"axis"})),
+    "det": Composite(_linalg("det"), 1, 1),
+    "inv": Composite(_linalg("inv"), 1, 1),
+    "trace": Composite(_linalg("trace"), 1, 1),
     "logsumexp": Composite(logsumexp, 1, 1, _REDUCTION_KEYWORDS),
     "softmax": Composite(softmax, 1, 1, frozenset({"axis"})),
     "log_softmax": Composite(log_softmax, 1, 1, frozenset({"axis"})),
@@ -410,7 +631,7 @@ COMPOSITES: dict[str, Composite] = {
     "divide": Composite(divide, 2, 2, ufuncs=("divide", "true_divide"), formula=False),
     "negative": Composite(negative, 1, 1, ufuncs=("negative",), formula=False),
     "positive": Composite(positive, 1, 1, ufuncs=("positive",), formula=False),
-    "reciprocal": Composite(reciprocal, 1, 1, ufuncs=("reciprocal",), formula=False),
+    "reciprocal": Composite(reciprocal, 1, 1, ufuncs=("reciprocal",)),
     "conjugate": Composite(positive, 1, 1, ufuncs=("conjugate",), formula=False),  # values are real
     "log_sigmoid": Composite(log_sigmoid, 1, 1, ufuncs=("log_expit",), formula=False),
     "vdot": Composite(vdot, 2, 2, formula=False),

@@ -32,6 +32,7 @@ import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -99,6 +100,13 @@ _C_SIGMOID = Helper(
     "c",
     "SG_FN real sg_sigmoid(real a) { const real e = exp(-fabs(a)); return (a >= 0 ? (real)1 : e) / ((real)1 + e); }",
 )
+# numpy's sinc: pi*x (1e-20 for x = 0, giving exactly 1), then sin(y)/y
+_C_SINC = Helper(
+    "sg_sinc",
+    "c",
+    "SG_FN real sg_sinc(real a) { const real y = (real)3.141592653589793 * (a == 0 ? (real)1e-20 : a); "
+    "return sin(y) / y; }",
+)
 # log(1 + e^a) = max(a, 0) + log1p(e^-|a|): exact in both tails, no overflow
 _C_SOFTPLUS = Helper(
     "sg_softplus", "c", "SG_FN real sg_softplus(real a) { return (a > 0 ? a : (real)0) + log1p(exp(-fabs(a))); }"
@@ -161,6 +169,43 @@ def _erf_into(x, out) -> None:
     out[...] = _ERF(x)
 
 
+_ERFC = np.frompyfunc(math.erfc, 1, 1)  # nor erfc: math.erfc keeps the right tail's relative accuracy
+
+
+def _erfc_array(x):
+    return np.asarray(_ERFC(x), dtype=float)
+
+
+def _erfc_into(x, out) -> None:
+    out[...] = _ERFC(x)
+
+
+_MATH_CBRT = getattr(math, "cbrt", None)  # Python >= 3.11
+
+
+def _cbrt(a: float) -> float:
+    """The real cube root, negative inputs included (C's cbrt)."""
+    if _MATH_CBRT is not None:
+        return _MATH_CBRT(a)
+    r = abs(a) ** (1 / 3)
+    if 0 < r < math.inf:
+        r -= (r * r * r - abs(a)) / (3 * r * r)  # one Newton step: the power is off by an ulp or two
+    return math.copysign(r, a)
+
+
+def _exp2(a: float) -> float:
+    try:
+        return math.pow(2.0, a)
+    except OverflowError:
+        return math.inf
+
+
+def _sinc(a: float) -> float:
+    """numpy's normalised sinc, sin(pi*a)/(pi*a), computed as numpy computes it (1 at 0)."""
+    y = math.pi * (1e-20 if a == 0 else a)
+    return math.sin(y) / y
+
+
 def _py(fn: Callable) -> Helper:
     return Helper(fn.__name__, "python", fn)
 
@@ -221,6 +266,25 @@ def _arctan2_partials(B, args, out):
 
 def _one_minus_square(B, x):
     return B.add(1, B.mul(-1, B.pow(x, 2)))
+
+
+SINC_SERIES_BELOW = 0.25
+"""Below this |x|, sinc's derivative is its Maclaurin series (here pi*x < 0.8, and 10 terms are exact to an ulp)."""
+
+
+def _sinc_partial(B, x, out):
+    # (cos(pi x) - sinc(x))/x is 0/0 at 0: near 0 the series sum_k (-1)^k 2k pi^2k x^(2k-1)/(2k+1)!, whose own
+    # derivatives are right too (JAX's sinc is a Maclaurin series at 0 as well); the far branch divides by 1
+    # there, so the branch not taken never warns
+    near = B.call("lt", B.call("abs", x), SINC_SERIES_BELOW)
+    series = B.add(
+        *(
+            B.mul((-1) ** k * 2 * k * math.pi ** (2 * k) / math.factorial(2 * k + 1), B.pow(x, 2 * k - 1))
+            for k in range(1, 11)
+        )
+    )
+    far = B.mul(B.add(B.call("cos", B.mul(math.pi, x)), B.mul(-1, out)), B.pow(B.where(near, 1, x), -1))
+    return B.where(near, series, far)
 
 
 # -- builders of entries ------------------------------------------------------------------------
@@ -370,6 +434,44 @@ _OPS = [
         ufuncs=("arctan",),
     ),
     _unary(
+        "arcsinh",
+        np.arcsinh,
+        lambda B, x, out: B.pow(B.add(B.pow(x, 2), 1), Fraction(-1, 2)),
+        numpy="np.arcsinh({0}, out={out})",
+        python="_m.asinh({0})",
+        cuda="asinh({0})",
+        sympy=lambda sp, a: sp.asinh(a),
+        sympy_types=("asinh",),
+        aliases=("asinh",),
+        ufuncs=("arcsinh",),
+    ),
+    _unary(
+        "arccosh",
+        np.arccosh,
+        lambda B, x, out: B.pow(B.add(B.pow(x, 2), -1), Fraction(-1, 2)),
+        numpy="np.arccosh({0}, out={out})",
+        python="_m.acosh({0})",
+        cuda="acosh({0})",
+        sympy=lambda sp, a: sp.acosh(a),
+        sympy_types=("acosh",),
+        aliases=("acosh",),
+        ufuncs=("arccosh",),
+        domain=(1.2, 3.0),
+    ),
+    _unary(
+        "arctanh",
+        np.arctanh,
+        lambda B, x, out: B.pow(_one_minus_square(B, x), -1),
+        numpy="np.arctanh({0}, out={out})",
+        python="_m.atanh({0})",
+        cuda="atanh({0})",
+        sympy=lambda sp, a: sp.atanh(a),
+        sympy_types=("atanh",),
+        aliases=("atanh",),
+        ufuncs=("arctanh",),
+        domain=(-0.9, 0.9),
+    ),
+    _unary(
         "sinh",
         np.sinh,
         lambda B, x, out: B.call("cosh", x),
@@ -425,6 +527,17 @@ _OPS = [
         ufuncs=("expm1",),
     ),
     _unary(
+        "exp2",
+        np.exp2,
+        lambda B, x, out: B.mul(math.log(2), out),
+        numpy="np.exp2({0}, out={out})",
+        python="_exp2({0})",
+        cuda="exp2({0})",
+        sympy=lambda sp, a: sp.Integer(2) ** a,
+        ufuncs=("exp2",),
+        helpers=(_py(_exp2),),
+    ),
+    _unary(
         "log",
         np.log,
         lambda B, x, out: B.pow(x, -1),
@@ -462,6 +575,43 @@ _OPS = [
         sympy_types=("erf",),
         ufuncs=("erf",),  # scipy.special.erf
         helpers=(_py(_erf_into),),
+    ),
+    _unary(
+        "erfc",
+        _erfc_array,
+        lambda B, x, out: B.mul(-2 / math.sqrt(math.pi), B.call("exp", B.mul(-1, B.pow(x, 2)))),
+        numpy="_erfc_into({0}, {out})",
+        python="_m.erfc({0})",
+        cuda="erfc({0})",
+        sympy=lambda sp, a: sp.erfc(a),
+        sympy_types=("erfc",),
+        ufuncs=("erfc",),  # scipy.special.erfc
+        helpers=(_py(_erfc_into),),
+    ),
+    # the real cube root (numpy's and C's cbrt, negative x included); d/dx = 1/(3 cbrt(x)**2), inf at 0 as in JAX
+    _unary(
+        "cbrt",
+        np.cbrt,
+        lambda B, x, out: B.mul(Fraction(1, 3), B.pow(out, -2)),
+        numpy="np.cbrt({0}, out={out})",
+        python="_cbrt({0})",
+        cuda="cbrt({0})",
+        sympy=lambda sp, a: sp.sign(a) * sp.Abs(a) ** sp.Rational(1, 3),  # sympy's cbrt is the principal root
+        ufuncs=("cbrt",),
+        helpers=(_py(_cbrt),),
+        samples=_KINKED,
+    ),
+    # numpy's normalised sinc, sin(pi x)/(pi x), 1 at 0; its derivative is a series near 0 (see _sinc_partial)
+    _unary(
+        "sinc",
+        np.sinc,
+        _sinc_partial,
+        numpy="{out}[...] = np.sinc({0})",
+        python="_sinc({0})",
+        cuda="sg_sinc({0})",
+        sympy=lambda sp, a: sp.sinc(sp.pi * a),  # sympy's sinc is sin(x)/x; comes back by a handler
+        helpers=(_py(_sinc), _C_SINC),
+        samples=((-1.3,), (0.1,), (0.7,)),  # each side of the series' edge at 0.25
     ),
     _unary(
         "abs",

@@ -340,12 +340,19 @@ def _refuse_numeric_options(fn: str, dtype=None, out=None, where=None) -> None:
         raise UnsupportedOpError(
             f"{fn}(out=...)", hint="A symbolic result cannot be written into a numeric buffer: use the result."
         )
-    if dtype is not None and dtype is not object and np.dtype(dtype) != np.dtype(object):
+    if dtype is not None and dtype is not object and not _is_object_dtype(dtype):
         raise UnsupportedOpError(
             f"{fn}(dtype=...)", hint="The compiled function's dtype= (float64 or float32) sets the float type."
         )
     if where is not None and where is not True and where is not np._NoValue:
         raise UnsupportedOpError(f"{fn}(where=...)", hint="Mask with sg.where(cond, x, 0) before reducing.")
+
+
+def _is_object_dtype(dtype) -> bool:
+    try:
+        return np.dtype(dtype) == np.dtype(object)
+    except TypeError:  # not a dtype at all: refused with the rest
+        return False
 
 
 def _with_initial(builder, initial):
@@ -501,10 +508,14 @@ def matmul(a, b):
 
 
 def dot(a, b):
-    """numpy's ``dot``: products for scalars, matmul otherwise."""
+    """numpy's ``dot``: products for scalars, matmul up to 2-D, else sums over a's last and b's second-to-last axis."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         return B.elementwise(B.mul, _arr(a), _arr(b))
-    return matmul(a, b)
+    if np.ndim(a) <= 2 and np.ndim(b) <= 2:
+        return matmul(a, b)
+    from .linalg import tensordot  # linalg builds on this module
+
+    return tensordot(a, b, axes=([np.ndim(a) - 1], [max(np.ndim(b) - 2, 0)]))
 
 
 def logsumexp(x, axis=None, keepdims: bool = False):

@@ -9,17 +9,20 @@ to symgrad's own, or fails with one :class:`UnsupportedOpError` naming it.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import TraceError, UnsupportedOpError
+from ..errors import InputError, TraceError, UnsupportedOpError
 from ..ir import node as _node
+from ..ir.array import symbolic_array
 from ..ir.node import Node
 from ..ir.ops import OPS
 from . import functions as F
-from .functions import amax, amin, clip, dot, matmul, mean, prod, sum, vdot, where
+from . import linalg as L
+from .functions import amax, amin, clip, cumprod, cumsum, dot, matmul, mean, prod, std, sum, var, vdot, where
 
 
 def _ufunc_table() -> dict[str, Callable]:
@@ -96,41 +99,94 @@ def ufunc_to_symbolic(ufunc, method: str, inputs, kwargs):
         if method == "accumulate":
             if x.ndim == 0:
                 raise UnsupportedOpError(_ufunc_name(ufunc, method), hint="numpy cannot accumulate a scalar either.")
-            return _accumulate(fn, x, 0 if axis is None else axis)
-        if "initial" in kwargs and kwargs["initial"] is not np._NoValue:
-            x = np.concatenate([np.asarray(x, dtype=object).reshape(-1), [kwargs["initial"]]]) if axis is None else x
-            if axis is not None:
-                raise UnsupportedOpError(_ufunc_name(ufunc, method) + "(initial=...)", hint="Use axis=None with it.")
-            axis = None
-        return _REDUCERS[name](x, axis=axis, keepdims=kwargs.get("keepdims", False))
+            return F.scan(fn, x, 0 if axis is None else axis, _ufunc_name(ufunc, method))
+        initial = kwargs.get("initial", np._NoValue)
+        return _REDUCERS[name](x, axis=axis, keepdims=kwargs.get("keepdims", False), initial=initial)
     raise UnsupportedOpError(
         _ufunc_name(ufunc, method),
         hint="symgrad records calls, .outer, and .reduce/.accumulate of sums, products, maxima and minima.",
     )
 
 
-def _accumulate(fn, x: np.ndarray, axis: int):
-    moved = np.moveaxis(x, axis, 0)
-    out = np.empty(moved.shape, dtype=object)
-    acc = moved[0]
-    out[0] = acc
-    for i in range(1, moved.shape[0]):
-        acc = fn(acc, moved[i])
-        out[i] = acc
-    return np.moveaxis(out, 0, axis)
-
-
-# numpy functions with a direct symbolic counterpart, used when a node is among the operands
+# numpy functions with a direct symbolic counterpart, used when a node is among the operands; each takes
+# numpy's arguments (the methods of a SymbolicArray pass theirs on positionally)
 _ARRAY_FUNCTIONS = {
     np.where: where,
     np.clip: clip,
     np.sum: sum,
     np.prod: prod,
     np.mean: mean,
+    np.var: var,
+    np.std: std,
+    np.cumsum: cumsum,
+    np.cumprod: cumprod,
     np.dot: dot,
     np.vdot: vdot,
     np.matmul: matmul,
+    np.sinc: F.sinc,
+    np.linalg.det: L.det,
+    np.linalg.inv: L.inv,
+    np.linalg.solve: L.solve,
+    np.linalg.norm: L.norm,
+    np.trace: L.trace,
+    np.outer: L.outer,
+    np.tensordot: L.tensordot,
+    np.einsum: L.einsum,
+    np.concatenate: L.concatenate,
+    np.stack: L.stack,
+    np.hstack: L.hstack,
+    np.vstack: L.vstack,
+    np.reshape: L.reshape,
+    np.transpose: L.transpose,
 }
+
+
+def _numpy_name(func) -> str:
+    """``numpy.linalg.det``, ``numpy.sum``: the public name of a numpy function (never ``numpy._core...``)."""
+    module = func.__module__ or "numpy"
+    if module.startswith("numpy.") and module.split(".")[1].startswith("_"):
+        module = "numpy"
+    return f"{module}.{func.__name__}"
+
+
+def _trivial(key: str, value) -> bool:
+    """A keyword numpy passes on that changes nothing for symbolic values (``out=None``, ``where=True``...)."""
+    if value is np._NoValue:
+        return True
+    if key == "out":
+        return value is None or (isinstance(value, tuple) and all(v is None for v in value))
+    if key == "dtype":
+        return value is None or value is object
+    return key == "where" and value is True
+
+
+@functools.cache
+def _signature(fn: Callable) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+
+
+def _symbolic_call(func, fn: Callable, args, kwargs):
+    """symgrad's ``fn`` for the numpy function ``func``: numpy's no-op keywords dropped, others refused by name."""
+    what = _numpy_name(func)
+    kwargs = {k: v for k, v in kwargs.items() if not _trivial(k, v)}
+    for key in ("out", "dtype", "where"):
+        if key in kwargs:
+            F._refuse_numeric_options(what, **{key: kwargs[key]})
+    signature = _signature(fn)
+    if signature is not None:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            unknown = [k for k in kwargs if k not in signature.parameters]
+            if unknown:
+                raise UnsupportedOpError(
+                    f"{what}({unknown[0]}=...)", hint="symgrad does not take that option."
+                ) from None
+            raise InputError(f"{what}: {exc}") from None
+    return fn(*args, **kwargs)
 
 
 def array_function_to_symbolic(func, types, args, kwargs):
@@ -142,10 +198,10 @@ def array_function_to_symbolic(func, types, args, kwargs):
     the failure becomes one :class:`UnsupportedOpError` naming the numpy function.
     """
     fn = _ARRAY_FUNCTIONS.get(func)
-    if fn is not None and not kwargs.get("out") and "where" not in kwargs and "dtype" not in kwargs:
+    if fn is not None:
         if func is np.where and len(args) != 3:
             raise UnsupportedOpError("numpy.where with one argument", hint="It returns indices, which need numbers.")
-        return fn(*args, **kwargs)
+        return _symbolic_call(func, fn, args, kwargs)
     if not all(issubclass(t, (Node, np.ndarray)) for t in types):
         return NotImplemented
     implementation = getattr(func, "_implementation", None)
@@ -153,7 +209,7 @@ def array_function_to_symbolic(func, types, args, kwargs):
     if implementation is None:
         raise UnsupportedOpError(what, hint="It has no symbolic counterpart.")
     try:
-        return implementation(*args, **kwargs)
+        return symbolic_array(implementation(*args, **kwargs))
     except UnsupportedOpError:
         raise
     except (TypeError, ValueError, IndexError, AttributeError, TraceError) as exc:  # numpy failed on a node: name it

@@ -25,7 +25,7 @@ from ..trace.pytree import flatten
 from ..trace.tracer import Shapes
 from . import transforms
 from .compiled import Compiled
-from .dataset import compiled_for, dataset_spec
+from .dataset import DataArgs, compiled_for, dataset_spec
 
 
 def _is_function(obj) -> bool:
@@ -173,8 +173,8 @@ def compile(
     shapes: Shapes = None,
     backend: str = "numpy",
     dtype: str = "float64",
-    data=None,
-    reduce=None,
+    data: DataArgs = None,
+    reduce: str | None = None,
     **options,
 ) -> Compiled:
     """Compile a function (traced) or expressions (with ``inputs=[...]``) into fused code.

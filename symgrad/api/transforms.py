@@ -25,7 +25,7 @@ from ..trace.program import Arg, Program, as_value
 from ..trace.pytree import flatten, unflatten
 from ..trace.tracer import ArgSpec, Shapes, _normalize_shapes, trace
 from .compiled import Compiled
-from .dataset import DatasetCompiled, compiled_for, dataset_spec
+from .dataset import DataArgs, DatasetCompiled, compiled_for, dataset_spec
 from .options import CompileOptions
 from .wrappers import SparseHessianFunction
 
@@ -160,7 +160,13 @@ def options_of(what: str, backend, dtype, options: dict) -> CompileOptions:
 
 
 def compile_function(
-    fn, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", data=None, reduce=None, **options
+    fn,
+    shapes: Shapes = None,
+    backend: str = "numpy",
+    dtype: str = "float64",
+    data: DataArgs = None,
+    reduce: str | None = None,
+    **options,
 ) -> Compiled:
     """Trace ``fn`` and generate code computing its outputs (their mean or sum over the samples of ``data``)."""
     opts = options_of("compile", backend, dtype, options)
@@ -209,8 +215,8 @@ def grad(
     backend: str = "numpy",
     dtype: str = "float64",
     has_aux: bool = False,
-    data=None,
-    reduce=None,
+    data: DataArgs = None,
+    reduce: str | None = None,
     **options,
 ) -> Compiled:
     """The gradient of a scalar-valued function with respect to the arguments ``argnums``.
@@ -235,8 +241,8 @@ def value_and_grad(
     backend: str = "numpy",
     dtype: str = "float64",
     has_aux: bool = False,
-    data=None,
-    reduce=None,
+    data: DataArgs = None,
+    reduce: str | None = None,
     **options,
 ) -> Compiled:
     """``(value, gradient)`` from one fused kernel; ``((value, aux), gradient)`` with ``has_aux=True``, as in JAX.
@@ -251,7 +257,15 @@ def value_and_grad(
 
 
 def _tensor_transform(
-    fn, argnums, shapes, opts: CompileOptions, order: int, has_aux: bool = False, what="", data=None, reduce=None
+    fn,
+    argnums,
+    shapes,
+    opts: CompileOptions,
+    order: int,
+    has_aux: bool = False,
+    what="",
+    data: DataArgs = None,
+    reduce: str | None = None,
 ) -> Compiled:
     program = program_of(fn, shapes)
     out, aux = _split_aux(program, has_aux, what)
@@ -268,8 +282,8 @@ def jacobian_function(
     dtype="float64",
     has_aux: bool = False,
     *,
-    data=None,
-    reduce=None,
+    data: DataArgs = None,
+    reduce: str | None = None,
     _what="jacobian",
     **options,
 ) -> Compiled:
@@ -289,8 +303,8 @@ def jacfwd(
     backend: str = "numpy",
     dtype: str = "float64",
     has_aux: bool = False,
-    data=None,
-    reduce=None,
+    data: DataArgs = None,
+    reduce: str | None = None,
     **options,
 ) -> Compiled:
     """JAX's name for the Jacobian (forward mode there): the same as :func:`jacrev` and ``sg.jacobian`` here.
@@ -310,8 +324,8 @@ def jacrev(
     backend: str = "numpy",
     dtype: str = "float64",
     has_aux: bool = False,
-    data=None,
-    reduce=None,
+    data: DataArgs = None,
+    reduce: str | None = None,
     **options,
 ) -> Compiled:
     """JAX's name for the Jacobian (reverse mode there): the same as :func:`jacfwd` and ``sg.jacobian`` here."""
@@ -327,8 +341,8 @@ def hessian_function(
     dtype="float64",
     sparse: bool = False,
     has_aux: bool = False,
-    data=None,
-    reduce=None,
+    data: DataArgs = None,
+    reduce: str | None = None,
     **options,
 ):
     """Hessian: shape ``out_shape + arg_shape + arg_shape``; each unique entry built once.
@@ -364,8 +378,8 @@ def jit(
     shapes: Shapes = None,
     backend: str = "numpy",
     dtype: str = "float64",
-    data=None,
-    reduce=None,
+    data: DataArgs = None,
+    reduce: str | None = None,
     **options,
 ) -> Compiled | Callable[[Callable], Compiled]:
     """JAX's name for compiling a function: ``sg.compile(fn, ...)``; also a decorator, bare or with options.
@@ -388,7 +402,15 @@ every version (for one variable, ``sg.diff(e, x, k)`` takes any order)."""
 
 
 def derivative(
-    fn, order: int, argnums=0, shapes: Shapes = None, backend="numpy", dtype="float64", data=None, reduce=None, **options
+    fn,
+    order: int,
+    argnums=0,
+    shapes: Shapes = None,
+    backend="numpy",
+    dtype="float64",
+    data: DataArgs = None,
+    reduce: str | None = None,
+    **options,
 ) -> Compiled:
     """The ``order``-th derivative tensor: shape ``out_shape + arg_shape * order`` (with ``data=``: of the mean)."""
     opts = options_of("derivative", backend, dtype, options)

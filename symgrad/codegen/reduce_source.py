@@ -1,0 +1,116 @@
+"""Source of a reduction over samples: the per-point body of the C and CUDA kernels, summed in the same loop.
+
+The body (load one sample's inputs, one SSA statement per scheduled node) is
+printed exactly as :func:`symgrad.codegen.csource.generate_native` prints it.
+``templates/c/reduce.c.j2`` wraps it in one vectorised loop over a range of the
+samples that adds each distinct output into a double accumulator
+(``omp simd reduction``), so no per-sample output is ever stored.
+``templates/cuda/reduce.cu.j2`` wraps it in a grid-stride loop
+that adds each distinct output into a double accumulator of its own thread,
+then sums each accumulator over the block (a fixed tree in shared memory) and
+writes one partial sum per block and output.  The host adds the blocks'
+partials in block order, so the result is the same for the same input and
+grid -- no atomics, no dependence on scheduling.  Constant outputs are not
+computed on the device: their sum is ``N * c``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._version import __version__
+from ..ir.node import Node
+from ..ir.ops import c_helpers
+from .csource import REAL, vector_declarations
+from .kernel import check_inputs, graph_hash, legend, unique_outputs
+from .printer import c_backend, expression_statements, value_text
+from .render import render
+from .schedule import schedule
+
+BLOCK = 256
+"""Threads per block of the CUDA reduction (a power of two: the block sum is a halving tree)."""
+
+
+@dataclass(frozen=True)
+class ReduceKernel:
+    """A fused map + reduction kernel (C or CUDA) and how its sums map back to the output slots."""
+
+    source: str
+    name: str
+    frame: str  # "c" or "cuda"
+    dtype: str
+    steps: int  # statements per point
+    n_sums: int  # distinct non-constant outputs: the sums the kernel writes (per block on CUDA)
+    slot_sum: tuple[int, ...]  # per output slot: its index among the sums, or -1 for a constant
+    constants: tuple[float, ...]  # per output slot: its value when constant (else 0.0)
+    block: int = 0  # CUDA: the threads per block it must be launched with
+    vector_math: tuple[str, ...] = ()  # C: libm functions declared with vector variants
+    simd: bool = True  # C: the loop is vectorised (read, with steps and vector_math, by the C backend's flags)
+
+
+def _parts(inputs: list[Node], slots: list[Node], dtype: str, prefix: str) -> tuple[dict, dict]:
+    """The template context shared by both frames (the per-point body, as generate_native prints it) and facts."""
+    unique = unique_outputs(slots)
+    sched = schedule(unique)
+    check_inputs(sched, inputs)
+    gh = graph_hash(inputs, slots)
+    used = set(sched.inputs) | {u for u in unique if u.op == "sym"}
+    be = c_backend(dtype)
+    statements, names = expression_statements(sched, {s: f"x{i}" for i, s in enumerate(inputs)}, be)
+    unpack = [
+        f"const real *const SG_RESTRICT X{i} = X[{i}]; const sg_index S{i} = S[{i}];"
+        for i, s in enumerate(inputs)
+        if s in used
+    ]
+    loads = [f"const real x{i} = X{i}[i * S{i}];" for i, s in enumerate(inputs) if s in used]
+    adds = [f"a{k} += (sg_acc)({value_text(node, names, be)});" for k, node in enumerate(unique)]
+    name = f"{prefix}_reduce_{gh}_{dtype}"
+    context = {
+        "version": __version__,
+        "graph_hash": gh,
+        "legend": legend(inputs, unique, "sum of a"),
+        "real": REAL[dtype],
+        "helpers": c_helpers(n.op for n in sched.steps),
+        "name": name,
+        "unpack": unpack,
+        "init": [f"sg_acc a{k} = 0;" for k in range(len(unique))],
+        "body": loads + [s.text for s in statements] + adds,
+    }
+    index = {node: k for k, node in enumerate(unique)}
+    facts = {
+        "name": name,
+        "dtype": dtype,
+        "steps": len(sched.steps),
+        "n_sums": len(unique),
+        "slot_sum": tuple(-1 if n.op == "const" else index[n] for n in slots),
+        "constants": tuple(float(n.value) if n.op == "const" else 0.0 for n in slots),
+    }
+    return context, facts
+
+
+def generate_reduce(inputs: list[Node], slots: list[Node], dtype: str, block: int = BLOCK) -> ReduceKernel:
+    """The CUDA kernel summing every distinct non-constant slot over the points ``[0, n)``, per block."""
+    if block < 1 or block & (block - 1):
+        raise ValueError(f"the block size of a reduction must be a power of two, got {block}")
+    context, facts = _parts(inputs, slots, dtype, "cuda")
+    count = facts["n_sums"]
+    finish = [f"sg_block_sum(a{k}, sh, P, {k}, {count});" for k in range(count)]
+    source = render("cuda/reduce.cu.j2", cuda=True, block=block, finish=finish, **context)
+    return ReduceKernel(source, frame="cuda", block=block, **facts)
+
+
+def generate_reduce_c(inputs: list[Node], slots: list[Node], dtype: str, vector_math: tuple[str, ...] = ()):
+    """The C function summing every distinct non-constant slot over the points ``[start, stop)`` into ``P``.
+
+    One vectorised loop (``omp simd`` with a reduction: a fixed number of lanes,
+    each summing its points in order, combined in a fixed order), so the same
+    input and range give the same sums on every call.
+    """
+    context, facts = _parts(inputs, slots, dtype, "c")
+    count = facts["n_sums"]
+    accumulators = ", ".join(f"a{k}" for k in range(count))
+    pragma = f"#pragma omp simd reduction(+: {accumulators})" if count else "#pragma omp simd"
+    finish = [f"P[{k}] = a{k};" for k in range(count)]
+    declarations = vector_declarations(vector_math, dtype)
+    source = render("c/reduce.c.j2", cuda=False, pragma=pragma, finish=finish, declarations=declarations, **context)
+    return ReduceKernel(source, frame="c", vector_math=vector_math, **facts)

@@ -452,3 +452,36 @@ def chain_stages(n: int, lap: Callable[[str], None], points: int = 1000) -> dict
     scalar = f(0.3)
     lap("scalar compile+run")
     return {"nodes": node_count([y, d]), "steps": f.statement_count, "array": array, "scalar": scalar}
+
+
+# -- G: the issue-15 chain gradient, built and called once ---------------------------------------
+
+
+def gchain(x, n: int, m=sg):
+    """``y <- 0.5*sin(y) + 0.9*y`` n times from ``x``, plus ``x`` every 7th step (symgrad, numpy or CasADi)."""
+    y = x
+    for k in range(n):
+        y = 0.5 * m.sin(y) + 0.9 * y
+        if k % 7 == 0:
+            y = y + x
+    return y
+
+
+def gchain_reference(x0: float, n: int) -> tuple[float, float]:
+    """The chain's value and derivative at ``x0`` by forward accumulation in plain Python."""
+    import math
+
+    y, dy = x0, 1.0
+    for k in range(n):
+        y, dy = 0.5 * math.sin(y) + 0.9 * y, (0.5 * math.cos(y) + 0.9) * dy
+        if k % 7 == 0:
+            y, dy = y + x0, dy + 1.0
+    return y, dy
+
+
+def gchain_casadi(n: int):
+    """CasADi SX: the chain's gradient as a ``Function`` (needs casadi, see :func:`peer`)."""
+    ca = require("casadi")
+    x = ca.SX.sym("x")
+    y = gchain(x, n, ca)
+    return ca.Function("g", [x], [ca.gradient(y, x)])

@@ -293,10 +293,12 @@ def test_cuda_source_has_the_launch_frame_and_64_bit_indexing():
     assert 'extern "C" __global__ void cuda_kernel_' in src
     assert "blockIdx.x" in src and "gridDim.x" in src and "i += step" in src
     assert "sg_index i = (sg_index)blockIdx.x" in src and "typedef long long sg_index;" in src
-    # the per-point body is the very same printed lines as the C backend's
-    c_body = g.source_for("c").split("for (sg_index i = start; i < stop; ++i) {")[1]
-    cuda_body = src.split("i += step) {")[1]
-    assert c_body == cuda_body
+    # the per-point body is the very same printed lines as the C backend's (whose loop is vectorised)
+    c_source = g.source_for("c")
+    assert "#pragma omp simd\n    for (sg_index i = start; i < stop; ++i) {" in c_source
+    c_body = c_source.split("for (sg_index i = start; i < stop; ++i) {")[1].split("\n    }\n")[0]
+    cuda_body = src.split("i += step) {")[1].split("\n    }\n")[0]
+    assert c_body == cuda_body and "O0[i * OS] = " in c_body
 
 
 # -- errors and the cache ------------------------------------------------------------------

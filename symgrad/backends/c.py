@@ -6,6 +6,16 @@ buffers without copies: each input is passed as a pointer and an element stride
 (0 broadcasts one value, so a scalar argument is never expanded to the batch).
 ``ctypes`` releases the GIL during the call, so ``threads=k`` splits the batch
 into k ranges run at once by a thread pool.
+
+Compile time stays bounded on huge kernels: past C_PART_STATEMENTS the kernel is
+cut into functions and translation units (:mod:`symgrad.codegen.csource`) that
+are compiled in parallel and linked into one library, and past SIMD_STATEMENTS
+(a kernel not vectorised) they are compiled with ``-O1`` (gcc's time and memory
+at ``-O3`` grow far faster than the code's speed).  The loop over points is vectorised
+(``-fopenmp-simd``, with the ISA level of this CPU and the vector math of
+:mod:`symgrad.backends.vecmath`); ``-ffp-contract=off`` keeps every operation
+rounded as written, so vector and scalar code agree bit for bit except in the
+vector libm functions (within 2 ulp unless ``fast_math=True``).
 """
 
 from __future__ import annotations
@@ -27,11 +37,18 @@ import numpy as np
 from ..codegen.csource import NativeKernel, generate_native
 from ..codegen.render import render
 from ..errors import BackendError
+from . import vecmath
 from .cache import cache_key, fetch_or_build
 
 BASE_FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared", "-fno-math-errno")  # errno is never read: lets sqrt inline
+# The omp simd loops, operations rounded as written (no fused multiply-add), and no sin+cos -> sincos
+# merging (sincos has no vector variant, so it would keep a loop scalar).
+SIMD_FLAGS = ("-fopenmp-simd", "-ffp-contract=off", "-fno-builtin-sin", "-fno-builtin-cos")
+SIMD_FLAGS += ("-fno-builtin-sinf", "-fno-builtin-cosf")
 FAST_MATH = ("-ffast-math",)
+
 _MIN_POINTS_PER_THREAD = 4096  # below this a thread costs more than it saves
+BLOCK = 64  # points: thread ranges are whole blocks (a multiple of every vector length)
 
 
 @functools.cache
@@ -56,23 +73,76 @@ def _compiler_identity(cc: str) -> str:
         return cc
 
 
-def compile_library(source: str, flags: tuple[str, ...], language: str = "c") -> Path:
-    """Build ``source`` into a shared library (cached on disk) and return its path."""
+def compile_library(source: str | tuple[str, ...], flags: tuple[str, ...], language: str = "c") -> Path:
+    """Build ``source`` (one text, or translation units) into a shared library, cached on disk; its path.
+
+    Translation units are compiled to objects in parallel, one compiler per
+    core, then linked.  Flags ``-l...`` go after the sources.
+    """
     cc = find_compiler()
-    key = cache_key(source, _compiler_identity(cc), " ".join(flags), language)
+    units = (source,) if isinstance(source, str) else tuple(source)
+    key = cache_key(*units, _compiler_identity(cc), " ".join(flags), language)
+    libs = [f for f in flags if f.startswith("-l")]
+    options = [f for f in flags if not f.startswith("-l")]
+    lang = ["-x", "c++"] if language == "c++" else []
+    suffix = ".c" if language == "c" else ".cpp"
 
     def build(target: Path) -> None:
-        src = target.with_suffix(".c" if language == "c" else ".cpp")
-        src.write_text(source)
+        if len(units) == 1:
+            src = target.with_suffix(suffix)
+            src.write_text(units[0])
+            try:
+                _check(run_compiler([cc, *lang, *options, str(src), "-o", str(target), *libs, "-lm"]), cc)
+            finally:
+                src.unlink(missing_ok=True)
+            return
+        sources = [target.with_name(f"{target.stem}-{k}{suffix}") for k in range(len(units))]
+        objects = [p.with_suffix(".o") for p in sources]
+        compile_only = [f for f in options if f != "-shared"]
         try:
-            lang = ["-x", "c++"] if language == "c++" else []
-            returncode, stderr = run_compiler([cc, *lang, *flags, str(src), "-o", str(target), "-lm"])
+            for path, text in zip(sources, units):
+                path.write_text(text)
+            argvs = [[cc, *lang, *compile_only, "-c", str(s), "-o", str(o)] for s, o in zip(sources, objects)]
+            with ThreadPoolExecutor(max_workers=max(1, min(len(argvs), os.cpu_count() or 1))) as pool:
+                for result in list(pool.map(run_compiler, argvs)):
+                    _check(result, cc)
+            _check(run_compiler([cc, "-shared", *[str(o) for o in objects], "-o", str(target), *libs, "-lm"]), cc)
         finally:
-            src.unlink(missing_ok=True)
-        if returncode != 0:
-            raise BackendError(f"the C compiler ({cc}) rejected symgrad's generated code:\n{stderr[-4000:]}")
+            for path in (*sources, *objects):
+                path.unlink(missing_ok=True)
 
     return fetch_or_build(key, ".so", build)
+
+
+def _check(result: tuple[int, str], cc: str) -> None:
+    returncode, stderr = result
+    if returncode != 0:
+        raise BackendError(f"the C compiler ({cc}) rejected symgrad's generated code:\n{stderr[-4000:]}")
+
+
+@functools.cache
+def _accepts(cc: str, flag: str) -> bool:
+    """Whether the compiler takes ``flag`` (an -march level is newer than some compilers)."""
+    try:
+        res = subprocess.run([cc, flag, "-x", "c", "-E", os.devnull], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return res.returncode == 0
+
+
+def kernel_flags(kernel: NativeKernel, fast_math: bool = False) -> tuple[str, ...]:
+    """The compiler flags of one kernel: its optimisation level, vectorisation, ISA level and vector math."""
+    cc = find_compiler()
+    isa = tuple(f for f in vecmath.isa_flags() if _accepts(cc, f))
+    if not kernel.simd:  # a long kernel, not vectorised; -fno-builtin-sin would make gcc's alias passes quadratic
+        return ("-O1", *BASE_FLAGS[1:], "-ffp-contract=off", *isa, *(FAST_MATH if fast_math else ()))
+    flags = BASE_FLAGS + SIMD_FLAGS + isa + (FAST_MATH if fast_math else ())
+    lib = vecmath.LINK.get(vecmath.library())
+    if lib and (kernel.vector_math or fast_math):
+        flags += (lib,)
+    if fast_math and lib != "-lmvec" and vecmath.library() != "none":
+        flags += ("-lmvec",)  # -ffast-math makes glibc's headers declare libmvec's variants
+    return flags
 
 
 CC_TIMEOUT_ENV = "SYMGRAD_CC_TIMEOUT"
@@ -176,7 +246,7 @@ def load_kernel(kernel: NativeKernel, fast_math: bool = False):
     Compiling takes a lock of its own kernel only: another thread's kernel, or a
     call of a kernel already loaded, never waits for a long compile.
     """
-    flags = BASE_FLAGS + (FAST_MATH if fast_math else ())
+    flags = kernel_flags(kernel, fast_math)
     key = (kernel.source, flags)
     fn = _LIBS.get(key)
     if fn is not None:
@@ -186,10 +256,11 @@ def load_kernel(kernel: NativeKernel, fast_math: bool = False):
     with pending:
         fn = _LIBS.get(key)
         if fn is None:
-            lib = ctypes.CDLL(str(compile_library(kernel.source, flags)))
+            source = kernel.source if not kernel.units else kernel.translation_units
+            lib = ctypes.CDLL(str(compile_library(source, flags)))
             fn = getattr(lib, kernel.name)
             fn.restype = None
-            fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 3
+            fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 3 + [ctypes.c_void_p] * bool(kernel.scratch)
             with _LOCK:
                 _LIBS[key] = fn
     with _LOCK:
@@ -225,16 +296,44 @@ class CKernel:
 
     def __call__(self, columns: list[np.ndarray], outputs: list[np.ndarray], n: int) -> None:
         fn = self._fn or self._load()
+        whole = n
+        if self.kernel.vector_math or self.fast_math:
+            # Vector libm variants differ from libm by an ulp or two, and the compiler's scalar remainder
+            # loop calls libm: so that a point's value never depends on where the batch or a thread's
+            # range ends, every range is a whole number of BLOCK points and the last partial block runs
+            # through the vector loop too, padded (_run_tail).
+            whole = n - n % BLOCK
+        parts = min(self.threads, max(1, whole // _MIN_POINTS_PER_THREAD))
+        scratch = self.kernel.scratch  # a cut kernel's values across cuts: one scratch block per thread
+        buffers = [np.empty(scratch, dtype=self.kernel.dtype) for _ in range(max(parts, 1))] if scratch else []
+        extra = [(b.ctypes.data,) for b in buffers] or [()] * max(parts, 1)  # referenced until the calls return
         ins, strides = pointers_and_strides(columns)
         outs, out_stride = output_pointers(outputs)
-        parts = min(self.threads, max(1, n // _MIN_POINTS_PER_THREAD))
+        if whole < n:
+            self._run_tail(fn, columns, outputs, whole, n, extra[0])
         if parts <= 1:
-            fn(ins, strides, outs, out_stride, 0, n)
+            if whole:
+                fn(ins, strides, outs, out_stride, 0, whole, *extra[0])
             return
-        bounds = [n * p // parts for p in range(parts + 1)]
-        futures = [_pool().submit(fn, ins, strides, outs, out_stride, lo, hi) for lo, hi in itertools.pairwise(bounds)]
+        bounds = [whole * p // parts // BLOCK * BLOCK for p in range(parts)] + [whole]
+        futures = [
+            _pool().submit(fn, ins, strides, outs, out_stride, lo, hi, *extra[p])
+            for p, (lo, hi) in enumerate(itertools.pairwise(bounds))
+        ]
         for f in futures:
             f.result()
+
+    def _run_tail(self, fn, columns: list[np.ndarray], outputs: list[np.ndarray], lo: int, n: int, extra) -> None:
+        """Points [lo, n) (fewer than BLOCK) through the vector loop: copied into a block padded with the last point."""
+        dtype = np.dtype(self.kernel.dtype)
+        idx = np.minimum(np.arange(lo, lo + BLOCK), n - 1)
+        cols = [c if c.ndim == 0 else np.ascontiguousarray(c[idx], dtype=dtype) for c in columns]
+        block = np.empty((len(outputs), BLOCK), dtype=dtype)
+        ins, strides = pointers_and_strides(cols)
+        outs, out_stride = output_pointers(list(block))
+        fn(ins, strides, outs, out_stride, 0, BLOCK, *extra)
+        for o, row in zip(outputs, block):
+            o[lo:n] = row[: n - lo]
 
     def _load(self):
         self._fn = load_kernel(self.kernel, self.fast_math)
@@ -282,7 +381,7 @@ class CBackend:
         find_compiler()
 
     def generate(self, inputs, slots, dtype: str, results_format: str | None = None) -> NativeKernel:
-        return generate_native(inputs, slots, dtype, "c")
+        return generate_native(inputs, slots, dtype, "c", vecmath.functions(dtype))
 
     def load(self, kernel: NativeKernel, threads: int = 1, fast_math: bool = False) -> CKernel:
         return CKernel(kernel, int(threads), bool(fast_math))

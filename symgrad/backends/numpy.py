@@ -1,4 +1,9 @@
-"""The numpy backend: a fused numpy kernel over chunks of the batch, and a scalar path for plain floats."""
+"""The numpy backend: a fused numpy kernel over chunks of the batch, and a scalar path for plain floats.
+
+Past :data:`symgrad.codegen.kernel.TAPE_STATEMENTS` steps the kernel is an
+instruction tape run by :mod:`symgrad.backends.tape` (both paths: the scalar
+one sends its point through the tape), so nothing goes through CPython's compiler.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import numpy as np
 
 from ..codegen.kernel import Kernel, generate
 from .pyload import clear_cache, load_python
+from .tape import TapeKernel, TapeScalar
 
 
 class NumpyBackend:
@@ -20,11 +26,16 @@ class NumpyBackend:
         return generate(inputs, slots, dtype, results_format)
 
     def load(self, kernel: Kernel, threads: int = 1, fast_math: bool = False):
+        if kernel.tape is not None:
+            return TapeKernel(kernel.tape, kernel.dtype)
         return _LazyKernel(kernel)
 
     def load_scalar(self, kernel: Kernel):
-        """The straight-line function for plain Python floats."""
-        return load_python(kernel.scalar_source, kernel.scalar_name)
+        """The straight-line function for plain Python floats (for a taped kernel: one point through the tape)."""
+        fn = load_python(kernel.scalar_parts, kernel.scalar_name)
+        if kernel.tape is not None:
+            return TapeScalar(TapeKernel(kernel.tape, kernel.dtype), fn)
+        return fn
 
     def array_module(self):
         return np
@@ -42,7 +53,7 @@ class _LazyKernel:
 
     def __call__(self, columns: list, outputs: list, n: int) -> None:
         if self._fn is None:
-            self._fn = load_python(self.kernel.numpy_source, self.kernel.numpy_name)
+            self._fn = load_python(self.kernel.numpy_parts, self.kernel.numpy_name)
         self._fn(columns, outputs, n)
 
 

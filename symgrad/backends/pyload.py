@@ -1,7 +1,10 @@
 """Generated source in, callable out; compiled once per source text.
 
 The only ``exec`` in symgrad runs source that symgrad generated from the IR,
-in a fresh namespace holding just numpy, math and the scalar helpers.
+in a fresh namespace holding just numpy, math and the scalar helpers.  A module
+given as parts is compiled and run part by part into that one namespace:
+CPython's ``compile()`` needs ~200 bytes of memory per source byte, so a long
+kernel compiled whole would need gigabytes at once, part by part a few MB.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -20,12 +23,15 @@ _LOCK = threading.Lock()  # guards _CACHE and _PENDING
 _PENDING: dict[str, threading.Lock] = {}  # one lock per source being compiled
 
 
-def source_hash(source: str) -> str:
-    return hashlib.sha256(source.encode()).hexdigest()
+def source_hash(source: str | Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for part in [source] if isinstance(source, str) else source:
+        h.update(part.encode())
+    return h.hexdigest()
 
 
-def load_python(source: str, name: str) -> Callable:
-    """The function ``name`` defined by ``source``, cached by the source's hash.
+def load_python(source: str | Sequence[str], name: str) -> Callable:
+    """The function ``name`` defined by ``source`` (one text, or parts run in order), cached by its hash.
 
     Safe to call from many threads at once: the first caller for a source
     compiles it while the others wait on that source's lock (compiling a huge
@@ -42,8 +48,10 @@ def load_python(source: str, name: str) -> Callable:
         fn = _CACHE.get(key)
         if fn is None:
             namespace: dict = {"np": np, "math": math, **SCALAR_NAMESPACE}
-            code = compile(source, f"<symgrad {key[:12]}>", "exec")
-            exec(code, namespace)  # noqa: S102 - symgrad-generated source only
+            for part in [source] if isinstance(source, str) else source:
+                code = compile(part, f"<symgrad {key[:12]}>", "exec")
+                exec(code, namespace)  # noqa: S102 - symgrad-generated source only
+                del code
             fn = namespace[name]
             with _LOCK:
                 _CACHE[key] = fn

@@ -9,7 +9,8 @@ a sparse Hessian) are filled once, outside the loop over the batch.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from ..ir.node import Node
 from .printer import PYTHON, expression_statements, numpy_statements, value_text
 from .render import render
 from .schedule import Schedule, schedule
+from .tape import Tape, build_tape
 
 CHUNK = 8192  # points per pass: ~64 KiB per float64 temporary, so the working set stays in cache
 WORKING_SET = 1 << 20  # at most this many temporary elements in all, however many buffers a graph needs
@@ -26,6 +28,11 @@ WORKING_SET = 1 << 20  # at most this many temporary elements in all, however ma
 # than many small ones (and a 10^5-statement body takes minutes), so longer bodies are cut
 # into parts of at most this many statements that the kernel calls in order.
 PART_STATEMENTS = 2000
+# Steps past which the numpy backend runs an instruction tape instead of printed source: printing
+# and compiling cost ~40 µs per statement, building a tape ~3 µs, and calling either costs about
+# the same (one numpy call per statement per chunk).  Below it, printed code is readable and its
+# scalar path (straight-line float code, ~50 ns a statement) is the fastest way to call at one point.
+TAPE_STATEMENTS = 20_000
 
 
 def chunk_size(n_buffers: int) -> int:
@@ -38,22 +45,43 @@ def chunk_size(n_buffers: int) -> int:
 
 @dataclass(frozen=True)
 class Kernel:
-    """Generated source for one compiled object, and the names to call."""
+    """Generated code for one compiled object, and the names to call.
 
-    numpy_source: str
+    The numpy module and the scalar path are kept as *parts*, each compiled and
+    run as its own code object (CPython's ``compile()`` needs ~200 bytes of memory
+    per source byte, so one 10^5-line module would need gigabytes at once).  Past
+    TAPE_STATEMENTS steps the numpy kernel is a :class:`~symgrad.codegen.tape.Tape`
+    instead: nothing is printed or compiled unless ``source`` is asked for.
+    """
+
     numpy_name: str
-    scalar_source: str | None
     scalar_name: str
     graph_hash: str
     steps: int
     unique: tuple[Node, ...]  # the distinct computed output nodes, in kernel order
+    numpy_parts: tuple[str, ...]  # the numpy module (empty when the kernel runs on a tape)
+    scalar_parts: tuple[str, ...] | None  # the scalar path's module; None when there is no scalar path
+    tape: Tape | None = None
+    dtype: str = "float64"
+    listing: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+    """A taped kernel's equivalent numpy source, printed on demand."""
+
+    @property
+    def numpy_source(self) -> str:
+        """The numpy kernel's source (for a taped kernel: the statements its tape executes, printed now)."""
+        if self.tape is not None and self.listing is not None:
+            return self.listing()
+        return "".join(self.numpy_parts)
+
+    @property
+    def scalar_source(self) -> str | None:
+        return None if self.scalar_parts is None else "".join(self.scalar_parts)
 
     @property
     def source(self) -> str:
         """The fused numpy kernel, then the scalar fast path when there is one."""
-        if self.scalar_source is None:
-            return self.numpy_source
-        return self.numpy_source + "\n\n" + self.scalar_source
+        scalar = self.scalar_source
+        return self.numpy_source if scalar is None else self.numpy_source + "\n\n" + scalar
 
 
 def graph_hash(inputs: list[Node], slots: list[Node]) -> str:
@@ -72,8 +100,10 @@ def check_inputs(sched: Schedule, inputs: list[Node]) -> None:
         )
 
 
-def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype: str, name: str, gh: str) -> str:
-    """The fused numpy kernel; past PART_STATEMENTS steps its body is cut into functions.
+def _numpy_parts(
+    sched: Schedule, inputs: list[Node], unique: list[Node], dtype: str, name: str, gh: str
+) -> tuple[str, ...]:
+    """The fused numpy kernel; past PART_STATEMENTS steps its body is cut into functions, one part each.
 
     Every value lives in an array (an input view, an output view or a buffer
     written with ``out=``), so a part needs no results from the one before: a
@@ -101,16 +131,14 @@ def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype
         "legend": legend(inputs, unique, "o"),
     }
     if cut:
-        lines_per_part = max(PART_STATEMENTS, 1)
-        parts = [
-            {"name": f"{name}_part{k}", "body": body[start : start + lines_per_part]}
-            for k, start in enumerate(range(0, len(body), lines_per_part))
-        ]
-        return render("numpy/kernel.py.j2", parts=parts, **context)
+        starts = range(0, len(body), max(PART_STATEMENTS, 1))
+        names = [f"{name}_part{k}" for k in range(len(starts))]
+        parts = [render("numpy/part.py.j2", name=n, body=body[i : i + PART_STATEMENTS]) for n, i in zip(names, starts)]
+        return (render("numpy/kernel.py.j2", parts=names, **context), *parts)
     used = set(sched.inputs)
     prologue = [f"x{i} = X{i} if X{i}.ndim == 0 else X{i}[start:stop]" for i, s in enumerate(inputs) if s in used]
     prologue += [f"o{k} = O{k}[start:stop]" for k in range(len(unique))]
-    return render(
+    source = render(
         "numpy/kernel.py.j2",
         parts=[],
         input_unpack=_unpack("X", len(inputs)),
@@ -120,6 +148,7 @@ def _numpy_source(sched: Schedule, inputs: list[Node], unique: list[Node], dtype
         body=body,
         **context,
     )
+    return (source,)
 
 
 LEGEND_LINES = 12  # the legend names the first outputs; a huge Hessian is not listed whole
@@ -160,7 +189,10 @@ def _unpack(prefix: str, count: int) -> str:
     return ", ".join(f"{prefix}{i}" for i in range(count)) + ("," if count == 1 else "")
 
 
-def _scalar_source(sched: Schedule, inputs: list[Node], results: str, name: str, gh: str, slots: list[Node]) -> str:
+def _scalar_parts(
+    sched: Schedule, inputs: list[Node], results: str, name: str, gh: str, slots: list[Node]
+) -> tuple[str, ...]:
+    """The straight-line scalar path; past PART_STATEMENTS statements cut into functions, one part each."""
     input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
     statements, names = expression_statements(sched, input_names, PYTHON)
     texts = [value_text(n, names, PYTHON) for n in slots]
@@ -174,22 +206,23 @@ def _scalar_source(sched: Schedule, inputs: list[Node], results: str, name: str,
     body = [s.text for s in statements]
     if len(statements) > PART_STATEMENTS:
         result_reads = {names[n] for n in slots if n.op != "const"}
-        parts, body = _scalar_parts(statements, result_reads, name)
-    return render(
+        parts, body = _cut_statements(statements, result_reads, name)
+    main = render(
         "numpy/scalar.py.j2",
         version=__version__,
         graph_hash=gh,
         name=name,
         params=", ".join(f"x{i}" for i in range(len(inputs))),
-        parts=parts,
+        parts=len(parts),
         body=body,
         legend=legend(inputs, slots, "result "),
         results=result_text,
         check=check,
     )
+    return (main, *(render("numpy/scalar_part.py.j2", **part) for part in parts))
 
 
-def _scalar_parts(statements: list, result_reads: set[str], name: str) -> tuple[list[dict], list[str]]:
+def _cut_statements(statements: list, result_reads: set[str], name: str) -> tuple[list[dict], list[str]]:
     """SSA statements cut into functions of at most PART_STATEMENTS lines, and the calls chaining them.
 
     Each part takes the values it reads that earlier parts (or the arguments)
@@ -198,15 +231,7 @@ def _scalar_parts(statements: list, result_reads: set[str], name: str) -> tuple[
     from the names each statement records (nothing is parsed back from text).
     """
     chunks = [statements[i : i + PART_STATEMENTS] for i in range(0, len(statements), PART_STATEMENTS)]
-    defined = [{s.defines for s in chunk} for chunk in chunks]
-    read = [{r for s in chunk for r in s.reads} - defs for chunk, defs in zip(chunks, defined)]
-    needed_later = set(result_reads)
-    outs: list[list[str]] = [[] for _ in chunks]
-    ins: list[list[str]] = [[] for _ in chunks]
-    for k in range(len(chunks) - 1, -1, -1):
-        outs[k] = sorted(needed_later & defined[k], key=_name_order)
-        ins[k] = sorted(read[k], key=_name_order)
-        needed_later = (needed_later - defined[k]) | read[k]
+    ins, outs = live_across(chunks, result_reads)
     parts, calls = [], []
     for k, chunk in enumerate(chunks):
         part = f"{name}_part{k}"
@@ -215,6 +240,34 @@ def _scalar_parts(statements: list, result_reads: set[str], name: str) -> tuple[
         call = f"{part}({', '.join(ins[k])})"
         calls.append(f"{''.join(f'{v}, ' for v in outs[k])}= {call}" if outs[k] else call)
     return parts, calls
+
+
+def live_across(chunks: list[list], result_reads: set[str]) -> tuple[list[list[str]], list[list[str]]]:
+    """Per chunk of statements: the names it reads from before it, and those it defines that are read after it.
+
+    Linear in the statements: each name's defining chunk and last reading chunk,
+    from the names each :class:`~symgrad.codegen.printer.Statement` records;
+    ``result_reads`` are read after the last chunk.
+    """
+    defined_in: dict[str, int] = {}
+    for k, chunk in enumerate(chunks):
+        for s in chunk:
+            defined_in[s.defines] = k
+    last_read: dict[str, int] = {}
+    ins: list[list[str]] = []
+    for k, chunk in enumerate(chunks):
+        outside = {r for s in chunk for r in s.reads if defined_in.get(r, -1) != k}
+        for r in outside:
+            last_read[r] = k
+        ins.append(sorted(outside, key=_name_order))
+    after = len(chunks)
+    for r in result_reads:
+        last_read[r] = after
+    outs: list[list[str]] = [[] for _ in chunks]
+    for name, k in defined_in.items():
+        if last_read.get(name, -1) > k:
+            outs[k].append(name)
+    return ins, [sorted(o, key=_name_order) for o in outs]
 
 
 def _name_order(v: str) -> tuple:
@@ -227,7 +280,7 @@ def unique_outputs(slots: list[Node]) -> list[Node]:
 
 
 def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: str | None) -> Kernel:
-    """Source for the numpy kernel and (if ``results_format``) the scalar fast path.
+    """Source for the numpy kernel and (if ``results_format``) the scalar fast path, or their tape.
 
     The numpy kernel computes each distinct non-constant output node once (the
     caller fills constant slots and copies repeated ones).  ``results_format`` is
@@ -239,15 +292,44 @@ def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: 
     check_inputs(sched, inputs)
     gh = graph_hash(inputs, slots)
     numpy_name, scalar_name = f"kernel_{gh}", f"scalar_{gh}"
+    common = {"numpy_name": numpy_name, "scalar_name": scalar_name, "graph_hash": gh, "dtype": dtype}
+    common.update(steps=len(sched.steps), unique=tuple(unique))
+    if len(sched.steps) > TAPE_STATEMENTS:
+        tape = build_tape(sched, inputs, unique)
+        scalar = None
+        if results_format is not None:
+            scalar = (_tape_results(tape, results_format, scalar_name, gh, slots, unique),)
+
+        def listing() -> str:
+            source = "".join(_numpy_parts(schedule(unique), inputs, unique, dtype, numpy_name, gh))
+            return render("numpy/tape_listing.py.j2", **_tape_facts(tape, len(sched.steps))) + source
+
+        return Kernel(numpy_parts=(), scalar_parts=scalar, tape=tape, listing=listing, **common)
     scalar = None
     if results_format is not None:
-        scalar = _scalar_source(sched, inputs, results_format, scalar_name, gh, slots)
-    return Kernel(
-        numpy_source=_numpy_source(sched, inputs, unique, dtype, numpy_name, gh),
-        numpy_name=numpy_name,
-        scalar_source=scalar,
-        scalar_name=scalar_name,
+        scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, slots)
+    return Kernel(numpy_parts=_numpy_parts(sched, inputs, unique, dtype, numpy_name, gh), scalar_parts=scalar, **common)
+
+
+def _tape_facts(tape: Tape, steps: int) -> dict:
+    return {
+        "steps": steps,
+        "threshold": TAPE_STATEMENTS,
+        "instructions": len(tape),
+        "registers": tape.n_registers,
+    }
+
+
+def _tape_results(tape: Tape, results: str, name: str, gh: str, slots: list[Node], unique: list[Node]) -> str:
+    """The scalar path of a taped kernel: the structured result built from the tape's outputs ``_v``."""
+    index = {node: k for k, node in enumerate(unique)}
+    texts = [value_text(n, {}, PYTHON) if n.op == "const" else f"_v[{index[n]}]" for n in slots]
+    return render(
+        "numpy/tape_scalar.py.j2",
+        version=__version__,
         graph_hash=gh,
-        steps=len(sched.steps),
-        unique=tuple(unique),
+        name=name,
+        instructions=len(tape),
+        n_outputs=len(unique),
+        results=results.format(*texts) if slots else "",
     )

@@ -232,6 +232,15 @@ def _nary_pieces(node: Node, name: Callable[[Node], str], absorbed: frozenset, b
     return [pieces[0][len(join) :]] + pieces[1:] if plus else [unit] + pieces
 
 
+def _nary_piece_reads(node: Node, names: dict[Node, str], absorbed: frozenset) -> list[str | None]:
+    """The name each of :func:`_nary_pieces`' pieces reads (None for a literal), in the same order."""
+    probe = negated if node.op == "add" else reciprocal_of
+    plus = [a for a in node.args if a not in absorbed]
+    minus = [probe(a) for a in node.args if a in absorbed]
+    reads = [None if a.op == "const" else names[a] for a in plus + minus]
+    return reads if plus else [None, *reads]
+
+
 def _expr_step(node: Node, name: Callable[[Node], str], absorbed: frozenset, be: ExprBackend) -> str:
     if node.op in ("add", "mul"):
         return "".join(_nary_pieces(node, name, absorbed, be))
@@ -264,13 +273,15 @@ def expression_statements(
         reads = tuple(dict.fromkeys(names[a] for a in effective_args(node, sched.absorbed) if a.op != "const"))
         if node.op in ("add", "mul") and len(node.args) > MAX_OPERANDS:
             pieces = _nary_pieces(node, name, sched.absorbed, be)
+            piece_reads = _nary_piece_reads(node, names, sched.absorbed)  # each partial records only its own reads
             partial = None
             for k in range(0, len(pieces), MAX_OPERANDS):
                 chunk = "".join(pieces[k : k + MAX_OPERANDS])
                 expr = chunk if partial is None else partial + chunk
                 previous = () if partial is None else (partial,)
+                own = tuple(dict.fromkeys(r for r in piece_reads[k : k + MAX_OPERANDS] if r is not None))
                 partial = f"{target}_{k // MAX_OPERANDS}" if k + MAX_OPERANDS < len(pieces) else target
-                statements.append(Statement(be.assign.format(name=partial, expr=expr), partial, previous + reads))
+                statements.append(Statement(be.assign.format(name=partial, expr=expr), partial, previous + own))
         else:
             text = be.assign.format(name=target, expr=_expr_step(node, name, sched.absorbed, be))
             statements.append(Statement(text, target, reads))

@@ -1,0 +1,101 @@
+"""Running an instruction tape (:mod:`symgrad.codegen.tape`) over a batch, chunk by chunk.
+
+Each chunk binds the input and output views and the constants into one list of
+slots (the register file's buffers are allocated once per call and reused by
+every chunk), then makes one numpy call per instruction.  No source is printed
+or compiled, so a kernel of 10^6 statements is ready as soon as its tape is
+built; a call costs what the printed kernel's lines would (one ufunc call per
+instruction per chunk), plus a little dispatch.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+
+from ..codegen.kernel import CHUNK, chunk_size
+from ..codegen.tape import Tape, functions
+
+TAPE_BYTES = 256 << 20
+"""At most this many bytes of registers per call: a tape with many live values runs in smaller chunks."""
+
+
+def tape_chunk(n_registers: int, itemsize: int) -> int:
+    """Points per chunk: the printed kernel's chunk, smaller while the registers would pass TAPE_BYTES."""
+    chunk = chunk_size(n_registers)
+    while chunk > 1 and chunk * n_registers * itemsize > TAPE_BYTES:
+        chunk //= 2
+    return min(chunk, CHUNK)
+
+
+_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Tape -> its program, shared by both paths
+_LOCK = threading.Lock()
+
+
+def program(tape: Tape) -> tuple[list, list, list, list, list]:
+    """The tape as plain lists (function, operand slots, destination), built once per tape.
+
+    Lists of ints and of the few shared function objects: no object per
+    instruction for the garbage collector to walk (a tuple or getter per
+    instruction made building a 10^6-instruction program GC-bound).
+    """
+    found = _PROGRAMS.get(tape)
+    if found is None:
+        fns = functions()
+        found = ([fns[c] for c in tape.code.tolist()], *tape.args.T.tolist(), tape.dest.tolist())
+        with _LOCK:
+            found = _PROGRAMS.setdefault(tape, found)
+    return found
+
+
+class TapeKernel:
+    """Calls a tape as ``kernel(columns, outputs, n)``, like the compiled numpy kernels."""
+
+    def __init__(self, tape: Tape, dtype: str) -> None:
+        self.tape = tape
+        self.dtype = np.dtype(dtype)
+        self.chunk = tape_chunk(tape.n_registers, self.dtype.itemsize)
+
+    def __call__(self, columns: list, outputs: list, n: int) -> None:
+        t = self.tape
+        fns, a0, a1, a2, dest = program(t)
+        chunk = self.chunk
+        slots: list = [None] * (t.n_inputs + t.n_outputs)
+        slots += t.constants  # Python floats, as the printed kernel's literals: float32 stays float32
+        slots += [np.empty(min(n, chunk), dtype=self.dtype) for _ in range(t.n_registers)]
+        first_out = t.n_inputs
+        for start in range(0, n, chunk):
+            start = min(start, max(n - chunk, 0))  # every chunk is whole: the last one overlaps the one before
+            stop = min(start + chunk, n)
+            for k, x in enumerate(columns):
+                slots[k] = x if x.ndim == 0 else x[start:stop]
+            for k, o in enumerate(outputs):
+                slots[first_out + k] = o[start:stop]
+            _run(slots, fns, a0, a1, a2, dest)
+
+
+def _run(r: list, fns: list, a0: list, a1: list, a2: list, dest: list) -> None:
+    """One pass of the program over the slots ``r``: ``fn(*operands, out=...)`` per instruction."""
+    for fn, a, b, c, d in zip(fns, a0, a1, a2, dest):
+        if b < 0:
+            fn(r[a], out=r[d])
+        elif c < 0:
+            fn(r[a], r[b], out=r[d])
+        else:
+            fn(r[a], r[b], r[c], out=r[d])
+
+
+class TapeScalar:
+    """The scalar path of a taped kernel: one point through the tape, arranged by the generated ``results``."""
+
+    def __init__(self, kernel: TapeKernel, results) -> None:
+        self.kernel = kernel
+        self.results = results
+
+    def __call__(self, *xs: float):
+        dtype = self.kernel.dtype
+        block = np.empty((self.kernel.tape.n_outputs, 1), dtype=dtype)
+        self.kernel([np.array(x, dtype=dtype) for x in xs], list(block), 1)
+        return self.results(block[:, 0].tolist())

@@ -1,0 +1,252 @@
+"""An instruction tape: the numpy kernel as arrays of opcodes and operand slots, no source text.
+
+Past :data:`symgrad.codegen.kernel.TAPE_STATEMENTS` steps, printing a numpy
+kernel and handing it to CPython's compiler costs far more than running it
+(~30 µs and ~200 bytes of compiler memory per source byte, per line).  A tape
+is the same computation as data: instruction ``k`` calls ``FUNCTIONS[code[k]]``
+on the slots ``args[k]`` (``-1`` pads) writing into slot ``dest[k]``.  Slots are
+numbered inputs, then outputs, then constants, then registers (buffers reused
+once their value is dead, as the printed kernel reuses its buffers).
+
+The lowering below makes the very ufunc calls the printer spells (the same
+operand order, the same in-place chains for sums and products, the same
+expansion of small powers), so a tape and the printed kernel agree bit for bit;
+``tests/test_tape.py`` holds them to it.  The per-op functions come from the op
+table (:func:`op_function`), never from printed code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import UnsupportedOpError
+from ..ir.node import Node
+from ..ir.ops import OPS
+from .schedule import Schedule, effective_args, negated, reciprocal_of
+
+
+def _copy(a, *, out) -> None:
+    np.copyto(out, a)
+
+
+def _from_reference(ref: Callable) -> Callable:
+    """``ref(*operands)`` written into ``out``: for ops whose numpy form is not one ufunc (where, erf, sigmoid)."""
+
+    def into(*operands, out) -> None:
+        out[...] = ref(*operands)
+
+    return into
+
+
+def op_function(name: str) -> Callable:
+    """The callable ``f(*operands, out=buffer)`` computing op ``name`` into ``buffer``, from the op table.
+
+    In order: the entry's ``into`` field (a callable taking ``out=``) or
+    ``ufunc`` field where the table has them; else its first numpy ufunc name
+    when numpy has that ufunc with the op's arity (``sin``, ``absolute``,
+    ``maximum``, ``less``: exactly what the numpy spelling calls); else its
+    reference implementation, assigned into ``out``.
+    """
+    op = OPS[name]
+    for field in ("into", "ufunc"):
+        fn = getattr(op, field, None)
+        if callable(fn):
+            return fn
+    for ufunc_name in op.ufuncs[:1]:
+        ufunc = getattr(np, ufunc_name, None)
+        if isinstance(ufunc, np.ufunc) and ufunc.nin == op.arity and ufunc.nout == 1:
+            return ufunc
+    if op.ref is None:
+        raise UnsupportedOpError(name, "numpy")
+    return _from_reference(op.ref)
+
+
+ARITHMETIC = {
+    "add": np.add,
+    "subtract": np.subtract,
+    "multiply": np.multiply,
+    "divide": np.divide,
+    "power": np.power,
+    "sqrt": np.sqrt,
+    "copy": _copy,
+}
+OPCODES: tuple[str, ...] = (*ARITHMETIC, *(n for n in OPS if n not in ("add", "mul", "pow")))
+"""Opcode k is the k-th name: the arithmetic the printer's hooks spell, then every other op of the table."""
+CODE = {name: k for k, name in enumerate(OPCODES)}
+
+
+def functions() -> list[Callable]:
+    """The callable of every opcode, in opcode order."""
+    return [ARITHMETIC[n] if n in ARITHMETIC else op_function(n) for n in OPCODES]
+
+
+@dataclass(frozen=True, eq=False)
+class Tape:
+    """The kernel as instructions over numbered slots (compared and hashed by identity)."""
+
+    code: np.ndarray  # int16, one opcode per instruction
+    args: np.ndarray  # int32 (instructions, 3): operand slots, -1 where an op takes fewer
+    dest: np.ndarray  # int32: the slot each instruction writes
+    n_inputs: int
+    n_outputs: int
+    constants: tuple[float, ...]  # the values of slots n_inputs + n_outputs + k
+    n_registers: int
+
+    @property
+    def n_slots(self) -> int:
+        return self.n_inputs + self.n_outputs + len(self.constants) + self.n_registers
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+
+# Constant exponents the printer expands (printer._numpy_pow): the same sequence of calls.
+# Each entry: steps of (opcode, operands), where "b" is the base and "o" the output so far.
+_POWERS: dict[object, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    2: (("multiply", ("b", "b")),),
+    3: (("multiply", ("b", "b")), ("multiply", ("o", "b"))),
+    4: (("multiply", ("b", "b")), ("multiply", ("o", "o"))),
+    -1: (("divide", ("1", "b")),),
+    -2: (("multiply", ("b", "b")), ("divide", ("1", "o"))),
+    -3: (("multiply", ("b", "b")), ("multiply", ("o", "b")), ("divide", ("1", "o"))),
+    -4: (("multiply", ("b", "b")), ("multiply", ("o", "o")), ("divide", ("1", "o"))),
+    Fraction(1, 2): (("sqrt", ("b",)),),
+    Fraction(-1, 2): (("sqrt", ("b",)), ("divide", ("1", "o"))),
+    Fraction(3, 2): (("sqrt", ("b",)), ("multiply", ("o", "b"))),
+}
+
+
+_REGISTER = -(10**9)  # placeholder slots: registers are _REGISTER - k, constants -2 - k, until _finish numbers them
+
+
+class _Builder:
+    """Collects instructions (three flat operand lists, -1 padded) and constant slots in one walk."""
+
+    def __init__(self) -> None:
+        self.code: list[int] = []
+        self.a0: list[int] = []
+        self.a1: list[int] = []
+        self.a2: list[int] = []
+        self.dest: list[int] = []
+        self.constants: dict[str, int] = {}  # repr of the value (exact; nan and -0.0 keyed apart) -> index
+
+    def const(self, value) -> int:
+        k = self.constants.setdefault(repr(float(value)), len(self.constants))
+        return -2 - k
+
+    def emit(self, op: str, operands: tuple[int, ...] | list[int], out: int) -> None:
+        n = len(operands)
+        self.code.append(CODE[op])
+        self.a0.append(operands[0])
+        self.a1.append(operands[1] if n > 1 else -1)
+        self.a2.append(operands[2] if n > 2 else -1)
+        self.dest.append(out)
+
+    def chain(self, same: str, inverse: str, unit: float, plus: list[int], minus: list[int], out: int) -> None:
+        """``out = p0 (.) p1 ... (inverse) m0 ...``, in the printer's order (printer._numpy_chain)."""
+        if len(plus) >= 2:
+            self.emit(same, (plus[0], plus[1]), out)
+            rest = plus[2:]
+        elif len(plus) == 1 and minus:
+            self.emit(inverse, (plus[0], minus[0]), out)
+            rest, minus = [], minus[1:]
+        elif len(plus) == 1:
+            self.emit("copy", (plus[0],), out)
+            rest = []
+        else:
+            self.emit(inverse, (self.const(unit), minus[0]), out)
+            rest, minus = [], minus[1:]
+        for p in rest:
+            self.emit(same, (out, p), out)
+        for m in minus:
+            self.emit(inverse, (out, m), out)
+
+    def power(self, base: int, expo: Node, slot: Callable[[Node], int], out: int) -> None:
+        steps = _POWERS.get(expo.value) if expo.op == "const" else None
+        if steps is None:
+            self.emit("power", (base, slot(expo)), out)
+            return
+        names = {"b": base, "o": out, "1": self.const(1.0)}
+        for op, operands in steps:
+            self.emit(op, tuple(names[a] for a in operands), out)
+
+
+def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
+    """The tape computing ``unique`` (distinct non-constant outputs) from ``inputs``, one walk over the schedule.
+
+    Registers are handed out and taken back exactly as
+    :func:`symgrad.codegen.printer.numpy_statements` hands out its buffers.
+    """
+    n_in, n_out = len(inputs), len(unique)
+    slots: dict[Node, int] = {s: k for k, s in enumerate(inputs)}
+    outputs = {node: n_in + k for k, node in enumerate(unique) if node.op != "sym"}
+    b = _Builder()
+    for k, node in enumerate(unique):
+        if node.op == "sym":
+            b.emit("copy", (slots[node],), n_in + k)
+    n_registers = 0
+    free: list[int] = []
+    absorbed, last_use = sched.absorbed, sched.last_use
+
+    def slot(node: Node) -> int:
+        return b.const(node.value) if node.op == "const" else slots[node]
+
+    for i, node in enumerate(sched.steps):
+        out = outputs.get(node)
+        if out is None:
+            if free:
+                out = free.pop()
+            else:
+                out = _REGISTER - n_registers
+                n_registers += 1
+        op = node.op
+        if op in ("add", "mul", "pow"):
+            _lower_arithmetic(b, node, out, slot, absorbed)
+        elif op in CODE:
+            b.emit(op, [slot(a) for a in node.args], out)
+        else:
+            raise UnsupportedOpError(op, "numpy")
+        slots[node] = out
+        for arg in dict.fromkeys(effective_args(node, absorbed) if absorbed else node.args):
+            if last_use.get(arg) == i and slots.get(arg, 0) <= _REGISTER:  # a register whose value is dead
+                free.append(slots[arg])
+    return _finish(b, n_in, n_out, n_registers)
+
+
+def _lower_arithmetic(b: _Builder, node: Node, out: int, slot: Callable[[Node], int], absorbed: frozenset) -> None:
+    if node.op == "pow":
+        b.power(slot(node.args[0]), node.args[1], slot, out)
+        return
+    probe = negated if node.op == "add" else reciprocal_of
+    plus = [slot(a) for a in node.args if a not in absorbed]
+    minus = [slot(probe(a)) for a in node.args if a in absorbed]
+    if node.op == "add":
+        b.chain("add", "subtract", 0.0, plus, minus, out)
+    else:
+        b.chain("multiply", "divide", 1.0, plus, minus, out)
+
+
+def _finish(b: _Builder, n_in: int, n_out: int, n_registers: int) -> Tape:
+    """Number the placeholder slots: constants after the outputs, registers after the constants."""
+    first_const = n_in + n_out
+    first_reg = first_const + len(b.constants)
+    args = np.array([b.a0, b.a1, b.a2], dtype=np.int64).T.copy()
+    dest = np.array(b.dest, dtype=np.int64)
+    for arr in (args, dest):
+        reg = arr <= _REGISTER
+        const = (arr <= -2) & ~reg
+        arr[reg] = first_reg + (_REGISTER - arr[reg])
+        arr[const] = first_const + (-2 - arr[const])
+    return Tape(
+        code=np.array(b.code, dtype=np.int16),
+        args=args.astype(np.int32),
+        dest=dest.astype(np.int32),
+        n_inputs=n_in,
+        n_outputs=n_out,
+        constants=tuple(float(k) for k in b.constants),  # a float's repr reads back exactly
+        n_registers=n_registers,
+    )

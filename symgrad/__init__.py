@@ -15,6 +15,7 @@ import importlib
 from ._version import __version__
 from .api.batching import vmap
 from .api.compiled import Compiled
+from .api.dataset import DatasetCompiled
 from .api.expressions import compile, diff, gradient, hessian, jacobian, lambdify
 from .api.products import hvp, jvp, vjp
 from .api.transforms import derivative, grad, jacfwd, jacrev, jit, value_and_grad
@@ -41,7 +42,7 @@ from .ir import node as _node
 from .ir.custom import CustomFunction, E, custom_function, pi
 from .ir.node import Node
 from .limits import budget
-from .trace.functions import (
+from .tracing.functions import (
     abs,
     amax,
     amin,
@@ -104,7 +105,7 @@ from .trace.functions import (
     var,
     where,
 )
-from .trace.linalg import (
+from .tracing.linalg import (
     concatenate,
     det,
     einsum,
@@ -116,13 +117,13 @@ from .trace.linalg import (
     solve,
     stack,
     tensordot,
+    trace,
     transpose,
     vstack,
 )
 
 max = amax  # numpy's names (np.max is np.amax); the builtins stay unshadowed inside symgrad's modules
 min = amin
-# sg.trace is the tracing package, callable as numpy's trace (symgrad/trace/__init__.py): sg.trace(A)
 
 _LAZY = {
     "check": "checker",
@@ -159,6 +160,7 @@ __all__ = [
     "BackendError",
     "Compiled",
     "CustomFunction",
+    "DatasetCompiled",
     "DiffError",
     "E",
     "FormulaError",

@@ -37,7 +37,7 @@ from .errors import FormulaError, InputError, SymgradError
 from .ir import builders as B
 from .ir.node import Node, const, symbol
 from .ir.ops import OPS
-from .trace import functions as F
+from .tracing import functions as F
 
 __all__ = ["ALIASES", "CONSTANTS", "FUNCTIONS", "Formula", "FormulaError", "parse"]
 

@@ -30,7 +30,7 @@ from .errors import BackendError, InputError
 from .ir.custom import op_of
 from .ir.node import Node, free_symbols, toposort
 from .ir.text import format_number
-from .trace.program import symbolic_outputs
+from .tracing.program import symbolic_outputs
 
 MAX_NODES = 500
 """Graphs with more nodes are cut to the ones nearest the outputs: Graphviz takes minutes

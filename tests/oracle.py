@@ -107,6 +107,15 @@ def expressions(unary: dict, binary: dict, leaves: list, max_leaves: int):
     return st.recursive(st.sampled_from(leaves) if isinstance(leaves, list) else leaves, extend, max_leaves=max_leaves)
 
 
+SMOOTH_LEAVES = [(X, SX), (Y, SY), (2 * X, 2 * SX), (X * Y, SX * SY)]
+
+
+def smooth_expressions(max_leaves: int = 8):
+    """Random smooth expressions in x and y, with small integer and binary-fraction constants among the leaves."""
+    consts = st.sampled_from([-2, -1, 1, 2, 3, 0.5, 1.5]).map(lambda c: (c, sympy.nsimplify(c)))
+    return expressions(SMOOTH_UNARY, SMOOTH_BINARY, st.one_of(st.sampled_from(SMOOTH_LEAVES), consts), max_leaves)
+
+
 SYMPY_MODULES = [
     {
         "StopGrad": lambda v: v,

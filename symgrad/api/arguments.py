@@ -12,8 +12,8 @@ import difflib
 from collections.abc import Mapping, Sequence
 
 from ..errors import InputError
-from ..trace.program import Program
-from ..trace.pytree import check_structure
+from ..tracing.program import Program
+from ..tracing.pytree import check_structure
 
 _MISSING = object()
 

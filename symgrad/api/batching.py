@@ -15,10 +15,10 @@ import numpy as np
 
 from .. import backends
 from ..errors import AxisError, InputError, ShapeError, TraceError
-from ..trace.functions import is_symbolic
-from ..trace.program import Program
-from ..trace.pytree import broadcast_prefix, check_structure, describe, flatten, unflatten
-from ..trace.tracer import Shapes
+from ..tracing.functions import is_symbolic
+from ..tracing.program import Program
+from ..tracing.pytree import broadcast_prefix, check_structure, describe, flatten, unflatten
+from ..tracing.tracer import Shapes
 from .arguments import bind, is_pytree_value, undeclared_pytree
 from .compiled import Compiled
 from .transforms import compile_function, program_of

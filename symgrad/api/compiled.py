@@ -29,8 +29,8 @@ from ..ir.custom import check_rules, lower
 from ..ir.domain import valid_points
 from ..ir.evaluate import evaluate
 from ..ir.node import Node
-from ..trace.functions import is_symbolic
-from ..trace.program import Arg, Program, as_value
+from ..tracing.functions import is_symbolic
+from ..tracing.program import Arg, Program, as_value
 from .arguments import bind_leaves, is_pytree_value, undeclared_pytree
 from .options import CompileOptions
 from .plan import flat_values, flatten, literal_keys, map_plan, plain_floats, rebuild, results_format

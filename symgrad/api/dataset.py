@@ -33,8 +33,8 @@ from ..codegen.csource import C_PART_STATEMENTS
 from ..codegen.reduce_source import ReduceKernel, generate_reduce, generate_reduce_c
 from ..errors import InputError, ShapeError
 from ..ir.evaluate import evaluate
-from ..trace.functions import is_symbolic
-from ..trace.program import Program
+from ..tracing.functions import is_symbolic
+from ..tracing.program import Program
 from . import dask_reduce
 from .arguments import bind_leaves
 from .compiled import VERIFY_POINTS, Compiled, _as_array

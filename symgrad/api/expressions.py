@@ -19,10 +19,10 @@ from ..diff.reverse import check_variables, derivative_tensor, expand_symmetric,
 from ..errors import DiffError, InputError
 from ..formula import parse
 from ..ir.node import Node, symbol, toposort
-from ..trace.functions import symbols
-from ..trace.program import Arg, Program, symbolic_outputs
-from ..trace.pytree import flatten
-from ..trace.tracer import Shapes
+from ..tracing.functions import symbols
+from ..tracing.program import Arg, Program, symbolic_outputs
+from ..tracing.pytree import flatten
+from ..tracing.tracer import Shapes
 from . import transforms
 from .compiled import Compiled
 from .dataset import DataArgs, compiled_for, dataset_spec

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..ir.node import Node
-from ..trace.program import _output_node
+from ..tracing.program import _output_node
 
 
 def flatten(outputs, slots: list[Node]):

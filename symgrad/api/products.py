@@ -16,9 +16,9 @@ import numpy as np
 from ..diff.forward import jvp_nodes
 from ..diff.reverse import vjp_nodes
 from ..errors import InputError
-from ..trace.program import Program, as_value
-from ..trace.pytree import LEAF
-from ..trace.tracer import ArgSpec, Shapes, make_params
+from ..tracing.program import Program, as_value
+from ..tracing.pytree import LEAF
+from ..tracing.tracer import ArgSpec, Shapes, make_params
 from .compiled import Compiled
 from .options import CompileOptions
 from .transforms import _grads, _map_leaves, _program_for_call, _split_by_args, options_of

@@ -21,9 +21,9 @@ from ..diff.policy import diff_spec
 from ..diff.reverse import derivative_tensor, expand_symmetric, gradient_nodes
 from ..errors import DiffError, InputError, ShapeError
 from ..ir.node import Node
-from ..trace.program import Arg, Program, as_value
-from ..trace.pytree import flatten, unflatten
-from ..trace.tracer import ArgSpec, Shapes, _normalize_shapes, trace
+from ..tracing.program import Arg, Program, as_value
+from ..tracing.pytree import flatten, unflatten
+from ..tracing.tracer import ArgSpec, Shapes, _normalize_shapes, trace
 from .compiled import Compiled
 from .dataset import DataArgs, DatasetCompiled, compiled_for, dataset_spec
 from .options import CompileOptions

@@ -7,7 +7,7 @@ provide them on Linux: SLEEF's ``libsleefgnuabi`` (optional: ``apt install
 libsleef-dev``; its unsuffixed functions have a 1-ulp bound) and glibc's own
 ``libmvec`` (up to 4 ulp).  With ``fast_math=False`` a function is declared only
 if its vector variant stayed within 2 ulp of the scalar libm result over the
-ranges and special values of ``tests/test_c_scale.py`` (measured with glibc 2.36 and
+ranges and special values of ``tests/backends/test_c_scale.py`` (measured with glibc 2.36 and
 SLEEF 3.5.1 on x86-64-v3 and -v4); a loop calling any other function stays
 scalar, with libm's own results.  ``fast_math=True`` compiles with
 ``-ffast-math``, under which glibc's headers declare every libmvec variant.

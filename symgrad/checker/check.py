@@ -16,10 +16,11 @@ import numpy as np
 
 from ..errors import InputError
 from ..ir import builders as B
+from ..ir.domain import valid_points
 from ..ir.node import Node
 from ..limits import TimeSliceExpired, time_slice
 from ..sympy_bridge import simplify
-from ..trace.functions import is_symbolic
+from ..tracing.functions import is_symbolic
 from .claims import (
     Subject,
     broadcast_claim,
@@ -35,7 +36,6 @@ from .claims import (
 )
 from .decide import NUMBER_ATOL, NUMBER_RTOL, close_enough, decide, evaluate_at, flat_nodes
 from .diagnose import branch_diagnosis, diagnose, formula_text, number_diagnosis
-from ..ir.domain import valid_points
 from .report import CheckReport, Component, fmt_value
 
 DISPLAY_SECONDS = 1.0

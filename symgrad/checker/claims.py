@@ -21,8 +21,8 @@ from ..errors import InputError, ShapeError
 from ..formula import parse
 from ..ir import builders as B
 from ..ir.node import Node, const, free_symbols, symbol
-from ..trace.functions import array_symbol
-from ..trace.program import symbolic_outputs
+from ..tracing.functions import array_symbol
+from ..tracing.program import symbolic_outputs
 
 # -- the subject: f, its variables and its shapes ------------------------------------------------
 

@@ -29,11 +29,11 @@ import numpy as np
 import sympy as sp
 
 from ..ir import builders as B
+from ..ir.domain import Sample, sample, values_at
 from ..ir.evaluate import evaluate
 from ..ir.node import Node, free_symbols
 from ..limits import TimeSliceExpired, time_slice
 from ..sympy_bridge import to_sympy
-from ..ir.domain import Sample, sample, values_at
 
 SYMPY_MAX_OPS = 80
 """Differences larger than this (sympy's count_ops) are not simplified: sympy's time grows fast."""

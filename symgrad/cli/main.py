@@ -38,7 +38,7 @@ from ..ir.node import Node, symbol, toposort
 from ..limits import MAX_NODES_ENV, TIME_LIMIT_ENV, TimeSliceExpired, budget, charge, checkpoint, time_slice
 from ..limits import current as current_budget
 from ..sympy_bridge import latex, simplify
-from ..trace.functions import array_symbol
+from ..tracing.functions import array_symbol
 from .output import Report, Row, leibniz, to_json, to_latex, to_text
 from .parser import GRAPH_FORMATS, SIMPLIFY_LIMIT, SIMPLIFY_SECONDS, build_parser, join_dash_values
 

@@ -11,7 +11,7 @@ once their value is dead, as the printed kernel reuses its buffers).
 The lowering below makes the very ufunc calls the printer spells (the same
 operand order, the same in-place chains for sums and products, the same
 expansion of small powers), so a tape and the printed kernel agree bit for bit;
-``tests/test_tape.py`` holds them to it.  The per-op functions come from the op
+``tests/codegen/test_tape.py`` holds them to it.  The per-op functions come from the op
 table (:func:`op_function`), never from printed code.
 """
 

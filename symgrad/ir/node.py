@@ -42,7 +42,7 @@ class _Protocol:
 
     ``array_ufunc`` / ``array_function`` answer numpy's protocols and
     ``element_method`` the per-element methods numpy's object loops call
-    (installed by :mod:`symgrad.trace`), ``latex`` prints a node as LaTeX
+    (installed by :mod:`symgrad.tracing`), ``latex`` prints a node as LaTeX
     (installed by :mod:`symgrad`, importing sympy only when a notebook asks for it),
     ``diff`` is ``sg.diff`` for ``e.diff(x)`` (installed by :mod:`symgrad`).
     """
@@ -60,7 +60,7 @@ class _Protocol:
 PROTOCOL = _Protocol()
 
 TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar("symgrad_tracing", default=False)
-"""True while a Python function is being traced (set by :mod:`symgrad.trace.tracer`): ``==`` is then numpy's."""
+"""True while a Python function is being traced (set by :mod:`symgrad.tracing.tracer`): ``==`` is then numpy's."""
 
 
 def _stable_hash(text: str) -> int:

@@ -23,7 +23,7 @@ The parser's names, the ufunc map, the sympy handlers, the C helpers and the
 scalar namespace are all derived from this table.  ``add``/``mul``/``pow`` are
 spelled by the printer's hooks (:mod:`symgrad.codegen.printer`), since their
 form depends on their operands.  To add an op: one entry here, its one-line
-wrapper in :mod:`symgrad.trace.functions`, and its export in ``symgrad/__init__.py``.
+wrapper in :mod:`symgrad.tracing.functions`, and its export in ``symgrad/__init__.py``.
 """
 
 from __future__ import annotations

@@ -245,7 +245,7 @@ def test_benchmark_driver_runs_and_checks_every_peer(monkeypatch):
     import importlib.util
     from pathlib import Path
 
-    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
     monkeypatch.syspath_prepend(str(bench))
     spec = importlib.util.spec_from_file_location("benchmarks_dataset", bench / "dataset.py")
     driver = importlib.util.module_from_spec(spec)

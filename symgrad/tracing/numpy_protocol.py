@@ -246,7 +246,7 @@ def _refuse(ufunc, *args):
 
 
 def install() -> None:
-    """Route numpy's protocols on nodes to this module (called once, when symgrad.trace is imported)."""
+    """Route numpy's protocols on nodes to this module (called once, when symgrad.tracing is imported)."""
     _node.PROTOCOL.array_ufunc = ufunc_to_symbolic
     _node.PROTOCOL.array_function = array_function_to_symbolic
     _node.PROTOCOL.element_method = element_method

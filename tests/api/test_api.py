@@ -20,7 +20,7 @@ import pytest
 
 import symgrad as sg
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(7)
 
 
@@ -749,7 +749,7 @@ class TestWhereAndKinks:
 STEPS = 100_000
 STEP = 1e-5
 CHAIN_LIMIT_S = 120
-COMPILED_STEPS = 20_000  # code is cut into parts; compiling all 10^5 steps: tests/test_scale.py (slow)
+COMPILED_STEPS = 20_000  # code is cut into parts; compiling all 10^5 steps: tests/codegen/test_scale.py (slow)
 CHAIN_MEMORY_BYTES = 6 * 2**30  # a runaway child fails with MemoryError instead of starving the machine
 
 

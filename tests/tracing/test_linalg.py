@@ -17,7 +17,7 @@ import sympy as sp
 
 import symgrad as sg
 from symgrad.ir.array import SymbolicArray
-from symgrad.trace.linalg import MAX_MATRIX
+from symgrad.tracing.linalg import MAX_MATRIX
 
 HAS_CC = shutil.which("cc") is not None or shutil.which("gcc") is not None
 BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not HAS_CC, reason="no C compiler"))]

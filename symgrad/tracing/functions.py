@@ -600,7 +600,7 @@ _REDUCTION_KEYWORDS = frozenset({"axis", "keepdims"})
 
 
 def _linalg(name: str) -> Callable:
-    """The formula parser's handle on :mod:`symgrad.trace.linalg`'s ``name`` (that module builds on this one)."""
+    """The formula parser's handle on :mod:`symgrad.tracing.linalg`'s ``name`` (that module builds on this one)."""
 
     def fn(*args, **kwargs):
         from . import linalg

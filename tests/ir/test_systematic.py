@@ -29,7 +29,7 @@ import symgrad as sg
 from symgrad.ir import builders as B
 from symgrad.ir.node import symbol
 from symgrad.ir.ops import OPS, Op
-from symgrad.trace.functions import primitive
+from symgrad.tracing.functions import primitive
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # self-checks off-domain
 HAS_CC = shutil.which("cc") is not None or shutil.which("gcc") is not None

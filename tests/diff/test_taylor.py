@@ -15,7 +15,7 @@ from symgrad.diff.taylor import nth_derivative, taylor_coefficients
 from symgrad.ir import Node, toposort
 from symgrad.ir import builders as B
 from symgrad.ir.evaluate import evaluate as reference
-from symgrad.trace import functions as sg
+from symgrad.tracing import functions as sg
 
 X = sg.symbols("x")
 SX = sp.Symbol("x", real=True)

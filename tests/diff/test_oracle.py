@@ -15,22 +15,13 @@ import numpy as np
 import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from oracle import SMOOTH_BINARY, SMOOTH_UNARY, SX, SY, X, Y, central_gradient, examples, expressions
+from oracle import SMOOTH_BINARY, SMOOTH_UNARY, SX, SY, X, Y, central_gradient, examples, smooth_expressions
 
 import symgrad as sg
 
 EXAMPLES = examples(200)
 UNARY, BINARY = SMOOTH_UNARY, SMOOTH_BINARY
-LEAVES = [(X, SX), (Y, SY), (2 * X, 2 * SX), (X * Y, SX * SY)]
-
-
-def _leaf():
-    consts = st.sampled_from([-2, -1, 1, 2, 3, 0.5, 1.5]).map(lambda c: (c, sympy.nsimplify(c)))
-    return st.one_of(st.sampled_from(LEAVES), consts)
-
-
-EXPRESSIONS = expressions(UNARY, BINARY, _leaf(), max_leaves=8)
+EXPRESSIONS = smooth_expressions()
 POINTS = np.random.default_rng(1).uniform(-1.2, 1.2, size=(2, 5))
 
 

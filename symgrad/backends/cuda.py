@@ -50,7 +50,8 @@ _FUNCTIONS: dict[str, object] = {}
 _LOCK = threading.Lock()
 
 
-def _function(kernel: NativeKernel):
+def loaded_function(kernel):
+    """The CuPy function of a generated kernel (anything with ``.source`` and ``.name``), compiled once per source."""
     fn = _FUNCTIONS.get(kernel.source)
     if fn is None:
         with _LOCK:
@@ -62,9 +63,13 @@ def _function(kernel: NativeKernel):
 
 
 @functools.cache
+def sm_count(device: int) -> int:
+    """How many multiprocessors the device has (grids are sized from it)."""
+    return cupy().cuda.runtime.getDeviceProperties(device)["multiProcessorCount"]
+
+
 def _grid_limit(device: int) -> int:
-    cp = cupy()
-    return cp.cuda.runtime.getDeviceProperties(device)["multiProcessorCount"] * BLOCKS_PER_SM
+    return sm_count(device) * BLOCKS_PER_SM
 
 
 class CudaKernel:
@@ -75,7 +80,7 @@ class CudaKernel:
 
     def __call__(self, columns: list, outputs: list, n: int) -> None:
         cp = cupy()
-        fn = _function(self.kernel)
+        fn = loaded_function(self.kernel)
         ptrs = np.array([c.data.ptr for c in columns] or [0], dtype=np.uint64)
         strides = np.array([0 if c.ndim == 0 else c.strides[0] // c.itemsize for c in columns] or [0], dtype=np.int64)
         outs = np.array([o.data.ptr for o in outputs] or [0], dtype=np.uint64)

@@ -12,9 +12,7 @@ reduction is tested without a GPU.
 from __future__ import annotations
 
 import ctypes
-import functools
 import math
-import threading
 
 import numpy as np
 
@@ -22,7 +20,7 @@ from ..codegen.reduce_source import ReduceKernel
 from ..codegen.render import render
 from .c import BASE_FLAGS, compile_library, pointers_and_strides
 from .c_reduce import slot_totals
-from .cuda import cupy
+from .cuda import cupy, loaded_function, sm_count
 
 BLOCKS_PER_SM = 8  # resident blocks per multiprocessor; each thread then sums many points before the block tree
 
@@ -30,24 +28,6 @@ BLOCKS_PER_SM = 8  # resident blocks per multiprocessor; each thread then sums m
 def combine(partials: np.ndarray) -> np.ndarray:
     """The blocks' partial sums ``(blocks, sums)`` added per output in block order, exactly rounded."""
     return np.array([math.fsum(column) for column in partials.T], dtype=np.float64)
-
-
-_FUNCTIONS: dict[str, object] = {}
-_LOCK = threading.Lock()
-
-
-def _function(kernel: ReduceKernel):
-    with _LOCK:
-        fn = _FUNCTIONS.get(kernel.source)
-        if fn is None:
-            module = cupy().RawModule(code=kernel.source, options=("--std=c++14",))
-            fn = _FUNCTIONS[kernel.source] = module.get_function(kernel.name)
-    return fn
-
-
-@functools.cache
-def _grid_limit(device: int) -> int:
-    return cupy().cuda.runtime.getDeviceProperties(device)["multiProcessorCount"] * BLOCKS_PER_SM
 
 
 class CudaReduceKernel:
@@ -61,12 +41,12 @@ class CudaReduceKernel:
             return slot_totals(self.kernel, np.zeros(0), n)
         cp = cupy()
         block = self.kernel.block
-        grid = max(1, min(-(-n // block), _grid_limit(cp.cuda.Device().id)))
+        grid = max(1, min(-(-n // block), sm_count(cp.cuda.Device().id) * BLOCKS_PER_SM))
         ptrs = np.array([c.data.ptr for c in columns] or [0], dtype=np.uint64)
         strides = np.array([0 if c.ndim == 0 else c.strides[0] // c.itemsize for c in columns] or [0], dtype=np.int64)
         partials = cp.empty((grid, self.kernel.n_sums), dtype=cp.float64)
         args = (cp.asarray(ptrs), cp.asarray(strides), partials, np.int64(n))
-        _function(self.kernel)((grid,), (block,), args)
+        loaded_function(self.kernel)((grid,), (block,), args)
         return slot_totals(self.kernel, combine(cp.asnumpy(partials)), n)
 
 

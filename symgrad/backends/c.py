@@ -39,6 +39,7 @@ from ..codegen.render import render
 from ..errors import BackendError
 from . import vecmath
 from .cache import cache_key, fetch_or_build
+from .once import BuiltOnce
 
 BASE_FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared", "-fno-math-errno")  # errno is never read: lets sqrt inline
 # The omp simd loops, operations rounded as written (no fused multiply-add), and no sin+cos -> sincos
@@ -226,9 +227,8 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-_LIBS: dict[tuple, object] = {}
-_LOCK = threading.Lock()  # guards _LIBS, _PENDING and _POOL; never held while compiling
-_PENDING: dict[tuple, threading.Lock] = {}  # one lock per kernel being compiled
+_LIBS = BuiltOnce()  # loaded kernels by (source, flags)
+_LOCK = threading.Lock()  # guards _POOL
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -247,25 +247,15 @@ def load_kernel(kernel: NativeKernel, fast_math: bool = False):
     call of a kernel already loaded, never waits for a long compile.
     """
     flags = kernel_flags(kernel, fast_math)
-    key = (kernel.source, flags)
-    fn = _LIBS.get(key)
-    if fn is not None:
+
+    def build():
+        source = kernel.source if not kernel.units else kernel.translation_units
+        fn = getattr(ctypes.CDLL(str(compile_library(source, flags))), kernel.name)
+        fn.restype = None
+        fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 3 + [ctypes.c_void_p] * bool(kernel.scratch)
         return fn
-    with _LOCK:
-        pending = _PENDING.setdefault(key, threading.Lock())
-    with pending:
-        fn = _LIBS.get(key)
-        if fn is None:
-            source = kernel.source if not kernel.units else kernel.translation_units
-            lib = ctypes.CDLL(str(compile_library(source, flags)))
-            fn = getattr(lib, kernel.name)
-            fn.restype = None
-            fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 3 + [ctypes.c_void_p] * bool(kernel.scratch)
-            with _LOCK:
-                _LIBS[key] = fn
-    with _LOCK:
-        _PENDING.pop(key, None)
-    return fn
+
+    return _LIBS.get((kernel.source, flags), build)
 
 
 def pointers_and_strides(columns: list[np.ndarray]):
@@ -390,8 +380,7 @@ class CBackend:
         return np
 
     def clear_cache(self) -> None:
-        with _LOCK:
-            _LIBS.clear()
+        _LIBS.clear()
 
 
 BACKEND = CBackend()

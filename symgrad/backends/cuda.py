@@ -11,12 +11,12 @@ missing, and the rest of symgrad never notices.
 from __future__ import annotations
 
 import functools
-import threading
 
 import numpy as np
 
 from ..codegen.csource import NativeKernel, generate_native
 from ..errors import BackendError
+from .once import BuiltOnce
 
 BLOCK = 256  # threads per block
 BLOCKS_PER_SM = 32  # enough resident blocks to hide memory latency; the grid-stride loop covers the rest
@@ -46,20 +46,16 @@ def is_device_array(value) -> bool:
     return type(value).__module__.startswith("cupy") and hasattr(value, "data") and hasattr(value, "device")
 
 
-_FUNCTIONS: dict[str, object] = {}
-_LOCK = threading.Lock()
+_FUNCTIONS = BuiltOnce()
 
 
 def loaded_function(kernel):
     """The CuPy function of a generated kernel (anything with ``.source`` and ``.name``), compiled once per source."""
-    fn = _FUNCTIONS.get(kernel.source)
-    if fn is None:
-        with _LOCK:
-            fn = _FUNCTIONS.get(kernel.source)
-            if fn is None:
-                module = cupy().RawModule(code=kernel.source, options=("--std=c++14",))
-                fn = _FUNCTIONS[kernel.source] = module.get_function(kernel.name)
-    return fn
+
+    def build():
+        return cupy().RawModule(code=kernel.source, options=("--std=c++14",)).get_function(kernel.name)
+
+    return _FUNCTIONS.get(kernel.source, build)
 
 
 @functools.cache
@@ -112,8 +108,7 @@ class CudaBackend:
         return cupy()
 
     def clear_cache(self) -> None:
-        with _LOCK:
-            _FUNCTIONS.clear()
+        _FUNCTIONS.clear()
 
 
 BACKEND = CudaBackend()

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from ..ir.ops import SCALAR_NAMESPACE
+from .once import BuiltOnce
 
-_CACHE: dict[str, Callable] = {}
-_LOCK = threading.Lock()  # guards _CACHE and _PENDING
-_PENDING: dict[str, threading.Lock] = {}  # one lock per source being compiled
+_BUILT = BuiltOnce()
 
 
 def source_hash(source: str | Sequence[str]) -> str:
@@ -39,28 +37,18 @@ def load_python(source: str | Sequence[str], name: str) -> Callable:
     then all get the same function.
     """
     key = source_hash(source) + ":" + name
-    fn = _CACHE.get(key)
-    if fn is not None:
-        return fn
-    with _LOCK:
-        pending = _PENDING.setdefault(key, threading.Lock())
-    with pending:
-        fn = _CACHE.get(key)
-        if fn is None:
-            namespace: dict = {"np": np, "math": math, **SCALAR_NAMESPACE}
-            for part in [source] if isinstance(source, str) else source:
-                code = compile(part, f"<symgrad {key[:12]}>", "exec")
-                exec(code, namespace)  # noqa: S102 - symgrad-generated source only
-                del code
-            fn = namespace[name]
-            with _LOCK:
-                _CACHE[key] = fn
-    with _LOCK:
-        _PENDING.pop(key, None)
-    return fn
+
+    def build() -> Callable:
+        namespace: dict = {"np": np, "math": math, **SCALAR_NAMESPACE}
+        for part in [source] if isinstance(source, str) else source:
+            code = compile(part, f"<symgrad {key[:12]}>", "exec")
+            exec(code, namespace)  # noqa: S102 - symgrad-generated source only
+            del code
+        return namespace[name]
+
+    return _BUILT.get(key, build)
 
 
 def clear_cache() -> None:
     """Forget every compiled function (the next call compiles again)."""
-    with _LOCK:
-        _CACHE.clear()
+    _BUILT.clear()

@@ -21,7 +21,7 @@ from fractions import Fraction
 from ..errors import UnsupportedOpError
 from ..ir.node import Node
 from ..ir.ops import OPS
-from .schedule import Schedule, effective_args, negated, reciprocal_of
+from .schedule import Schedule, buffer_plan, effective_args, negated, reciprocal_of
 
 
 def _float_text(value) -> str:
@@ -117,27 +117,17 @@ def numpy_statements(
     long kernel never needs to rewrite printed code.
     """
     names: dict[Node, str] = dict(input_names)
-    free: list[str] = []
-    buffers: set[str] = set()
     lines: list[str] = []
 
     def name(node: Node) -> str:
         return _numpy_literal(node.value) if node.op == "const" else names[node]
 
-    for i, node in enumerate(sched.steps):
-        target = output_names.get(node)
-        if target is None:
-            if free:
-                target = free.pop()
-            else:
-                target = buffer_name(len(buffers))
-                buffers.add(target)
+    plan, n_buffers = buffer_plan(sched, output_names)
+    for node, buffer in zip(sched.steps, plan):
+        target = output_names[node] if buffer is None else buffer_name(buffer)
         lines += _numpy_step(node, target, name, sched.absorbed)
         names[node] = target
-        for arg in dict.fromkeys(effective_args(node, sched.absorbed)):
-            if sched.last_use.get(arg) == i and arg not in output_names and names.get(arg) in buffers:
-                free.append(names[arg])
-    return lines, len(buffers)
+    return lines, n_buffers
 
 
 # -- scalar expressions: python, C, CUDA ------------------------------------------------

@@ -96,3 +96,30 @@ def schedule(outputs: list[Node] | tuple[Node, ...]) -> Schedule:
 def operation_count(outputs: list[Node]) -> int:
     """Arithmetic operations per point after sharing; an n-ary sum or product counts n - 1."""
     return sum(max(1, len(n.args) - 1) if n.op in ("add", "mul") else 1 for n in schedule(outputs).steps)
+
+
+def buffer_plan(sched: Schedule, outputs) -> tuple[list[int | None], int]:
+    """The temporary each step writes (None: the step writes its own output), and how many there are.
+
+    One allocation shared by the numpy printer (buffers) and the instruction tape
+    (registers): a step's value goes to a free temporary, and a temporary is free
+    again after the step that reads its value for the last time.
+    """
+    plan: list[int | None] = []
+    holder: dict[Node, int] = {}
+    free: list[int] = []
+    count = 0
+    for i, node in enumerate(sched.steps):
+        if node in outputs:
+            plan.append(None)
+        else:
+            if free:
+                temp = free.pop()
+            else:
+                temp, count = count, count + 1
+            plan.append(temp)
+            holder[node] = temp
+        for arg in dict.fromkeys(effective_args(node, sched.absorbed)):
+            if sched.last_use.get(arg) == i and arg in holder:
+                free.append(holder.pop(arg))
+    return plan, count

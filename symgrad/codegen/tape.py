@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from ..ir.node import Node
 from ..ir.ops import OPS
-from .schedule import Schedule, effective_args, negated, reciprocal_of
+from .schedule import Schedule, buffer_plan, negated, reciprocal_of
 
 
 def _copy(a, *, out) -> None:
@@ -188,21 +188,14 @@ def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
     for k, node in enumerate(unique):
         if node.op == "sym":
             b.emit("copy", (slots[node],), n_in + k)
-    n_registers = 0
-    free: list[int] = []
-    absorbed, last_use = sched.absorbed, sched.last_use
+    absorbed = sched.absorbed
+    plan, n_registers = buffer_plan(sched, outputs)
 
     def slot(node: Node) -> int:
         return b.const(node.value) if node.op == "const" else slots[node]
 
-    for i, node in enumerate(sched.steps):
-        out = outputs.get(node)
-        if out is None:
-            if free:
-                out = free.pop()
-            else:
-                out = _REGISTER - n_registers
-                n_registers += 1
+    for node, register in zip(sched.steps, plan):
+        out = outputs[node] if register is None else _REGISTER - register
         op = node.op
         if op in ("add", "mul", "pow"):
             _lower_arithmetic(b, node, out, slot, absorbed)
@@ -211,9 +204,6 @@ def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
         else:
             raise UnsupportedOpError(op, "numpy")
         slots[node] = out
-        for arg in dict.fromkeys(effective_args(node, absorbed) if absorbed else node.args):
-            if last_use.get(arg) == i and slots.get(arg, 0) <= _REGISTER:  # a register whose value is dead
-                free.append(slots[arg])
     return _finish(b, n_in, n_out, n_registers)
 
 

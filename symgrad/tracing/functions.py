@@ -171,8 +171,8 @@ def primitive(name: str):
         def fn(*xs):
             return B.elementwise(build, *(_arr(x) for x in xs))
 
-    fn.__name__ = name
-    fn.__doc__ = f"Elementwise {name}, on symbols, numbers and arrays (see symgrad.ir.ops)."
+    fn.__name__ = OPS[name].public or name  # sg.equal is the op "eq"
+    fn.__doc__ = f"Elementwise {fn.__name__}, on symbols, numbers and arrays (see symgrad.ir.ops)."
     return fn
 
 
@@ -212,9 +212,7 @@ sign = primitive("sign")
 sigmoid = primitive("sigmoid")
 softplus = primitive("softplus")
 equal = primitive("eq")
-equal.__name__ = "equal"
 not_equal = primitive("ne")
-not_equal.__name__ = "not_equal"
 relu = primitive("relu")
 stop_gradient = primitive("stop_gradient")
 arctan2 = primitive("arctan2")

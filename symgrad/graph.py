@@ -88,8 +88,9 @@ def _label(node: Node) -> tuple[str, str]:
         return "symbol", node.name
     if not node.args:  # a named constant (sg.pi)
         return "const", op_of(node).name
-    name = op_of(node).name  # a custom function by its own name
-    return "op", f"{_GLYPHS.get(name, name)}\n{backward_name(name)}"
+    if node.op == "custom":  # a custom function (softmax[0], logsumexp) by its own name
+        return "op", f"{node.value.label}\n{node.value.autograd_name}"
+    return "op", f"{_GLYPHS.get(node.op, node.op)}\n{backward_name(node.op)}"
 
 
 def _quote(text: str) -> str:
@@ -420,8 +421,8 @@ def autograd_name(node: Node) -> str:
         return "PowBackward1"  # a tensor to a tensor power
     if node.op in _AUTOGRAD_NAMES:
         return _AUTOGRAD_NAMES[node.op]
-    if node.op == "custom":  # PyTorch names a custom autograd.Function's node <Name>Backward
-        return "".join(part.capitalize() for part in op_of(node).name.split("_")) + "Backward"
+    if node.op == "custom":  # <Name>Backward, as PyTorch names a custom autograd.Function's node
+        return node.value.autograd_name
     return "".join(part.capitalize() for part in node.op.split("_")) + "Backward0"
 
 

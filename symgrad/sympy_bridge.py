@@ -39,6 +39,7 @@ from sympy.logic.boolalg import ITE, And, Boolean, BooleanFalse, BooleanTrue, No
 
 from .errors import UnsupportedOpError
 from .ir import builders as B
+from .ir import softmax as S
 from .ir.custom import op_of, registered
 from .ir.node import Node, const, symbol, toposort
 from .ir.ops import COMPARISONS, OPS
@@ -52,6 +53,97 @@ _NUMBERS = (int, float, Fraction, bool, np.integer, np.floating)
 _COMPARISONS = {name: getattr(sp, OPS[name].sympy_types[0]) for name in COMPARISONS}  # lt -> sp.StrictLessThan
 _SYMBOLS: dict[str, sp.Symbol] = {}
 _STOP_GRADIENT = sp.Function("stop_gradient", real=True)
+_INDEXED = re.compile(r"^(.+?)\[(\d+(?:\s*,\s*\d+)*)\]$")
+
+
+# -- softmax, log_softmax and logsumexp by name ------------------------------------------------
+
+
+def _values_of(printer, values) -> str:
+    """``z`` for the sympy symbols ``z[0], ..., z[n-1]`` (an array symbol's elements in order), else a list."""
+    names = [v.name if isinstance(v, sp.Symbol) else None for v in values]
+    found = [_INDEXED.match(n) if n else None for n in names]
+    if values and all(found):
+        base = found[0].group(1)
+        head = [int(i) for i in found[0].group(2).split(",")]
+        wanted = [f"{base}[{', '.join(map(str, head[:-1] + [k]))}]" for k in range(len(values))]
+        if head[-1] == 0 and names == wanted:
+            prefix = ", ".join(map(str, head[:-1]))
+            return printer._print(sp.Symbol(base + (f"[{prefix}]" if prefix else "")))
+    return ", ".join(printer._print(v) for v in values)
+
+
+class _Named(sp.Function):
+    """A softmax-family function sympy keeps whole: it prints by name, differentiates, and rewrites to exp/log.
+
+    ``sg.latex`` and ``sg.simplify`` use these, so ``softmax(z)[0]`` stays readable;
+    ``sg.to_sympy`` gives the explicit math instead (what sympy can evaluate and decide).
+    """
+
+    def _eval_is_real(self):
+        return True
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sp.exp)._eval_evalf(prec)
+
+
+class _LogSumExp(_Named):
+    """``logsumexp(z_1, ..., z_n)``."""
+
+    def fdiff(self, argindex=1):
+        return _Softmax(sp.Integer(argindex - 1), *self.args)
+
+    def _eval_rewrite_as_exp(self, *args, **hints):
+        return sp.log(sp.Add(*(sp.exp(a) for a in args)))
+
+    def _sympystr(self, printer):
+        return f"logsumexp({_values_of(printer, self.args)})"
+
+    def _latex(self, printer):
+        return rf"\operatorname{{logsumexp}}\left({_values_of(printer, self.args)}\right)"
+
+
+class _Element(_Named):
+    """``softmax(z)[i]`` and ``log_softmax(z)[i]``: the arguments are ``(i, z_1, ..., z_n)``."""
+
+    kind = ""
+
+    def fdiff(self, argindex=1):
+        i, j = int(self.args[0]), argindex - 2
+        if j < 0:
+            raise sp.ArgumentIndexError(self, argindex)
+        s_j = _Softmax(sp.Integer(j), *self.args[1:])
+        delta = sp.Integer(int(i == j))
+        return self * (delta - s_j) if self.kind == "softmax" else delta - s_j
+
+    def _eval_rewrite_as_exp(self, i, *values, **hints):
+        total = sp.log(sp.Add(*(sp.exp(v) for v in values)))
+        value = values[int(i)]
+        return sp.exp(value - total) if self.kind == "softmax" else value - total
+
+    def _sympystr(self, printer):
+        return f"{self.kind}({_values_of(printer, self.args[1:])})[{self.args[0]}]"
+
+    def _latex(self, printer):
+        name = self.kind.replace("_", r"\_")
+        return rf"\operatorname{{{name}}}\left({_values_of(printer, self.args[1:])}\right)_{{{self.args[0]}}}"
+
+
+class _Softmax(_Element):
+    kind = "softmax"
+
+
+class _LogSoftmax(_Element):
+    kind = "log_softmax"
+
+
+def _named_sympy(node: Node, memo: dict):
+    """The softmax-family node as one of the sympy functions above."""
+    kind = S.kind_of(node)
+    if kind == "logsumexp":
+        return _LogSumExp(*(memo[a] for a in node.args))
+    cls = _Softmax if kind == "softmax" else _LogSoftmax
+    return cls(sp.Integer(node.value.index), *(memo[a] for a in node.args[1].args))
 
 
 # -- symgrad -> sympy -------------------------------------------------------------
@@ -94,8 +186,11 @@ def _piecewise(a, cond, b):
 _SELECTS = frozenset(_COMPARISONS) | {"where"}
 
 
-def _convert(node: Node, memo: dict, rel: dict, opaque_stop: bool):
-    """The sympy form of one node whose operands are in ``memo``; ``rel`` holds comparisons as relationals."""
+def _convert(node: Node, memo: dict, rel: dict, opaque_stop: bool, names: bool = False):
+    """The sympy form of one node whose operands are in ``memo``; ``rel`` holds comparisons as relationals.
+
+    ``names`` keeps softmax, log_softmax and logsumexp as named sympy functions.
+    """
     op = node.op
     if op == "const":
         return _sympy_number(node.value)
@@ -111,6 +206,8 @@ def _convert(node: Node, memo: dict, rel: dict, opaque_stop: bool):
         return _piecewise(args[1], cond, args[2])
     if op == "stop_gradient" and opaque_stop:
         return _STOP_GRADIENT(args[0])
+    if names and S.kind_of(node):
+        return _named_sympy(node, memo)
     return op_of(node).sympy(sp, *args)  # a custom function: sympy.Function(name); sg.pi: sympy.pi
 
 
@@ -141,7 +238,9 @@ def _temporaries(order: list[Node]):
             yield sp.Symbol(f"t{i}", real=True)
 
 
-def _nodes_to_sympy(roots: list[Node], opaque_stop: bool = False, named: list | None = None) -> dict[Node, Any]:
+def _nodes_to_sympy(
+    roots: list[Node], opaque_stop: bool = False, named: list | None = None, names: bool = False
+) -> dict[Node, Any]:
     """Convert every node reachable from ``roots``; nodes sympy must not evaluate go last, unevaluated.
 
     Those are nodes deeper than :data:`EVAL_DEPTH` (sympy's evaluation recurses
@@ -160,7 +259,7 @@ def _nodes_to_sympy(roots: list[Node], opaque_stop: bool = False, named: list | 
     fresh = _temporaries(order)
 
     def convert(n: Node) -> None:
-        memo[n] = _convert(n, memo, rel, opaque_stop)
+        memo[n] = _convert(n, memo, rel, opaque_stop, names)
         if n in shared and not memo[n].is_Atom:
             symbol_ = next(fresh)
             named.append((symbol_, memo[n]))
@@ -212,10 +311,10 @@ def _map_leaves(obj, fn: Callable):
     return fn(obj)
 
 
-def _to_sympy(e, opaque_stop: bool, named: list | None = None):
+def _to_sympy(e, opaque_stop: bool, named: list | None = None, names: bool = False):
     leaves: list = []
     _leaves(e, leaves)
-    memo = _nodes_to_sympy([v for v in leaves if isinstance(v, Node)], opaque_stop, named)
+    memo = _nodes_to_sympy([v for v in leaves if isinstance(v, Node)], opaque_stop, named, names)
 
     def leaf(v):
         if isinstance(v, Node):
@@ -253,7 +352,6 @@ def to_sympy(e, shared: bool = False):
 
 # -- sympy -> symgrad -------------------------------------------------------------
 
-_INDEXED = re.compile(r"^(.+?)\[(\d+(?:\s*,\s*\d+)*)\]$")
 _NAN, _ONE, _ZERO = const(math.nan), const(1), const(0)
 
 
@@ -394,6 +492,9 @@ _HANDLERS: dict[type, Callable] = {
     Not: lambda e, args: _select(args[0], _ZERO, _ONE),
     ITE: lambda e, args: _select(*args),
     AppliedUndef: _undefined,
+    _LogSumExp: lambda e, args: S.logsumexp(args),
+    _Softmax: lambda e, args: S.softmax(args[1:])[int(e.args[0])],
+    _LogSoftmax: lambda e, args: S.log_softmax(args[1:])[int(e.args[0])],
     **_table_handlers(),
 }
 _DISPATCH: dict[type, Callable | None] = {}
@@ -468,13 +569,13 @@ def from_sympy(expr):
 def latex(e) -> str:
     """LaTeX for a node (via sympy), or a matrix / column vector for a 1-D or 2-D array."""
     if isinstance(e, (np.ndarray, list, tuple)):
-        arr = to_sympy(np.asarray(e, dtype=object))
+        arr = _to_sympy(np.asarray(e, dtype=object), opaque_stop=False, names=True)
         if arr.ndim == 0:
             return sp.latex(arr.item())
         if arr.ndim <= 2:
             return sp.latex(sp.Matrix(arr.tolist()))
         return sp.latex(sp.Array(arr.tolist()))
-    return sp.latex(to_sympy(e))
+    return sp.latex(_to_sympy(e, opaque_stop=False, names=True))  # softmax(z)_0 by name
 
 
 _ARITHMETIC = frozenset({"add", "mul", "pow", "const", "sym"})
@@ -507,7 +608,7 @@ def _simplify_node(node: Node, max_size: int) -> Node:
     if not node.args or not _small_enough(node, max_size):
         return node
     # stop_gradient stays an opaque function: as the identity, sympy would drop it and change derivatives
-    expr = _to_sympy(node, opaque_stop=True)
+    expr = _to_sympy(node, opaque_stop=True, names=True)  # softmax and logsumexp kept whole, by name
     try:
         expr = sp.simplify(expr)
     except (TypeError, ValueError, NotImplementedError):  # sympy gives up on some Piecewise conditions

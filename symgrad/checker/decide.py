@@ -197,6 +197,12 @@ def decide(
     cols, notes, at_used = _columns(smp, symbols, at, [*domain, *c_nodes])
     n = cols.shape[1]
     c_vals, k_vals = values_at(c_nodes, symbols, cols), values_at(k_nodes, symbols, cols)
+    repaired = _repair_overflow(k_nodes, c_vals, k_vals, symbols, cols)
+    if repaired:
+        notes.append(
+            f"at {repaired} point(s) the claim overflows in floating point (exp of a large number, say) although its "
+            "value is finite: it was evaluated there in exact arithmetic"
+        )
     with np.errstate(invalid="ignore"):
         not_finite = ~np.isfinite(k_vals)
         bad = not_finite | ~close_enough(c_vals, k_vals, RTOL, ATOL)
@@ -220,6 +226,43 @@ def decide(
                 "wrong", method, _point(symbols, cols, witness), entries, notes, _agreeing(bad, symbols, cols)
             )
     return _numeric_verdict(bad, symbols, cols, n, smp.beside_edges, at_used, notes)
+
+
+OVERFLOW_CHECKS = 40
+"""At most this many points where the claim is not finite but the derivative is get the exact evaluation
+of :func:`_repair_overflow`; the rest count as the claim's own non-finite values."""
+
+
+def exact_value(node: Node, symbols: Sequence[Node], point: Sequence[float]) -> float | None:
+    """``node`` at the point in exact arithmetic (sympy, 30 digits), as a float; None unless a finite real."""
+    try:
+        expr = to_sympy(node)
+        if not sympy_small(expr, SYMPY_EXACT_OPS):
+            return None
+        value = complex(sp.N(expr.xreplace({to_sympy(s): exact(v) for s, v in zip(symbols, point)}), 30))
+    except Exception:  # noqa: BLE001 - nan, zoo, overflow past float, or sympy failing: no value
+        return None
+    return value.real if value.imag == 0 and np.isfinite(value.real) else None
+
+
+def _repair_overflow(k_nodes, c_vals, k_vals, symbols, cols) -> int:
+    """Replace, in ``k_vals``, claimed values that are float overflow by their exact values; how many points.
+
+    ``exp(x)/(exp(x) + exp(y))`` at x = 740 is inf/inf = nan in floating point and
+    about 1 in fact: counted as the claim's non-finite value, it would call a
+    right answer wrong.  A claim undefined there (``sqrt`` of a negative number,
+    a division by zero) has no exact value either and stays non-finite.
+    """
+    with np.errstate(invalid="ignore"):
+        suspect = ~np.isfinite(k_vals) & np.isfinite(c_vals)
+    count = 0
+    for col in np.flatnonzero(suspect.any(axis=0))[:OVERFLOW_CHECKS]:
+        entries = np.flatnonzero(suspect[:, col])
+        values = [exact_value(k_nodes[e], symbols, cols[:, col]) for e in entries]
+        if all(v is not None for v in values):
+            k_vals[entries, col] = values
+            count += 1
+    return count
 
 
 def _columns(smp: Sample, symbols, at, valid_for) -> tuple[np.ndarray, list[str], bool]:

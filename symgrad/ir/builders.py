@@ -304,6 +304,10 @@ def call(name: str, *xs) -> Node:
     for inner, rebuilt in op.rewrites:  # e.g. log(sigmoid(u)) -> -softplus(-u), from the op table
         if len(args) == 1 and args[0].op == inner:
             return rebuilt(sys.modules[__name__], *args[0].args)
+    if len(args) == 1 and args[0].op == "custom":  # a custom function's rule: log(softmax) -> log_softmax
+        rebuilt = args[0].value.outer(name, args[0])
+        if rebuilt is not None:
+            return rebuilt
     if len(args) == 1 and op.idempotent and args[0].op == name:
         return args[0]
     if name in ("eq", "ne") and args[0] is args[1]:  # a value equals itself (assuming it is not nan, as x - x -> 0)

@@ -225,6 +225,28 @@ class CustomFunction:
             (self._lowered,) = lower([self.body])
         return B.substitute([self._lowered], dict(zip(self.params, args)))[0]
 
+    @property
+    def label(self) -> str:
+        """Its name in graph pictures."""
+        return self.name
+
+    @property
+    def autograd_name(self) -> str:
+        """Its backward node's name as PyTorch calls a custom ``autograd.Function``'s: ``<Name>Backward``."""
+        return "".join(part.capitalize() for part in self.name.split("_")) + "Backward"
+
+    def outer(self, op: str, node: Node) -> Node | None:
+        """``op(node)`` rebuilt by a rule of this function (the builders ask): None keeps ``op(node)``."""
+        return None
+
+    def format(self, args: Sequence[Node], text_of: Callable[[Node], str]) -> str:
+        """The printed application to ``args`` (``text_of`` gives any node's text): ``name(a, b)``."""
+        return self.op.text.format(*(text_of(a) for a in args))
+
+    def lowered(self, node: Node, new: dict[Node, Node]) -> Node:
+        """``node`` (an application of this function) for code generation, ``new`` holding its operands' forms."""
+        return self.inline(tuple(new[a] for a in node.args))
+
     # -- derivatives and values ------------------------------------------------------------
     def partials_at(self, args: Sequence[Node], differentiate: Callable | None = None) -> tuple[Node, ...]:
         """``d self / d arg_i`` at ``args``: the rule's, else the body's (``differentiate(root, wrt)``)."""
@@ -337,7 +359,7 @@ def lower(roots: Sequence[Node]) -> list[Node]:
     new: dict[Node, Node] = {}
     for n in order:
         if n.op == CUSTOM:
-            new[n] = n.value.inline(tuple(new[a] for a in n.args))
+            new[n] = n.value.lowered(n, new)
         elif not n.args:
             new[n] = n
         else:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .custom import op_of
 from .node import Node, Number, toposort
-from .ops import COMPARISONS
+from .ops import COMPARISONS, OPS
 
 _ATOM, _POW, _MUL, _NEG, _ADD, _CMP = 100, 60, 50, 45, 40, 30
 
@@ -127,8 +126,10 @@ def _node_text(node: Node, memo: dict) -> tuple[str, int]:
         return _mul_text(coeff, factors, memo)
     if node.op == "pow":
         return _pow_text(node, memo)
+    if node.op == "custom":  # custom functions (and softmax, logsumexp) by name
+        return node.value.format(node.args, lambda a: memo[a][0]), _ATOM
     prec = _CMP if node.op in COMPARISONS else _ATOM
-    return op_of(node).text.format(*(memo[a][0] for a in node.args)), prec  # custom functions by name
+    return OPS[node.op].text.format(*(memo[a][0] for a in node.args)), prec
 
 
 def to_text(node: Node) -> str:

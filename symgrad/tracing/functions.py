@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import AxisError, InputError, ShapeError, SymbolNameError, UnsupportedOpError
 from ..ir import builders as B
+from ..ir import softmax as S
 from ..ir.array import SymbolicArray
 from ..ir.node import Node, symbol
 from ..ir.ops import OPS
@@ -516,26 +517,50 @@ def dot(a, b):
     return tensordot(a, b, axes=([np.ndim(a) - 1], [max(np.ndim(b) - 2, 0)]))
 
 
+def _along(slice_fn, x, axis) -> np.ndarray:
+    """``slice_fn`` (n values -> n values) applied to each slice of ``x`` along ``axis`` (None: all of x)."""
+    x = np.asarray(x, dtype=object)
+    axes = _axes(axis, x.shape)
+    keep = [d for d in range(x.ndim) if d not in axes]
+    order = keep + list(axes)
+    moved = np.transpose(x, order) if x.ndim else x.reshape(1)
+    kept_shape = tuple(x.shape[d] for d in keep)
+    flat = moved.reshape(kept_shape + (math.prod(x.shape[d] for d in axes),))
+    out = np.empty(flat.shape, dtype=object)
+    for idx in np.ndindex(*kept_shape):
+        out[idx] = slice_fn(list(flat[idx]))
+    if not x.ndim:
+        return out[0]
+    out = np.transpose(out.reshape(moved.shape), np.argsort(order))
+    return out.view(SymbolicArray)
+
+
+def _logsumexp_of(values) -> Node:
+    return S.logsumexp(values) if values else B.as_node(-math.inf)  # log(0), as scipy gives for no values
+
+
 def logsumexp(x, axis=None, keepdims: bool = False):
-    """``log(sum(exp(x)))``, shifted by the (gradient-free) maximum so it never overflows."""
-    x = np.asarray(x, dtype=object)
-    shift = stop_gradient(amax(x, axis=axis, keepdims=True))
-    total = sum(exp(x - shift), axis=axis, keepdims=keepdims)
-    # without keepdims the shift is re-reduced to the output's shape: hash-consing makes it the same nodes
-    return log(total) + (shift if keepdims else stop_gradient(amax(x, axis=axis)))
+    """``log(sum(exp(x)))`` (scipy's ``logsumexp``), printed by name.
+
+    One ``logsumexp`` node per output: it prints as ``logsumexp(z)``, its partials
+    are ``softmax(z)[j]``, and the generated code shifts by the maximum so it never
+    overflows.
+    """
+    return _reduce(lambda *v: _logsumexp_of(v), x, axis, keepdims)
 
 
-def softmax(x, axis: int = -1):
-    """``exp(x_i) / sum_j exp(x_j)``, shifted by the maximum for stability."""
-    x = np.asarray(x, dtype=object)
-    shift = stop_gradient(amax(x, axis=axis, keepdims=True))
-    e = exp(x - shift)
-    return e / sum(e, axis=axis, keepdims=True)
+def softmax(x, axis: int | None = -1):
+    """``exp(x_i) / sum_j exp(x_j)`` along ``axis`` (scipy's ``softmax``), printed ``softmax(z)[i]``.
+
+    Each element is ``exp(x_i - logsumexp(x))`` over one shared ``logsumexp`` node, so
+    the derivatives come out as ``softmax_i (delta_ij - softmax_j)`` and the code is stable.
+    """
+    return _along(S.softmax, x, axis)
 
 
-def log_softmax(x, axis: int = -1):
-    x = np.asarray(x, dtype=object)
-    return x - logsumexp(x, axis=axis, keepdims=True)
+def log_softmax(x, axis: int | None = -1):
+    """``x_i - logsumexp(x)`` along ``axis`` (scipy's ``log_softmax``), printed ``log_softmax(z)[i]``."""
+    return _along(S.log_softmax, x, axis)
 
 
 def vdot(a, b):

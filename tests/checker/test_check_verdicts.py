@@ -201,3 +201,23 @@ def test_cli_hessian_and_higher_order():
     assert cli("check", "x**4", "--wrt", "x", "--order", "3", "--claimed", "24*x")[0] == 0
     code, out = cli("check", "x**4", "--wrt", "x", "--order", "3", "--claimed", "24*x", "--json")
     assert code == 0 and json.loads(out)["components"][0]["name"] == "d3f/dx3"
+
+
+# -- float overflow in a right claim is not a wrong value ------------------------------------------------
+
+
+def test_a_right_claim_that_overflows_in_floats_is_right():
+    """exp(x)/(exp(x) + exp(y)) is nan at x = 740 in floats (inf/inf) and about 1 in fact."""
+    report = sg.check(sg.logsumexp([x, y]), "exp(x)/(exp(x) + exp(y))", wrt=x)
+    assert report.ok and report.verdict == "right"
+    assert any("overflows in floating point" in n for c in report.components for n in c.notes)
+    code, out = cli("check", "logsumexp([x, y])", "--wrt", "x", "--claimed", "exp(x)/(exp(x)+exp(y))")
+    assert code == 0, out
+
+
+def test_overflow_is_evaluated_exactly_not_skipped():
+    """A claim wrong only where it overflows is still compared there (with its exact value) and called wrong."""
+    report = sg.check(sg.sigmoid(x), "exp(x)/(1 + exp(x))**2 + where(x > 600, 1, 0)", wrt=x)
+    assert not report.ok and report.verdict == "wrong"
+    # undefined, not overflowing: sqrt of a negative number has no exact real value and stays a mismatch
+    assert not sg.check(sg.abs(x), "sqrt(x)/sqrt(x)", wrt=x).ok

@@ -40,7 +40,8 @@ from .node import Node, Number, const, make, normalize_number
 from .ops import OPS
 
 # A sum with more terms than this is kept as one term when it is added to, so a
-# Python loop ``s = s + t`` costs linear, not quadratic, time.
+# Python loop ``s = s + t`` costs linear, not quadratic, time; a product with more
+# factors likewise stays one factor when it is multiplied (reverse mode along a chain).
 FLATTEN_LIMIT = 8
 # A number times a sum of at most this many terms distributes (``2*(x + y) -> 2*x + 2*y``,
 # as sympy does); larger sums stay factored, or adjoint sums would be copied per use.
@@ -167,13 +168,22 @@ def mul(*xs) -> Node:
                     return make("mul", (c, b))
     coeff: Number = 1
     powers: dict[Node, list] = {}
+    whole: set[Node] = set()  # products of more than FLATTEN_LIMIT factors, kept as one factor
     stack = [x if x.__class__ is Node else as_node(x) for x in xs]
     while stack:
         node = stack.pop()
         if node.op == "const":
             coeff = coeff * node.value
-        elif node.op == "mul":
+        elif node.op == "mul" and len(node.args) <= FLATTEN_LIMIT:
             stack.extend(node.args)
+        elif node.op == "mul":
+            # not copied into this product: reverse mode multiplies an adjoint by one partial per step,
+            # and flattening would rebuild the whole chain of factors at every step (quadratic)
+            if node.args[0].op == "const":
+                coeff = coeff * node.args[0].value
+                node = node.args[1] if len(node.args) == 2 else make("mul", node.args[1:])
+            whole.add(node)
+            powers.setdefault(node, []).append(1)
         else:
             base, expo = (node.args[0], node.args[1]) if node.op == "pow" else (node, 1)
             if expo.__class__ is Node and expo.op == "const":
@@ -186,7 +196,7 @@ def mul(*xs) -> Node:
     regroup = False
     for base, expos in powers.items():
         for p in _like_powers(base, expos):
-            if p.op in ("mul", "const"):
+            if p.op == "const" or (p.op == "mul" and p not in whole):
                 regroup = True
             parts.append(p)
     if regroup:
@@ -272,8 +282,8 @@ def pow(base, expo) -> Node:
             p = base.args[1].value
             if _is_integer(p) or not _is_integer(_num(p * e)):
                 return pow(base.args[0], _num(p * e))
-        if base.op == "mul" and _is_integer(e):
-            return mul(*(pow(f, expo) for f in base.args))
+        if base.op == "mul" and _is_integer(e) and len(base.args) <= FLATTEN_LIMIT:
+            return mul(*(pow(f, expo) for f in base.args))  # a longer product stays whole, as mul keeps it
     elif base.op == "const" and base.value == 1:
         return const(1)
     return make("pow", (base, expo))

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import threading
 import warnings
 
 import numpy as np
@@ -335,16 +337,49 @@ class _SlotLayout:
         self.const_val = np.array(const_val)[:, None]
         self.dup_dst = np.array(dup_dst, dtype=np.intp)
         self.dup_src = np.array(dup_src, dtype=np.intp)
+        self._spares: list[np.ndarray] = []
+        self._spare_lock = threading.Lock()
 
     def run(self, kernel, columns: list, n: int, dtype: np.dtype, xp=np) -> np.ndarray:
-        block = xp.empty((self.size, n), dtype=dtype)
+        block = self._take_spare(n, dtype) if xp is np else None
+        if block is None:
+            block = xp.empty((self.size, n), dtype=dtype)
         kernel(columns, [block[i] for i in self.kernel_rows], n)
         if self.const_idx.size:
             block[xp.asarray(self.const_idx)] = xp.asarray(self.const_val, dtype=dtype)
         if self.dup_dst.size:
             block[xp.asarray(self.dup_dst)] = block[xp.asarray(self.dup_src)]
+        if xp is np and block.nbytes <= SPARE_BYTES:
+            self._keep_spare(block)
         return block
 
+    def _take_spare(self, n: int, dtype: np.dtype) -> np.ndarray | None:
+        """A block returned before that nothing outside holds, or a view of, any more.
+
+        A fresh block of a million points is written page by page, and the page
+        faults cost about a third of a fast kernel's time; a block the caller has
+        dropped is already mapped.  Two are kept, so a loop ``out = f(x)`` (which
+        drops the previous result only after the call) reuses the one before it.
+        Every returned array is a view whose base is the block, so the block's
+        reference count tells whether one is alive: three is the list's, the
+        loop name's and getrefcount's argument.
+        """
+        with self._spare_lock:
+            for i in range(len(self._spares)):  # not enumerate: its result tuple would hold a reference
+                spare = self._spares[i]
+                if spare.shape == (self.size, n) and spare.dtype == dtype and sys.getrefcount(spare) <= 3:
+                    del self._spares[i]  # taken: a concurrent call allocates its own
+                    return spare
+        return None
+
+    def _keep_spare(self, block: np.ndarray) -> None:
+        with self._spare_lock:
+            self._spares.append(block)
+            del self._spares[:-SPARES]
+
+
+SPARE_BYTES, SPARES = 1 << 28, 2
+"""The last two result blocks, each up to this size, are kept for reuse once the caller drops them (see _take_spare)."""
 
 _FLOAT_MAX = int(np.finfo(np.float64).max)
 

@@ -162,6 +162,7 @@ def legend(inputs: list[Node], outputs: list[Node], out_prefix: str) -> list[str
         # count at most LEGEND_NODES + 1 nodes, so the legend of a huge graph costs nothing
         size = _bounded_size(node, LEGEND_NODES)
         text = str(node) if size <= LEGEND_NODES else f"(a formula of more than {LEGEND_NODES} nodes)"
+        text = text.replace("\n", "; ")  # a let-bound text on one comment line
         lines.append(f"{out_prefix}{k} = {text if len(text) <= 100 else text[:97] + '...'}")
     if len(outputs) > LEGEND_LINES:
         lines.append(f"... and {len(outputs) - LEGEND_LINES} more outputs")

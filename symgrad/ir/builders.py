@@ -63,14 +63,27 @@ def as_node(value) -> Node:
     raise TraceError(f"cannot use a value of type {type(value).__name__} in a symbolic expression")
 
 
-def _split_coeff(node: Node) -> tuple[Number, Node | None]:
-    """``3*x*y -> (3, x*y)``; a constant gives ``(c, None)``."""
-    if node.op == "const":
-        return node.value, None
-    if node.op == "mul" and node.args[0].op == "const":
-        rest = node.args[1:]
-        return node.args[0].value, (rest[0] if len(rest) == 1 else make("mul", rest))
-    return 1, node
+def _term_key(node: Node) -> tuple[Number, object]:
+    """``3*x*y -> (3, (x, y))``, ``2*x -> (2, x)``: a term's coefficient and what like terms share.
+
+    The key is the term's coefficient-free factors (a tuple), or the factor
+    itself when there is one, so collecting like terms creates no node: ``x*y``
+    and ``3*x*y`` both key ``(x, y)``, as does ``3*p`` for a product ``p`` kept whole.
+    """
+    if node.op != "mul":
+        return 1, node
+    args = node.args
+    if args[0].op != "const":
+        return 1, args
+    if len(args) == 2:
+        rest = args[1]
+        return args[0].value, (rest.args if rest.op == "mul" else rest)
+    return args[0].value, args[1:]
+
+
+def _term(key: object) -> Node:
+    """The coefficient-free term a key stands for (see :func:`_term_key`)."""
+    return key if key.__class__ is Node else make("mul", key)
 
 
 def _num(value: Number) -> Number:
@@ -101,18 +114,19 @@ def add(*xs) -> Node:
         else:
             items.append(node)
     total: Number = 0
-    coeffs: dict[Node, Number] = {}
-    originals: dict[Node, Node | None] = {}  # the term as given, while it appears only once
+    coeffs: dict[object, Number] = {}  # by _term_key
+    originals: dict[object, Node | None] = {}  # the term as given, while it appears only once
     for node in items:
-        c, rest = _split_coeff(node)
-        if rest is None:
-            total = total + c
-        elif rest in coeffs:
-            coeffs[rest] = coeffs[rest] + c
-            originals[rest] = None
+        if node.op == "const":
+            total = total + node.value
+            continue
+        c, key = _term_key(node)
+        if key in coeffs:
+            coeffs[key] = coeffs[key] + c
+            originals[key] = None
         else:
-            coeffs[rest] = c
-            originals[rest] = node
+            coeffs[key] = c
+            originals[key] = node
     terms = _merge_selects(coeffs, originals)
     terms.sort(key=_key)
     total = _num(total)
@@ -125,18 +139,19 @@ def add(*xs) -> Node:
     return make("add", tuple(terms))
 
 
-def _merge_selects(coeffs: dict[Node, Number], originals: dict[Node, Node | None]) -> list[Node]:
+def _merge_selects(coeffs: dict[object, Number], originals: dict[object, Node | None]) -> list[Node]:
     """Build the terms, merging ``where(c, a, b) + where(c, d, e) -> where(c, a+d, b+e)``."""
     selects: dict[Node, list[Node]] = {}
     terms: list[Node] = []
-    for rest, c in coeffs.items():
-        original = originals[rest]
-        if original is not None and rest.op != "where":  # unchanged: reuse, no rebuild
+    for key, c in coeffs.items():
+        original = originals[key]
+        if original is not None and (key.__class__ is not Node or key.op != "where"):  # unchanged: reuse
             terms.append(original)
             continue
         c = _num(c)
         if c == 0:
             continue
+        rest = _term(key)
         if rest.op == "where" and c == 1:
             selects.setdefault(rest.args[0], []).append(rest)
             continue

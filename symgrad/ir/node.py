@@ -462,9 +462,23 @@ def normalize_number(value) -> Number:
 
 def const(value) -> Node:
     """A constant node; equal numbers give the same node."""
-    if value.__class__ is int and -256 <= value <= 256:
+    cls = value.__class__
+    if cls is int and -256 <= value <= 256:
         return _SMALL_INTS[value + 256]
+    if cls is float:  # the builders' coefficients: a few distinct floats, met again and again
+        node = _FLOATS.get(value)
+        if node is None:
+            node = make("const", (), normalize_number(value))
+            if value and not math.isnan(value):  # not 0.0 / -0.0 (equal keys) nor nan (never equal)
+                if len(_FLOATS) >= _FLOATS_MAX:
+                    _FLOATS.clear()
+                _FLOATS[value] = node
+        return node
     return make("const", (), normalize_number(value))
+
+
+_FLOATS: dict[float, Node] = {}
+_FLOATS_MAX = 4096
 
 
 _SMALL_INTS: list[Node] = []  # kept alive: the builders use them all the time

@@ -168,19 +168,47 @@ def _key(node: Node) -> int:
     return node.key
 
 
+def _rescaled(c: Node, b: Node) -> Node | None:
+    """``c * b`` for a constant ``c`` when only ``b``'s coefficient changes (None: take the general path).
+
+    Reverse mode multiplies adjoints by constant partials all the time (``0.9 * (0.5*x)``,
+    ``(g1 + ... + g8) * 0.9``): the result is ``b``'s factors under a new coefficient.
+    """
+    if b.op == "mul" and len(b.args) <= FLATTEN_LIMIT:
+        args = b.args
+        k, rest = (c.value * args[0].value, args[1:]) if args[0].op == "const" else (c.value, args)
+    elif b.op == "add" and len(b.args) > DISTRIBUTE_LIMIT:
+        k, rest = c.value, (b,)
+    else:
+        return None
+    k = _num(k)
+    if k == 0:
+        return const(0)
+    if k == 1:
+        return rest[0] if len(rest) == 1 else make("mul", rest)
+    return make("mul", (const(k), *rest))
+
+
 def mul(*xs) -> Node:
     """The canonical n-ary product."""
     if len(xs) == 2:
         if (pair := _plain_pair("mul", xs, _PLAIN_FACTOR_BLOCKERS)) is not None:
             return pair
         a, b = xs
-        if b.__class__ is Node and b.op not in _PLAIN_TERM_BLOCKERS:  # fast path: coefficient * factor
-            c = a if a.__class__ is Node else as_node(a)
-            if c.op == "const":
-                if c.value == 1:
+        a = a if a.__class__ is Node else as_node(a)
+        b = b if b.__class__ is Node else as_node(b)
+        if a.op != "const" and b.op == "const":
+            a, b = b, a
+        if a.op == "const" and b.op != "const":
+            if b.op not in _PLAIN_TERM_BLOCKERS:  # fast path: coefficient * factor
+                if a.value == 1:
                     return b
-                if c.value != 0:
-                    return make("mul", (c, b))
+                if a.value != 0:
+                    return make("mul", (a, b))
+            elif (scaled := _rescaled(a, b)) is not None:
+                return scaled
+    elif len(xs) == 1 and xs[0].__class__ is Node:
+        return xs[0]
     coeff: Number = 1
     powers: dict[Node, list] = {}
     whole: set[Node] = set()  # products of more than FLATTEN_LIMIT factors, kept as one factor

@@ -51,8 +51,13 @@ def partials_of(node: Node) -> tuple[Node, ...]:
 
 def _local_partials(node: Node, marked: set[Node]) -> list[tuple[Node, Node]]:
     """``(operand, d node / d operand)`` for the operands that depend on the variables."""
+    if node.op == "add":  # every partial is 1
+        return [(a, ONE) for a in node.args if a in marked]
     if node.op == "mul":  # skip building products for operands that are constant here
         args = node.args
+        if len(args) == 2:
+            a, b = args
+            return [(p, q) for p, q in ((a, b), (b, a)) if p in marked]
         return [(a, B.mul(*(args[:i] + args[i + 1 :]))) for i, a in enumerate(args) if a in marked]
     partials = partials_of(node)
     return [(a, p) for a, p in zip(node.args, partials) if a in marked]
@@ -75,7 +80,7 @@ def vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list
         parts = contributions.pop(node, None)
         if parts is None:
             continue
-        g = B.add(*parts)
+        g = parts[0] if len(parts) == 1 else B.add(*parts)  # one user: nothing to add
         if node.op == "sym":
             adjoint[node] = g
             continue

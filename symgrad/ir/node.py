@@ -28,6 +28,7 @@ Number = int | Fraction | float
 _MASK = (1 << 61) - 1
 _INTERN: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
 _INTERN_DATA = _INTERN.data
+_INTERN_REMOVE = _INTERN._remove  # the callback that drops a dead node's entry
 # Creating a node is check-then-insert: two threads missing the same key at once would
 # each make a node, and equal nodes that are not the same object break ``is`` equality.
 # Creation takes this lock and checks again; the hit path (most calls) takes no lock.
@@ -406,6 +407,9 @@ def _const_key(value: Number) -> tuple:
     return ("q", value)
 
 
+_OP_HASHES: dict[str, int] = {}  # an op's stable hash, times the key multiplier: computed once per op
+
+
 def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
     """The interning constructor: the one way a node is created."""
     ident = (op, args, _const_key(value) if op == "const" else value)
@@ -417,7 +421,10 @@ def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
     if _CREATION_HOOK is not None:
         _CREATION_HOOK(args)
     vkey = 0 if value is None else _stable_hash(repr(value))
-    k = (_stable_hash(op) * 1000003) ^ vkey
+    k = _OP_HASHES.get(op)
+    if k is None:
+        k = _OP_HASHES[op] = _stable_hash(op) * 1000003
+    k ^= vkey
     for a in args:
         k = ((k * 1000003) ^ a.key) & _MASK
     with _INTERN_LOCK:
@@ -431,7 +438,7 @@ def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
         object.__setattr__(node, "args", args)
         object.__setattr__(node, "value", value)
         object.__setattr__(node, "key", k)
-        _INTERN[ident] = node
+        _INTERN_DATA[ident] = weakref.KeyedRef(node, _INTERN_REMOVE, ident)  # what _INTERN[ident] = node stores
     return node
 
 
@@ -443,13 +450,21 @@ def set_creation_hook(hook) -> None:
 
 def normalize_number(value) -> Number:
     """Keep exact numbers exact: ints and small binary fractions stay exact, others float."""
+    cls = value.__class__
+    if cls is int:
+        return value
+    if cls is float:
+        return _normalize_float(value)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
         return value
     if isinstance(value, Fraction):
         return value.numerator if value.denominator == 1 else value
-    value = float(value)
+    return _normalize_float(float(value))
+
+
+def _normalize_float(value: float) -> Number:
     if not math.isfinite(value):
         return value
     num, den = value.as_integer_ratio()

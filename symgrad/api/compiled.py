@@ -31,6 +31,7 @@ from ..ir.custom import check_rules, lower
 from ..ir.domain import valid_points
 from ..ir.evaluate import evaluate
 from ..ir.node import Node
+from ..limits import gc_paused
 from ..tracing.functions import is_symbolic
 from ..tracing.program import Arg, Program, as_value
 from .arguments import bind_leaves, is_pytree_value, undeclared_pytree
@@ -84,7 +85,8 @@ class Compiled:
             and literal_keys(self._plan)
         )
         results = results_format(self._plan, self.dtype) if self._scalar_ok else None
-        self.kernel = impl.generate(self._inputs, slots, self.dtype, results)
+        with gc_paused():
+            self.kernel = impl.generate(self._inputs, slots, self.dtype, results)
         self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)

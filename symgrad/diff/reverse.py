@@ -20,7 +20,7 @@ from ..ir import builders as B
 from ..ir.custom import CUSTOM, note_derivatives
 from ..ir.node import Node, const, toposort
 from ..ir.ops import OPS
-from ..limits import checkpoint
+from ..limits import checkpoint, gc_paused
 
 ZERO = const(0)
 ONE = const(1)
@@ -65,6 +65,11 @@ def _local_partials(node: Node, marked: set[Node]) -> list[tuple[Node, Node]]:
 
 def vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list[Node]:
     """Reverse mode: ``sum_k seed_k * d root_k / d v`` for each ``v`` in ``wrt``."""
+    with gc_paused():
+        return _vjp_nodes(seeds, wrt)
+
+
+def _vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list[Node]:
     check_variables(wrt)
     wrt_set = set(wrt)
     roots = [root for root, _ in seeds]

@@ -25,7 +25,7 @@ from ..errors import DiffError
 from ..ir import builders as B
 from ..ir.custom import note_derivatives
 from ..ir.node import Node, const, toposort
-from ..limits import checkpoint
+from ..limits import checkpoint, gc_paused
 from .reverse import _dependents, check_variables, partials_of
 
 ZERO = const(0)
@@ -263,7 +263,8 @@ def taylor_coefficients(root: Node, var: Node, order: int) -> list[Node]:
     check_variables([var])
     if order < 0:
         raise DiffError(f"derivative order must be >= 0, got {order}")
-    series = list(_Taylor(root, var, order).run(root))
+    with gc_paused():
+        series = list(_Taylor(root, var, order).run(root))
     note_derivatives([root], series[1:])  # so verify=True knows which custom rules built them
     return series
 

@@ -105,3 +105,53 @@ def test_dense_hessian_of_fifty_variables():
     np.fill_diagonal(want, np.diag(A) - ((v**2)[None, :] * c).sum(axis=1) + v**2 * np.diag(c))
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(got, got.T, rtol=0, atol=0)
+
+
+_MEMORY_SCRIPT = r"""
+import resource, sys
+import symgrad as sg
+from symgrad.ir.node import intern_table_size
+
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+
+steps = int(sys.argv[1])
+x = sg.symbols("x")
+base, nodes0 = rss(), intern_table_size()
+y = x
+for k in range(steps):
+    y = 0.5 * sg.sin(y) + 0.9 * y
+    if k % 7 == 0:
+        y = y + x
+g = sg.diff(y, x)
+nodes = intern_table_size() - nodes0
+f = sg.compile([y, g], inputs=[x])
+f(0.3)
+f([0.3] * 1000)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(nodes, peak - base)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RSS from /proc")
+def test_memory_per_node_through_build_and_compile_is_under_a_kilobyte():
+    """Issue 15: ~17 KB per node before; peak RSS over the imports, divided by the graph's nodes."""
+    import subprocess
+    import sys
+
+    for verify, limit in (("0", 1024), ("1", 1200)):  # the default; verify=True evaluates the graph as well
+        env = {**os.environ, "SYMGRAD_VERIFY": verify}
+        out = subprocess.run(
+            [sys.executable, "-c", _MEMORY_SCRIPT, "30000"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+            env=env,
+        ).stdout.split()
+        nodes, extra = int(out[0]), int(out[1])
+        assert nodes > 300_000
+        assert extra / nodes < limit, (
+            f"verify={verify}: {extra / nodes:.0f} bytes per node ({nodes} nodes, {extra >> 20} MiB)"
+        )

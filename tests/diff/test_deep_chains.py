@@ -126,3 +126,29 @@ def test_long_products_stay_whole_but_still_simplify():
     values = dict(zip(factors, np.linspace(0.5, 1.6, 12)))
     value = sg.lambdify([*factors, X], B.pow(q, 2))(*values.values(), 1.3)
     assert value == pytest.approx((np.prod(list(values.values())) * 1.3) ** 2, rel=1e-13)
+
+
+def test_the_garbage_collector_is_paused_only_while_building():
+    import gc
+
+    from symgrad.limits import gc_paused
+
+    assert gc.isenabled()
+    sg.diff(sin_chain(50), X, 2)
+    gradient_nodes(rnn(50), [X])
+    assert gc.isenabled()
+    with gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError), gc_paused():
+        raise ZeroDivisionError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a collector the caller switched off stays off
+    finally:
+        gc.enable()

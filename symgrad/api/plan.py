@@ -27,7 +27,11 @@ def flatten(outputs, slots: list[Node]):
         return (list if isinstance(outputs, list) else tuple, None, [flatten(o, slots) for o in outputs])
     if isinstance(outputs, np.ndarray):
         start = len(slots)
-        slots.extend(_output_node(v) for v in outputs.reshape(-1))
+        flat = outputs.reshape(-1).tolist()
+        if all(v.__class__ is Node for v in flat):  # the usual case (a Hessian of 9*10^6 entries): no per-entry call
+            slots.extend(flat)
+        else:
+            slots.extend(_output_node(v) for v in flat)
         return ("leaf", outputs.shape, start)
     slots.append(_output_node(outputs))
     return ("leaf", (), len(slots) - 1)

@@ -65,12 +65,13 @@ def _local_partials(node: Node, marked: set[Node]) -> list[tuple[Node, Node]]:
 
 def vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list[Node]:
     """Reverse mode: ``sum_k seed_k * d root_k / d v`` for each ``v`` in ``wrt``."""
+    check_variables(wrt)
     with gc_paused():
         return _vjp_nodes(seeds, wrt)
 
 
 def _vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list[Node]:
-    check_variables(wrt)
+    """:func:`vjp_nodes` with ``wrt`` already checked (a Hessian sweeps once per entry: checked once)."""
     wrt_set = set(wrt)
     roots = [root for root, _ in seeds]
     order = toposort(roots)
@@ -112,6 +113,11 @@ def derivative_tensor(root: Node, wrt: Sequence[Node], order: int) -> dict[tuple
     ``wrt[j]`` for ``j >= i`` only, one reverse sweep per entry of the order before.
     """
     check_variables(wrt)
+    with gc_paused():
+        return _derivative_tensor(root, wrt, order)
+
+
+def _derivative_tensor(root: Node, wrt: Sequence[Node], order: int) -> dict[tuple[int, ...], Node]:
     level: dict[tuple[int, ...], Node] = {(): root}
     for _ in range(order):
         nxt: dict[tuple[int, ...], Node] = {}
@@ -119,8 +125,7 @@ def derivative_tensor(root: Node, wrt: Sequence[Node], order: int) -> dict[tuple
             start = idx[-1] if idx else 0
             if node is ZERO or node.op == "const":
                 continue
-            grads = gradient_nodes(node, wrt[start:])
-            for j, g in enumerate(grads, start):
+            for j, g in enumerate(_vjp_nodes([(node, 1)], wrt[start:]), start):
                 if g is not ZERO:
                     nxt[idx + (j,)] = g
         level = nxt

@@ -74,7 +74,8 @@ class Compiled:
         slots: list[Node] = []
         self._plan = flatten(program.outputs, slots)
         self._exprs = slots  # as built, custom functions by name: the reference interpreter and composition use these
-        slots = lower(slots)  # custom functions inlined, named constants as numbers: no backend knows them
+        with gc_paused():  # graph walks of 10^6 nodes: see symgrad.limits.gc_paused
+            slots = lower(slots)  # custom functions inlined, named constants as numbers: no backend knows them
         self._slots = slots
         self._inputs = [s for a in program.args for s in a.symbols]
         self._nargs = -1 if program.has_trees else len(program.args)  # -1: every call binds its pytrees

@@ -506,25 +506,31 @@ def symbol(name: str, index: tuple[int, ...] = ()) -> Node:
 
 
 def toposort(roots: Iterable[Node]) -> list[Node]:
-    """All nodes reachable from ``roots``, each after its operands (iterative DFS)."""
+    """All nodes reachable from ``roots``, each after its operands (iterative DFS).
+
+    Each stack entry holds a node and an iterator over its operands, so a visit
+    costs no new tuple per edge (this runs over graphs of 10^6 nodes several
+    times per compile).
+    """
     order: list[Node] = []
     seen: set[int] = set()
+    mark, append = seen.add, order.append
     for root in roots:
         if id(root) in seen:
             continue
-        stack: list[tuple[Node, int]] = [(root, 0)]
-        seen.add(id(root))
+        mark(id(root))
+        stack = [(root, iter(root.args))]
+        push, pop = stack.append, stack.pop
         while stack:
-            node, i = stack[-1]
-            if i < len(node.args):
-                stack[-1] = (node, i + 1)
-                child = node.args[i]
+            node, operands = stack[-1]
+            for child in operands:
                 if id(child) not in seen:
-                    seen.add(id(child))
-                    stack.append((child, 0))
+                    mark(id(child))
+                    push((child, iter(child.args)))
+                    break
             else:
-                stack.pop()
-                order.append(node)
+                pop()
+                append(node)
     return order
 
 

@@ -385,18 +385,10 @@ def _difference(u: Node, v: Node) -> Node:
     return B.add(u, B.mul(-1, v))
 
 
-def _fold(name: str, args: list[Node]) -> Node:
-    """sympy's n-ary ``Max``/``Min`` as a balanced tree of the binary op (as ``sg.max`` builds it)."""
-    while len(args) > 1:
-        paired = [B.call(name, args[i], args[i + 1]) for i in range(0, len(args) - 1, 2)]
-        args = paired + args[-1:] if len(args) % 2 else paired
-    return args[0]
-
-
 def _max(e, args: list[Node]) -> Node:
     if len(args) == 2 and _ZERO in (args[0], args[1]):
         return B.call("relu", args[1] if args[0] is _ZERO else args[0])
-    return _fold("maximum", args)
+    return B.balanced("maximum", args)
 
 
 def _piecewise_from(e, pairs: list[tuple[Node, Node]]) -> Node:
@@ -482,7 +474,7 @@ _HANDLERS: dict[type, Callable] = {
     sp.csch: _reciprocal("sinh"),
     sp.sinc: _sinc,
     sp.Max: _max,
-    sp.Min: lambda e, args: _fold("minimum", args),
+    sp.Min: lambda e, args: B.balanced("minimum", args),
     ExprCondPair: lambda e, args: (args[0], args[1]),
     sp.Piecewise: _piecewise_from,
     sp.Unequality: lambda e, args: _difference(*args),  # nonzero exactly when the sides differ

@@ -339,6 +339,19 @@ def _fold_pow(b: Number, e: Number) -> Node:
         return const(float(np.power(float(b), float(e))))
 
 
+def balanced(name: str, values) -> Node:
+    """``values`` combined by the binary op ``name`` as a balanced tree: depth log2(n), not a chain of n.
+
+    ``sg.max`` of n elements, sympy's n-ary ``Max`` and the max-shift of ``logsumexp`` use it:
+    a left-deep chain would make printing and differentiating them quadratic.
+    """
+    nodes = [as_node(v) for v in values]
+    while len(nodes) > 1:
+        paired = [call(name, nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2)]
+        nodes = paired + nodes[-1:] if len(nodes) % 2 else paired
+    return nodes[0]
+
+
 def call(name: str, *xs) -> Node:
     """Apply a non-arithmetic primitive from the table, folding constants."""
     op = OPS.get(name)

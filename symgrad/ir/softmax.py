@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 
+from ..errors import InputError
 from . import builders as B
 from .custom import CUSTOM, CustomFunction
 from .node import Node, const, make, symbol
@@ -33,18 +34,9 @@ from .ops import Op
 _FAMILY: dict[tuple[str, int], _Family] = {}
 
 
-def _balanced_max(values: Sequence[Node]) -> Node:
-    """The largest of ``values`` as a balanced tree of ``maximum`` (depth log2 n)."""
-    values = list(values)
-    while len(values) > 1:
-        paired = [B.call("maximum", values[i], values[i + 1]) for i in range(0, len(values) - 1, 2)]
-        values = paired + values[-1:] if len(values) % 2 else paired
-    return values[0]
-
-
 def _shifted(values: Sequence[Node]) -> tuple[Node, Node]:
     """The (gradient-free) maximum m of ``values`` and ``sum(exp(v - m))``: no exponent overflows."""
-    shift = B.call("stop_gradient", _balanced_max(values))
+    shift = B.call("stop_gradient", B.balanced("maximum", values))
     return shift, B.add(*(B.call("exp", B.add(v, B.mul(-1, shift))) for v in values))
 
 
@@ -108,7 +100,7 @@ class _Family(CustomFunction):
     # -- building -------------------------------------------------------------------------
     def apply(self, args: tuple[Node, ...]) -> Node:
         if len(args) != self.arity:
-            raise ValueError(f"{self.name} member takes {self.arity} operands, got {len(args)}")
+            raise InputError(f"{self.name} takes {self.arity} operands here, got {len(args)}")
         if all(a.op == "const" for a in args):
             return self.inline(args)
         if self.index is not None and not owns(args[1], args[0], self.index):
@@ -160,8 +152,8 @@ class _Family(CustomFunction):
 def member(kind: str, count: int) -> _Family:
     """The family member ``kind`` for n values (logsumexp) or element i (softmax, log_softmax)."""
     fn = _FAMILY.get((kind, count))
-    if fn is None:
-        fn = _FAMILY[(kind, count)] = _Family(kind, count)
+    if fn is None:  # setdefault: two threads making the same member at once end up with one
+        fn = _FAMILY.setdefault((kind, count), _Family(kind, count))
     return fn
 
 

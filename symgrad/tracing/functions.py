@@ -425,20 +425,11 @@ def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims: bool = False, *, w
     return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims, correction=correction))
 
 
-def _balanced(name: str, values) -> Node:
-    """``values`` combined by the binary op ``name`` as a balanced tree: depth log2(n), not a chain of n."""
-    nodes = [B.as_node(v) for v in values]
-    while len(nodes) > 1:
-        paired = [B.call(name, nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2)]
-        nodes = paired + nodes[-1:] if len(nodes) % 2 else paired
-    return nodes[0]
-
-
 def _extremum(name: str, what: str, x, axis, keepdims, initial):
     x = np.asarray(x, dtype=object)
     if (initial is None or initial is np._NoValue) and _count(x, axis) == 0:
         raise ShapeError(f"sg.{what} of no elements (shape {x.shape}, axis={axis!r}): give initial=, as numpy asks")
-    return _reduce(_with_initial(lambda *v: _balanced(name, v), initial), x, axis, keepdims)
+    return _reduce(_with_initial(lambda *v: B.balanced(name, v), initial), x, axis, keepdims)
 
 
 def amax(x, axis=None, out=None, keepdims: bool = False, initial=None, where=None):

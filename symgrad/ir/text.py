@@ -51,8 +51,9 @@ def _mul_text(coeff: Number, factors: list[Node], memo: dict) -> tuple[str, int]
                 den.append((rank, _wrap(base, _POW)))
             elif inv == Fraction(1, 2):
                 den.append((rank, f"sqrt({base[0]})"))
-            else:
-                den.append((rank, f"{_wrap(base, _POW + 1)}**{format_number(inv)}"))
+            else:  # a fraction exponent in parentheses: 1/x**(3/2), never 1/x**3/2
+                expo = format_number(inv)
+                den.append((rank, f"{_wrap(base, _POW + 1)}**{f'({expo})' if isinstance(inv, Fraction) else expo}"))
         else:
             num.append((rank, _wrap(memo[f], _MUL)))
     num = [t for _, t in sorted(num)]

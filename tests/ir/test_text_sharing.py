@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from oracle import Y, examples, smooth_expressions
 
 import symgrad as sg
 from symgrad.ir.text import TEXT_LIMIT
@@ -69,3 +71,31 @@ def test_logsumexp_and_max_print_in_linear_size():
     a = sg.symbols("a", shape=(4000,))
     assert str(sg.logsumexp(a)) == "logsumexp(a)"
     assert len(str(sg.max(a))) < 40 * 4000
+
+
+# -- the text reads back as the same expression -------------------------------------------------------
+
+
+def test_fraction_exponents_under_a_division_bar_are_parenthesised():
+    x, y = sg.symbols("x y")
+    assert str(x**-1.5) == "1/x**(3/2)"  # was 1/x**3/2, which reads as (1/x**3)/2
+    assert str(y * x ** (-3 / 4)) == "y/x**(3/4)"
+    assert str((x * y) ** -1.5) == "1/(x*y)**(3/2)"
+    assert str(x**-0.3) == "1/x**0.3"
+
+
+@given(smooth_expressions(max_leaves=6), smooth_expressions(max_leaves=4))
+@settings(max_examples=examples(150), deadline=None)
+def test_str_reads_back_through_the_formula_parser(pair, other):
+    """parse_formula(str(e)) is e itself, or (where sympy-style text loses a rounding) the same values."""
+    for expr in (pair[0], pair[0] / (1 + other[0] ** 2), sg.sqrt(1 + pair[0] ** 2) ** -3):
+        if not isinstance(expr, sg.Node):
+            continue
+        back = sg.parse_formula(str(expr)).value
+        if back is expr:
+            continue
+        pts = np.array([0.3, 0.7, 1.3, 1.9])
+        with np.errstate(all="ignore"):
+            want = np.broadcast_to(sg.lambdify([X, Y], expr)(pts, pts[::-1]), pts.shape)
+            got = np.broadcast_to(sg.lambdify([X, Y], back)(pts, pts[::-1]), pts.shape)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)

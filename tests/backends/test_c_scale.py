@@ -159,3 +159,28 @@ def test_twenty_thousand_statement_kernel_compiles_in_seconds(tmp_path, monkeypa
 @pytest.mark.skipif(not os.environ.get("SYMGRAD_SLOW"), reason="set SYMGRAD_SLOW=1: a minute of CPU")
 def test_hundred_thousand_statement_kernel_compiles_in_thirty_seconds(tmp_path, monkeypatch):
     _compile_long_chain(34_000, 30 if os.cpu_count() and os.cpu_count() >= 2 else 60, tmp_path, monkeypatch)
+
+
+def test_the_optimisation_level_falls_with_the_kernels_length():
+    """-O3 and vectorised up to SIMD_STATEMENTS, -O1 up to O0_STATEMENTS, -O0 past it (compile time bounded)."""
+    levels = {}
+    for steps in (10, 1_000, 8_000):
+        kernel = csource.generate_native([X], [_chain(steps)], "float64", "c")
+        level = next(f for f in native.kernel_flags(kernel) if f.startswith("-O"))
+        levels[kernel.steps] = (level, kernel.simd)
+        assert "-ffp-contract=off" in native.kernel_flags(kernel)  # every level rounds each operation as written
+    by_size = sorted(levels.items())
+    assert by_size[0][1] == ("-O3", True) and by_size[0][0] <= csource.SIMD_STATEMENTS
+    assert by_size[1][1] == ("-O1", False) and by_size[1][0] <= native.O0_STATEMENTS
+    assert by_size[2][1] == ("-O0", False) and by_size[2][0] > native.O0_STATEMENTS
+
+
+def test_an_o0_kernel_computes_what_the_o1_kernel_computes(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    y = _chain(8_000)
+    pts = np.array([0.3, -0.2, 1.7, np.nan, 700.0])
+    at_o0 = sg.compile(y, inputs=[X], backend="c")(pts)
+    monkeypatch.setattr(native, "O0_STATEMENTS", 10**9)
+    at_o1 = sg.compile(y, inputs=[X], backend="c")(pts)
+    np.testing.assert_array_equal(at_o0, at_o1)  # bit for bit
+    assert at_o0[0] == pytest.approx(_chain_value(0.3, 8_000), rel=1e-12)

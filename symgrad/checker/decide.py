@@ -223,9 +223,14 @@ def decide(
                 f"decided symbolically: in exact arithmetic the difference is {_short(value)} at the point shown, not 0"
             )
             return Decision(
-                "wrong", method, _point(symbols, cols, witness), entries, notes, _agreeing(bad, symbols, cols)
+                "wrong",
+                method,
+                _point(symbols, cols, witness),
+                entries,
+                notes,
+                _agreeing(bad, symbols, cols, c_vals, c_nodes),
             )
-    return _numeric_verdict(bad, symbols, cols, n, smp.beside_edges, at_used, notes)
+    return _numeric_verdict(bad, symbols, cols, n, smp.beside_edges, at_used, notes, (c_vals, c_nodes))
 
 
 OVERFLOW_CHECKS = 40
@@ -309,7 +314,7 @@ def _exact_witness(d, e: int, bad, not_finite, c_vals, symbols, cols) -> int | N
     return None
 
 
-def _numeric_verdict(bad, symbols, cols, n: int, near: int, at_used: bool, notes: list[str]) -> Decision:
+def _numeric_verdict(bad, symbols, cols, n: int, near: int, at_used: bool, notes: list[str], values) -> Decision:
     tol = f"rtol={RTOL:g}, atol={ATOL:g}"
     if n == 0:
         method = "no point was found where f and its derivative are finite, so nothing was compared"
@@ -318,15 +323,44 @@ def _numeric_verdict(bad, symbols, cols, n: int, near: int, at_used: bool, notes
         col = int(np.flatnonzero(bad.any(axis=0))[0])
         method = f"decided numerically at {n} points: they differ at the point shown ({tol})"
         entries = np.flatnonzero(bad.any(axis=1)).tolist()
-        return Decision("wrong", method, _point(symbols, cols, col), entries, notes, _agreeing(bad, symbols, cols))
+        agreeing = _agreeing(bad, symbols, cols, *values)
+        return Decision("wrong", method, _point(symbols, cols, col), entries, notes, agreeing)
     where = f"{near} beside kinks or domain edges" + (", and the given point" if at_used else "")
     method = f"decided numerically at {n} points: equal at every one ({where}; {tol})"
     return Decision("right", method, None, [], notes)
 
 
-def _agreeing(bad, symbols, cols) -> dict[Node, float] | None:
-    good = np.flatnonzero(~bad.any(axis=0)) if bad.size else np.zeros(0, dtype=int)
-    return _point(symbols, cols, int(good[0])) if good.size and symbols else None
+AGREEMENT_MIN = 1e-6
+"""A wrong claim "agrees" at a point only where the derivative is at least this large, or exactly 0 in exact
+arithmetic: tiny values (softmax at x = -779, which underflows to 0) match within the absolute tolerance
+whatever the claim says, so agreeing there says nothing."""
+
+
+def _agreeing(bad, symbols, cols, c_vals, c_nodes) -> dict[Node, float] | None:
+    """A compared point where the wrong claim agrees with the derivative in a telling way, or None."""
+    if not bad.size or not symbols:
+        return None
+    agree = np.flatnonzero(~bad.any(axis=0))
+    large = np.abs(c_vals[:, agree]) >= AGREEMENT_MIN
+    for j, col in enumerate(agree):
+        if large[:, j].all():
+            return _point(symbols, cols, int(col))
+    for j, col in enumerate(agree[:EXACT_POINTS]):  # small values: telling only if exactly 0 (a branch, not a tail)
+        if all(large[e, j] or exactly_zero(c_nodes[e], symbols, cols[:, col]) for e in range(len(c_nodes))):
+            return _point(symbols, cols, int(col))
+    return None
+
+
+def exactly_zero(node: Node, symbols: Sequence[Node], point: Sequence[float]) -> bool:
+    """Whether ``node`` is exactly 0 at the point (sympy, exact coordinates), not merely too small for a float."""
+    try:
+        expr = to_sympy(node)
+        if not sympy_small(expr, SYMPY_EXACT_OPS):
+            return False
+        value = expr.xreplace({to_sympy(s): exact(v) for s, v in zip(symbols, point)})
+        return bool(value == 0 or sp.N(value, 30) == 0)
+    except Exception:  # noqa: BLE001 - sympy failing: not shown to be 0
+        return False
 
 
 def _point(symbols, cols, col: int) -> dict[Node, float]:

@@ -221,3 +221,12 @@ def test_overflow_is_evaluated_exactly_not_skipped():
     assert not report.ok and report.verdict == "wrong"
     # undefined, not overflowing: sqrt of a negative number has no exact real value and stays a mismatch
     assert not sg.check(sg.abs(x), "sqrt(x)/sqrt(x)", wrt=x).ok
+
+
+def test_agreement_in_an_underflowed_tail_is_not_called_partial_rightness():
+    """softmax'(x) claimed as s(1 + s) matches at x = -779 only because both underflow: no "right on part" there."""
+    report = str(sg.check(sg.softmax([x, y])[0], "softmax([x, y])[0]*(1 + softmax([x, y])[0])", wrt=x))
+    assert "WRONG" in report and "right on part of the domain" not in report
+    # an exact zero is telling: relu' claimed 0 is right for x < 0
+    relu_zero = str(sg.check(sg.relu(x), "0", wrt=x))
+    assert "right on part of the domain" in relu_zero and "x = -" in relu_zero.split("agrees with the derivative at")[1]

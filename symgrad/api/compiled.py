@@ -74,19 +74,18 @@ class Compiled:
         slots: list[Node] = []
         self._plan = flatten(program.outputs, slots)
         self._exprs = slots  # as built, custom functions by name: the reference interpreter and composition use these
-        with gc_paused():  # graph walks of 10^6 nodes: see symgrad.limits.gc_paused
-            slots = lower(slots)  # custom functions inlined, named constants as numbers: no backend knows them
-        self._slots = slots
         self._inputs = [s for a in program.args for s in a.symbols]
         self._nargs = -1 if program.has_trees else len(program.args)  # -1: every call binds its pytrees
-        self._scalar_ok = (
-            impl.scalar_path
-            and all(not a.shape for a in program.args)
-            and len(slots) <= _SCALAR_SLOT_LIMIT
-            and literal_keys(self._plan)
-        )
-        results = results_format(self._plan, self.dtype) if self._scalar_ok else None
-        with gc_paused():
+        with gc_paused():  # graph walks of 10^6 nodes: see symgrad.limits.gc_paused
+            slots = lower(slots)  # custom functions inlined, named constants as numbers: no backend knows them
+            self._slots = slots
+            self._scalar_ok = (
+                impl.scalar_path
+                and all(not a.shape for a in program.args)
+                and len(slots) <= _SCALAR_SLOT_LIMIT
+                and literal_keys(self._plan)
+            )
+            results = results_format(self._plan, self.dtype) if self._scalar_ok else None
             self.kernel = impl.generate(self._inputs, slots, self.dtype, results)
         self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
         self._scalar_fn = None

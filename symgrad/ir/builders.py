@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 
 import numpy as np
@@ -511,17 +512,29 @@ def rebuild(node: Node, args: tuple[Node, ...]) -> Node:
     return call(node.op, *args)
 
 
-def substitute(roots: list[Node], mapping: dict[Node, Node]) -> list[Node]:
-    """The roots with symbols replaced per ``mapping`` (iteratively, sharing kept)."""
+def rewrite(roots: Sequence[Node], replacement: Callable[[Node, dict[Node, Node]], Node | None]) -> list[Node]:
+    """The roots with nodes replaced, in one iterative pass that keeps sharing.
+
+    ``replacement(node, new)`` gives a node's replacement (``new`` maps the nodes
+    before it to theirs) or None to keep it, rebuilt through the builders when
+    an operand changed.  Substitution, ``subs`` and lowering custom functions
+    are all this pass.
+    """
     from .node import toposort
 
     new: dict[Node, Node] = {}
     for node in toposort(roots):
-        if node.op == "sym":
-            new[node] = as_node(mapping.get(node, node))
-        elif node.op == "const":
+        hit = replacement(node, new)
+        if hit is not None:
+            new[node] = hit
+        elif not node.args:
             new[node] = node
         else:
             args = tuple(new[a] for a in node.args)
             new[node] = node if all(a is b for a, b in zip(args, node.args)) else rebuild(node, args)
     return [new[r] for r in roots]
+
+
+def substitute(roots: Sequence[Node], mapping: dict[Node, Node]) -> list[Node]:
+    """The roots with symbols replaced per ``mapping`` (numbers or nodes)."""
+    return rewrite(roots, lambda node, new: as_node(mapping[node]) if node.op == "sym" and node in mapping else None)

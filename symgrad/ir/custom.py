@@ -353,19 +353,9 @@ def lower(roots: Sequence[Node]) -> list[Node]:
 
     Code generation runs on the result, so printers and backends see only the op table's ops.
     """
-    order = toposort(roots)
-    if not any(n.op == CUSTOM for n in order):
-        return list(roots)
-    new: dict[Node, Node] = {}
-    for n in order:
-        if n.op == CUSTOM:
-            new[n] = n.value.lowered(n, new)
-        elif not n.args:
-            new[n] = n
-        else:
-            args = tuple(new[a] for a in n.args)
-            new[n] = n if all(a is b for a, b in zip(args, n.args)) else B.rebuild(n, args)
-    return [new[r] for r in roots]
+    if not any(n.op == CUSTOM for n in toposort(roots)):
+        return list(roots)  # the usual case: the graph as it is, not rebuilt
+    return B.rewrite(roots, lambda node, new: node.value.lowered(node, new) if node.op == CUSTOM else None)
 
 
 def note_derivatives(roots: Sequence[Node], results: Sequence[Node]) -> None:

@@ -112,15 +112,5 @@ def _value(new, old) -> Node:
 
 
 def replace(roots: Sequence[Node], mapping: dict[Node, Node]) -> list[Node]:
-    """The roots with each node of ``mapping`` replaced (iteratively, sharing kept, rebuilt by the builders)."""
-    new: dict[Node, Node] = {}
-    for node in toposort(roots):
-        hit = mapping.get(node)
-        if hit is not None:
-            new[node] = hit
-        elif not node.args:
-            new[node] = node
-        else:
-            args = tuple(new[a] for a in node.args)
-            new[node] = node if all(a is b for a, b in zip(args, node.args)) else B.rebuild(node, args)
-    return [new[r] for r in roots]
+    """The roots with each node of ``mapping`` replaced (sharing kept, rebuilt by the builders)."""
+    return B.rewrite(roots, lambda node, new: mapping.get(node))

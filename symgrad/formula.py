@@ -27,7 +27,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -68,17 +68,9 @@ class Formula:
     """Free names in order of first appearance -> the symbol, or the array symbol for declared shapes."""
 
 
-@dataclass(frozen=True)
-class _Function:
-    fn: Callable
-    min_args: int
-    max_args: int
-    keywords: frozenset[str] = frozenset()
-
-
-FUNCTIONS: dict[str, _Function] = {
-    **{op.public: _Function(getattr(F, op.public), op.arity, op.arity) for op in OPS.values() if op.public},
-    **{name: _Function(c.fn, c.min_args, c.max_args, c.keywords) for name, c in F.COMPOSITES.items() if c.formula},
+FUNCTIONS: dict[str, F.Composite] = {
+    **{op.public: F.Composite(getattr(F, op.public), op.arity, op.arity) for op in OPS.values() if op.public},
+    **{name: c for name, c in F.COMPOSITES.items() if c.formula},
 }
 """The functions a formula may call, by symgrad's (numpy's) names: the op table's public ops and the composites."""
 _UNARY_NAMES = tuple(name for name, f in FUNCTIONS.items() if f.max_args == 1 and not f.keywords)
@@ -455,7 +447,7 @@ class _Builder:
             count = str(spec.min_args) if spec.min_args == spec.max_args else f"{spec.min_args} to {spec.max_args}"
             raise src.error_at(node.func, "wrong number of arguments for", f"it takes {count}, got {len(node.args)}")
 
-    def keyword_value(self, kw: ast.keyword, spec: _Function, name: str):
+    def keyword_value(self, kw: ast.keyword, spec: F.Composite, name: str):
         src = self.source
         if kw.arg is None:
             pos = src.start(kw)

@@ -13,13 +13,12 @@ results for every k and every scheduling.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from ..backends.once import thread_pool
 
 MAX_CHUNK = 16384
 """Samples per chunk at most: the kernel's own passes (8192 points) run at full length."""
@@ -73,18 +72,6 @@ class Partial:
         return (Partial, (self.hi.size, self.hi, self.lo, self.count))
 
 
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="symgrad-data")
-        return _POOL
-
-
 def reduce_chunks(chunk_sums: Callable[[int, int], np.ndarray], n: int, chunk: int, size: int, threads: int) -> Partial:
     """The compensated sum over ``[0, n)`` of ``chunk_sums(lo, hi)`` (each a float64 array of ``size``).
 
@@ -98,7 +85,7 @@ def reduce_chunks(chunk_sums: Callable[[int, int], np.ndarray], n: int, chunk: i
         for lo, hi in bounds:
             acc.add(chunk_sums(lo, hi), hi - lo)
         return acc
-    pool = _pool()
+    pool = thread_pool("symgrad-data")
     pending: deque = deque()
     for lo, hi in bounds:
         if len(pending) >= threads:

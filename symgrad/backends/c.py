@@ -28,7 +28,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from ..codegen.render import render
 from ..errors import BackendError
 from . import vecmath
 from .cache import cache_key, fetch_or_build
-from .once import BuiltOnce
+from .once import BuiltOnce, thread_pool
 
 BASE_FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared", "-fno-math-errno")  # errno is never read: lets sqrt inline
 # The omp simd loops, operations rounded as written (no fused multiply-add), and no sin+cos -> sincos
@@ -234,16 +233,6 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 _LIBS = BuiltOnce()  # loaded kernels by (source, flags)
-_LOCK = threading.Lock()  # guards _POOL
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="symgrad-c")
-        return _POOL
 
 
 def load_kernel(kernel: NativeKernel, fast_math: bool = False):
@@ -313,7 +302,7 @@ class CKernel:
             return
         bounds = [whole * p // parts // BLOCK * BLOCK for p in range(parts)] + [whole]
         futures = [
-            _pool().submit(fn, ins, strides, outs, out_stride, lo, hi, *extra[p])
+            thread_pool("symgrad-c").submit(fn, ins, strides, outs, out_stride, lo, hi, *extra[p])
             for p, (lo, hi) in enumerate(itertools.pairwise(bounds))
         ]
         for f in futures:

@@ -9,8 +9,10 @@ that anything else needs.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 
 
 class BuiltOnce:
@@ -42,3 +44,16 @@ class BuiltOnce:
         """Forget everything built (the next request builds again)."""
         with self._lock:
             self._built.clear()
+
+
+_POOLS = BuiltOnce()
+
+
+def thread_pool(name: str) -> ThreadPoolExecutor:
+    """The process's pool of one thread per core for ``name``, made at first use.
+
+    Pools are separate by name because a task of one may wait on tasks of another
+    (a dataset chunk runs a C kernel that splits its batch over threads): sharing
+    one pool could leave every thread waiting.
+    """
+    return _POOLS.get(name, lambda: ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix=name))

@@ -75,6 +75,11 @@ def _wrt_leaves(program: Program, nums: Sequence[int]) -> list[Arg]:
     return [a for i in nums for a in program.leaves(i)]
 
 
+def _wrt_symbols(program: Program, nums: Sequence[int]) -> list[Node]:
+    """The scalar symbols of those leaf arguments, flat: the variables of one reverse sweep."""
+    return [s for a in _wrt_leaves(program, nums) for s in a.symbols]
+
+
 def _by_argument(values: Sequence, program: Program, nums: Sequence[int], single: bool):
     """One value per leaf of the arguments ``nums`` regrouped per argument, each in its structure (JAX's layout)."""
     parts, pos = [], 0
@@ -204,7 +209,7 @@ def _grads(program: Program, argnums, what: str, has_aux: bool = False):
     out, aux = _split_aux(program, has_aux, what)
     node = _scalar_output(out, what)
     nums, single = _normalize_argnums(argnums, len(program.params))
-    variables = [s for a in _wrt_leaves(program, nums) for s in a.symbols]
+    variables = _wrt_symbols(program, nums)
     return node, _split_by_args(gradient_nodes(node, variables), program, nums, single), aux
 
 
@@ -362,7 +367,7 @@ def hessian_function(
     program = program_of(fn, shapes)
     out = _scalar_output(program.outputs, "hessian(sparse=True)")
     nums, _ = _normalize_argnums(argnums, len(program.params))
-    variables = [s for a in _wrt_leaves(program, nums) for s in a.symbols]
+    variables = _wrt_symbols(program, nums)
     entries = sorted(derivative_tensor(out, variables, 2).items())
     rows = np.array([i for (i, _), _ in entries], dtype=np.intp)
     cols = np.array([j for (_, j), _ in entries], dtype=np.intp)

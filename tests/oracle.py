@@ -144,3 +144,55 @@ def central_gradient(f, points: np.ndarray, h: float = 1e-6) -> tuple[np.ndarray
     """Central differences of a compiled two-argument function at ``points``."""
     x, y = points
     return (f(x + h, y) - f(x - h, y)) / (2 * h), (f(x, y + h) - f(x, y - h)) / (2 * h)
+
+
+def central_jacobian(fn, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Central differences of ``fn`` (array out) with respect to every element of ``x``: shape out + x.shape."""
+    cols = []
+    for idx in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[idx] = h
+        cols.append((np.asarray(fn(x + e), dtype=float) - np.asarray(fn(x - e), dtype=float)) / (2 * h))
+    out = np.stack(cols, axis=-1)
+    return out.reshape(out.shape[:-1] + x.shape)
+
+
+def raises_symgrad(cls, fn, *needles):
+    """Call ``fn``; it must raise ``cls``, a symgrad error, whose message holds every needle. Returns the error."""
+    import pytest
+
+    with pytest.raises(cls) as info:
+        fn()
+    assert isinstance(info.value, sg.SymgradError)
+    for needle in needles:
+        assert needle in str(info.value), (needle, str(info.value))
+    return info.value
+
+
+def nvcc_ptx(nvcc: str, files: list[str], outdir) -> list[str]:
+    """Compile CUDA sources to PTX for sm_80 with every warning an error; the PTX texts (one per file)."""
+    import subprocess
+    from pathlib import Path
+
+    res = subprocess.run(
+        [nvcc, "--ptx", "-arch=sm_80", "-std=c++14", "-Werror", "all-warnings", "-odir", str(outdir), *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr[-4000:]
+    return [p.read_text() for p in Path(outdir).glob("*.ptx")]
+
+
+def op_operands(op) -> int:
+    """How many operands the op table's entry takes in tests (two for an n-ary op)."""
+    return 2 if op.arity == -1 else op.arity
+
+
+def op_points(op, n: int, salt: int = 0) -> np.ndarray:
+    """``(operands, n)`` test points of an op: the entry's own samples, or drawn from its domain."""
+    if op.samples:
+        pts = np.array(op.samples, dtype=float).T
+        return np.resize(pts, (pts.shape[0], n))
+    rng = np.random.default_rng(sum(map(ord, op.name)) + salt)
+    return rng.uniform(*op.domain, size=(op_operands(op), n))

@@ -19,6 +19,7 @@ import sys
 import numpy as np
 import pytest
 import sympy as sp
+from oracle import op_operands, op_points
 
 import symgrad as sg
 from symgrad import formula
@@ -37,20 +38,6 @@ HAS_CC = shutil.which("cc") is not None or shutil.which("gcc") is not None
 HAS_CXX = shutil.which("c++") is not None or shutil.which("g++") is not None
 N_POINTS = 3
 _BUILDERS = {"add": B.add, "mul": B.mul, "pow": B.pow}
-
-
-def operand_count(op: Op) -> int:
-    return 2 if op.arity == -1 else op.arity
-
-
-def sample_points(op: Op) -> np.ndarray:
-    """``(operands, N_POINTS)`` test points: the entry's own, or drawn from its domain."""
-    if op.samples:
-        pts = np.array(op.samples, dtype=float).T
-        return np.resize(pts, (pts.shape[0], N_POINTS))
-    rng = np.random.default_rng(sum(map(ord, op.name)))
-    lo, hi = op.domain
-    return rng.uniform(lo, hi, size=(operand_count(op), N_POINTS))
 
 
 def apply(op: Op, *args):
@@ -74,9 +61,9 @@ class Walk:
     def __init__(self, names: list[str]) -> None:
         self.ops = [OPS[n] for n in names]
         self.problems: dict[str, list[str]] = {n: [] for n in names}
-        self.syms = {op.name: [symbol(f"{op.name}_{i}") for i in range(operand_count(op))] for op in self.ops}
+        self.syms = {op.name: [symbol(f"{op.name}_{i}") for i in range(op_operands(op))] for op in self.ops}
         self.nodes = {op.name: apply(op, *self.syms[op.name]) for op in self.ops}
-        self.points = {op.name: sample_points(op) for op in self.ops}
+        self.points = {op.name: op_points(op, N_POINTS) for op in self.ops}
         self.want = {op.name: reference(op, self.points[op.name]) for op in self.ops}
 
     def report(self, op: Op, piece: str) -> None:
@@ -91,7 +78,7 @@ class Walk:
         return [s for op in self.ops for s in self.syms[op.name]]
 
     def columns(self) -> list[np.ndarray]:
-        return [self.points[op.name][i] for op in self.ops for i in range(operand_count(op))]
+        return [self.points[op.name][i] for op in self.ops for i in range(op_operands(op))]
 
 
 # -- the checks, each naming the op and the piece ---------------------------------------------
@@ -215,8 +202,8 @@ def check_names(w: Walk, op: Op) -> None:
     elif fn(*syms) is not node:
         w.report(op, f"sg.{op.public} does not build the op")
     spec = formula.FUNCTIONS.get(op.public)
-    if spec is None or not spec.min_args <= operand_count(op) <= spec.max_args:
-        w.report(op, f"the formula parser does not know {op.public}() with {operand_count(op)} operand(s)")
+    if spec is None or not spec.min_args <= op_operands(op) <= spec.max_args:
+        w.report(op, f"the formula parser does not know {op.public}() with {op_operands(op)} operand(s)")
     for name in (op.public, *op.aliases):
         if name != op.public and formula.ALIASES.get(name) != op.public:
             w.report(op, f"the formula parser does not know the alias {name}")
@@ -272,8 +259,8 @@ def check_ufuncs(w: Walk, op: Op) -> None:
 def check_partials(w: Walk, op: Op) -> None:
     syms, node, pts = w.syms[op.name], w.nodes[op.name], w.points[op.name]
     partials = op.partials(B, tuple(syms), node)
-    if len(partials) != operand_count(op):
-        w.report(op, f"{len(partials)} partials for {operand_count(op)} operands")
+    if len(partials) != op_operands(op):
+        w.report(op, f"{len(partials)} partials for {op_operands(op)} operands")
         return
     values = dict(zip(syms, pts))
     for i, partial in enumerate(partials):

@@ -24,6 +24,7 @@ import shutil
 import numpy as np
 import pytest
 import sympy as sp
+from oracle import op_operands, op_points
 
 import symgrad as sg
 from symgrad.ir import builders as B
@@ -37,27 +38,15 @@ BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not HAS_CC, reas
 N = 3  # points per op
 
 
-def _operands(op: Op) -> int:
-    return 2 if op.arity == -1 else op.arity
-
-
-def _points(op: Op) -> np.ndarray:
-    if op.samples:
-        pts = np.array(op.samples, dtype=float).T
-        return np.resize(pts, (pts.shape[0], N))
-    rng = np.random.default_rng(sum(map(ord, op.name)) + 7)
-    return rng.uniform(*op.domain, size=(_operands(op), N))
-
-
 WALKED = list(OPS)
-SLOTS = [(name, i) for name in WALKED for i in range(_operands(OPS[name]))]  # one argument per operand
+SLOTS = [(name, i) for name in WALKED for i in range(op_operands(OPS[name]))]  # one argument per operand
 INDEX = {slot: k for k, slot in enumerate(SLOTS)}
-POINTS = {name: _points(OPS[name]) for name in WALKED}
+POINTS = {name: op_points(OPS[name], N, salt=7) for name in WALKED}
 COLUMNS = [POINTS[name][i] for name, i in SLOTS]
 
 
 def _args_of(name: str, xs) -> list:
-    return [xs[INDEX[name, i]] for i in range(_operands(OPS[name]))]
+    return [xs[INDEX[name, i]] for i in range(op_operands(OPS[name]))]
 
 
 def values_fn(*xs):
@@ -71,7 +60,7 @@ def total_fn(*xs):
 def _zero_partials(name: str) -> set[int]:
     """Operands whose partial the table declares identically zero (no finite difference or sympy check)."""
     op = OPS[name]
-    syms = tuple(symbol(f"z{i}") for i in range(_operands(op)))
+    syms = tuple(symbol(f"z{i}") for i in range(op_operands(op)))
     node = primitive(name)(*syms)
     return {i for i, p in enumerate(op.partials(B, syms, node)) if p.op == "const" and p.value == 0}
 
@@ -93,7 +82,7 @@ def _shifted(pts, steps: dict[int, np.ndarray]):
 
 def finite_differences(name: str) -> tuple[list, list]:
     op, pts = OPS[name], POINTS[name]
-    m = _operands(op)
+    m = op_operands(op)
     first, second = [], [[None] * m for _ in range(m)]
     for i in range(m):
         h = 1e-6 * (1 + np.abs(pts[i]))
@@ -114,7 +103,7 @@ def finite_differences(name: str) -> tuple[list, list]:
 
 def sympy_derivatives(name: str) -> tuple[np.ndarray, list, list]:
     op, pts = OPS[name], POINTS[name]
-    m = _operands(op)
+    m = op_operands(op)
     syms = [sp.Symbol(f"u{i}", real=True) for i in range(m)]
     expr = op.sympy(sp, *syms)
 
@@ -197,7 +186,7 @@ def problems(name: str, backend: str) -> list[str]:
     value, s1, s2 = ref["sympy"]
     f1, f2 = ref["fd"]
     zero = _zero_partials(name)
-    m = _operands(OPS[name])
+    m = op_operands(OPS[name])
 
     def check(what, got, want, rtol, atol):
         got = np.broadcast_to(np.asarray(got, dtype=float), (N,))

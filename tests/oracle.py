@@ -196,3 +196,14 @@ def op_points(op, n: int, salt: int = 0) -> np.ndarray:
         return np.resize(pts, (pts.shape[0], n))
     rng = np.random.default_rng(sum(map(ord, op.name)) + salt)
     return rng.uniform(*op.domain, size=(op_operands(op), n))
+
+
+def has_gpu() -> bool:
+    """Whether CuPy and a CUDA device are usable here (GPU-only tests are skipped otherwise)."""
+    try:
+        from symgrad.backends import cuda
+
+        cuda.cupy()
+        return True
+    except sg.BackendError:
+        return False

@@ -14,14 +14,13 @@ import shutil
 
 import numpy as np
 import pytest
-from oracle import nvcc_ptx
+from oracle import has_gpu, nvcc_ptx
 from test_dataset import B0, CE_SHAPES, SHAPES, W0, D, class_data, cross_entropy, linear_data, mse
 
 import symgrad as sg
 from symgrad.backends.cuda_reduce import EmulatedCudaReduce
 from symgrad.codegen.csource import generate_native
 from symgrad.codegen.reduce_source import generate_reduce
-from symgrad.errors import BackendError
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
 NVCC = shutil.which("nvcc")
@@ -202,18 +201,8 @@ def test_nvcc_compiles_the_fused_reduction_kernels(tmp_path):
     assert len(ptx) == len(files) and all(".entry cuda_reduce_" in p and ".shared" in p for p in ptx)
 
 
-def _has_gpu() -> bool:
-    try:
-        from symgrad.backends import cuda
-
-        cuda.cupy()
-        return True
-    except BackendError:
-        return False
-
-
 @pytest.mark.cuda
-@pytest.mark.skipif(not _has_gpu(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.skipif(not has_gpu(), reason="needs CuPy and a CUDA GPU")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_gpu_fused_reduction_equals_numpy_and_is_deterministic(ce_case, dtype):
     from symgrad.backends import cuda

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import X, Y, nvcc_ptx, smooth_expressions
+from oracle import X, Y, has_gpu, nvcc_ptx, smooth_expressions
 
 import symgrad as sg
 from symgrad.api.compiled import Compiled, _SlotLayout
@@ -37,17 +37,7 @@ needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc")
 NVCC = shutil.which("nvcc")
 
 
-def _has_gpu() -> bool:
-    try:
-        from symgrad.backends import cuda
-
-        cuda.cupy()
-        return True
-    except BackendError:
-        return False
-
-
-GPU = _has_gpu()
+GPU = has_gpu()
 needs_gpu = pytest.mark.skipif(not GPU, reason="needs CuPy and a CUDA GPU")
 
 

@@ -13,6 +13,7 @@ import shutil
 import numpy as np
 import pytest
 import sympy as sp
+from oracle import has_gpu
 
 import symgrad as sg
 from symgrad.api.compiled import Compiled, _SlotLayout
@@ -206,18 +207,8 @@ def test_emulated_cuda_kernel_computes_the_body():
     np.testing.assert_allclose(block, want, rtol=1e-12)
 
 
-def _has_gpu() -> bool:
-    from symgrad.backends import cuda
-
-    try:
-        cuda.cupy()
-        return True
-    except sg.BackendError:
-        return False
-
-
 @pytest.mark.cuda
-@pytest.mark.skipif(not _has_gpu(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.skipif(not has_gpu(), reason="needs CuPy and a CUDA GPU")
 def test_cuda_backend_computes_values_and_rule_derivatives():
     g = sg.value_and_grad(lambda a, b: wave(a, softplus(b)), argnums=(0, 1), backend="cuda")
     a, b = np.array([0.5, -1.0, 2.0]), np.array([0.3, 1.1, -2.0])

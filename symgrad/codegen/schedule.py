@@ -55,42 +55,45 @@ def schedule(outputs: list[Node] | tuple[Node, ...]) -> Schedule:
 
     Plain loops over the topological order (this runs once per node of graphs
     of 10^6 nodes): count the users of every node, find the single-use
-    negations and reciprocals a sum or product absorbs, mark what is read
-    (through absorbed operands), and record where each value is read last.
+    negations and reciprocals a sum or product absorbs, and record where each
+    value is read last (through absorbed operands).  Every node but the absorbed
+    ones is computed: an absorbed node has one user, which reads its operand
+    instead, and what it alone reaches is the constant -1.
     """
     order = toposort(outputs)
     users = Counter(chain.from_iterable(node.args for node in order))
     output_set = set(outputs)
     absorbed: set[Node] = set()
     for node in reversed(order):  # users before operands: an absorbed node absorbs nothing itself
-        if node in absorbed:
-            continue  # its user reads its operand directly, so that operand must be computed
         op = node.op
         if op == "add":
+            if node in absorbed:
+                continue
             for a in node.args:
                 if a.op == "mul" and users[a] == 1 and negated(a) is not None and a not in output_set:
                     absorbed.add(a)
         elif op == "mul":
+            if node in absorbed:
+                continue  # its user reads its operand directly, so that operand must be computed
             for a in node.args:
                 if a.op == "pow" and users[a] == 1 and reciprocal_of(a) is not None and a not in output_set:
                     absorbed.add(a)
     frozen = frozenset(absorbed)
-    needed: set[Node] = set(outputs)  # an absorbed node is still computed when its absorbed user reads it
-    for node in reversed(order):
-        if node in needed:
+    steps: list[Node] = []
+    inputs: list[Node] = []
+    last_use: dict[Node, int] = {}
+    for node in order:
+        op = node.op
+        if op == "sym":
+            inputs.append(node)
+        elif op != "const" and node not in frozen:
+            i = len(steps)
+            steps.append(node)
             for a in node.args:
                 if a in frozen:
                     a = a.args[1] if a.op == "mul" else a.args[0]
-                needed.add(a)
-    steps = tuple(n for n in order if n in needed and n.op not in ("const", "sym"))
-    inputs = tuple(n for n in order if n in needed and n.op == "sym")
-    last_use: dict[Node, int] = {}
-    for i, node in enumerate(steps):
-        for a in node.args:
-            if a in frozen:
-                a = a.args[1] if a.op == "mul" else a.args[0]
-            last_use[a] = i
-    return Schedule(tuple(outputs), steps, inputs, frozen, last_use)
+                last_use[a] = i
+    return Schedule(tuple(outputs), tuple(steps), tuple(inputs), frozen, last_use)
 
 
 def operation_count(outputs: list[Node]) -> int:
@@ -105,6 +108,9 @@ def buffer_plan(sched: Schedule, outputs) -> tuple[list[int | None], int]:
     (registers): a step's value goes to a free temporary, and a temporary is free
     again after the step that reads its value for the last time.
     """
+    dying: dict[int, list[Node]] = {}  # step -> the values it reads for the last time
+    for node, i in sched.last_use.items():
+        dying.setdefault(i, []).append(node)
     plan: list[int | None] = []
     holder: dict[Node, int] = {}
     free: list[int] = []
@@ -119,7 +125,8 @@ def buffer_plan(sched: Schedule, outputs) -> tuple[list[int | None], int]:
                 temp, count = count, count + 1
             plan.append(temp)
             holder[node] = temp
-        for arg in dict.fromkeys(effective_args(node, sched.absorbed)):
-            if sched.last_use.get(arg) == i and arg in holder:
-                free.append(holder.pop(arg))
+        for arg in dying.get(i, ()):
+            temp = holder.pop(arg, None)
+            if temp is not None:
+                free.append(temp)
     return plan, count

@@ -124,14 +124,10 @@ _REGISTER = -(10**9)  # placeholder slots: registers are _REGISTER - k, constant
 
 
 class _Builder:
-    """Collects instructions (three flat operand lists, -1 padded) and constant slots in one walk."""
+    """Collects instructions (one flat row of opcode, three operand slots (-1 padded), destination each) and constants."""
 
     def __init__(self) -> None:
-        self.code: list[int] = []
-        self.a0: list[int] = []
-        self.a1: list[int] = []
-        self.a2: list[int] = []
-        self.dest: list[int] = []
+        self.rows: list[int] = []  # code, a0, a1, a2, dest per instruction, flat: one extend per instruction
         self.constants: dict[str, int] = {}  # repr of the value (exact; nan and -0.0 keyed apart) -> index
 
     def const(self, value) -> int:
@@ -140,30 +136,27 @@ class _Builder:
 
     def emit(self, op: str, operands: tuple[int, ...] | list[int], out: int) -> None:
         n = len(operands)
-        self.code.append(CODE[op])
-        self.a0.append(operands[0])
-        self.a1.append(operands[1] if n > 1 else -1)
-        self.a2.append(operands[2] if n > 2 else -1)
-        self.dest.append(out)
+        self.rows += (CODE[op], operands[0], operands[1] if n > 1 else -1, operands[2] if n > 2 else -1, out)
 
-    def chain(self, same: str, inverse: str, unit: float, plus: list[int], minus: list[int], out: int) -> None:
-        """``out = p0 (.) p1 ... (inverse) m0 ...``, in the printer's order (printer._numpy_chain)."""
+    def chain(self, same: int, inverse: int, unit: float, plus: list[int], minus: list[int], out: int) -> None:
+        """``out = p0 (.) p1 ... (inverse) m0 ...``, in the printer's order (printer._numpy_chain); opcodes given."""
+        rows = self.rows
         if len(plus) >= 2:
-            self.emit(same, (plus[0], plus[1]), out)
+            rows += (same, plus[0], plus[1], -1, out)
             rest = plus[2:]
         elif len(plus) == 1 and minus:
-            self.emit(inverse, (plus[0], minus[0]), out)
+            rows += (inverse, plus[0], minus[0], -1, out)
             rest, minus = [], minus[1:]
         elif len(plus) == 1:
-            self.emit("copy", (plus[0],), out)
+            rows += (_COPY, plus[0], -1, -1, out)
             rest = []
         else:
-            self.emit(inverse, (self.const(unit), minus[0]), out)
+            rows += (inverse, self.const(unit), minus[0], -1, out)
             rest, minus = [], minus[1:]
         for p in rest:
-            self.emit(same, (out, p), out)
+            rows += (same, out, p, -1, out)
         for m in minus:
-            self.emit(inverse, (out, m), out)
+            rows += (inverse, out, m, -1, out)
 
     def power(self, base: int, expo: Node, slot: Callable[[Node], int], out: int) -> None:
         steps = _POWERS.get(expo.value) if expo.op == "const" else None
@@ -175,6 +168,9 @@ class _Builder:
             self.emit(op, tuple(names[a] for a in operands), out)
 
 
+_COPY, _ADD, _SUBTRACT, _MULTIPLY, _DIVIDE = (CODE[n] for n in ("copy", "add", "subtract", "multiply", "divide"))
+
+
 def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
     """The tape computing ``unique`` (distinct non-constant outputs) from ``inputs``, one walk over the schedule.
 
@@ -182,7 +178,7 @@ def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
     :func:`symgrad.codegen.printer.numpy_statements` hands out its buffers.
     """
     n_in, n_out = len(inputs), len(unique)
-    slots: dict[Node, int] = {s: k for k, s in enumerate(inputs)}
+    slots: dict[Node, int] = {s: k for k, s in enumerate(inputs)}  # constants join on first use
     outputs = {node: n_in + k for k, node in enumerate(unique) if node.op != "sym"}
     b = _Builder()
     for k, node in enumerate(unique):
@@ -192,13 +188,27 @@ def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
     plan, n_registers = buffer_plan(sched, outputs)
 
     def slot(node: Node) -> int:
-        return b.const(node.value) if node.op == "const" else slots[node]
+        found = slots.get(node)
+        if found is None:  # only a constant is met before it has a slot
+            found = slots[node] = b.const(node.value)
+        return found
 
     for node, register in zip(sched.steps, plan):
         out = outputs[node] if register is None else _REGISTER - register
         op = node.op
-        if op in ("add", "mul", "pow"):
-            _lower_arithmetic(b, node, out, slot, absorbed)
+        if op == "add" or op == "mul":
+            if absorbed:
+                probe = negated if op == "add" else reciprocal_of
+                plus = [slot(a) for a in node.args if a not in absorbed]
+                minus = [slot(probe(a)) for a in node.args if a in absorbed]
+            else:
+                plus, minus = [slot(a) for a in node.args], []
+            if op == "add":
+                b.chain(_ADD, _SUBTRACT, 0.0, plus, minus, out)
+            else:
+                b.chain(_MULTIPLY, _DIVIDE, 1.0, plus, minus, out)
+        elif op == "pow":
+            b.power(slot(node.args[0]), node.args[1], slot, out)
         elif op in CODE:
             b.emit(op, [slot(a) for a in node.args], out)
         else:
@@ -207,34 +217,20 @@ def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
     return _finish(b, n_in, n_out, n_registers)
 
 
-def _lower_arithmetic(b: _Builder, node: Node, out: int, slot: Callable[[Node], int], absorbed: frozenset) -> None:
-    if node.op == "pow":
-        b.power(slot(node.args[0]), node.args[1], slot, out)
-        return
-    probe = negated if node.op == "add" else reciprocal_of
-    plus = [slot(a) for a in node.args if a not in absorbed]
-    minus = [slot(probe(a)) for a in node.args if a in absorbed]
-    if node.op == "add":
-        b.chain("add", "subtract", 0.0, plus, minus, out)
-    else:
-        b.chain("multiply", "divide", 1.0, plus, minus, out)
-
-
 def _finish(b: _Builder, n_in: int, n_out: int, n_registers: int) -> Tape:
     """Number the placeholder slots: constants after the outputs, registers after the constants."""
     first_const = n_in + n_out
     first_reg = first_const + len(b.constants)
-    args = np.array([b.a0, b.a1, b.a2], dtype=np.int64).T.copy()
-    dest = np.array(b.dest, dtype=np.int64)
-    for arr in (args, dest):
-        reg = arr <= _REGISTER
-        const = (arr <= -2) & ~reg
-        arr[reg] = first_reg + (_REGISTER - arr[reg])
-        arr[const] = first_const + (-2 - arr[const])
+    rows = np.array(b.rows, dtype=np.int64).reshape(-1, 5)
+    slots = rows[:, 1:]  # a0, a1, a2, dest: a view, numbered in place
+    reg = slots <= _REGISTER
+    const = (slots <= -2) & ~reg
+    slots[reg] = first_reg + (_REGISTER - slots[reg])
+    slots[const] = first_const + (-2 - slots[const])
     return Tape(
-        code=np.array(b.code, dtype=np.int16),
-        args=args.astype(np.int32),
-        dest=dest.astype(np.int32),
+        code=rows[:, 0].astype(np.int16),
+        args=rows[:, 1:4].astype(np.int32),
+        dest=rows[:, 4].astype(np.int32),
         n_inputs=n_in,
         n_outputs=n_out,
         constants=tuple(float(k) for k in b.constants),  # a float's repr reads back exactly

@@ -92,6 +92,7 @@ def _num(value: Number) -> Number:
 
 
 _PLAIN_TERM_BLOCKERS = frozenset({"const", "add", "mul", "where"})
+_SUM_BLOCKERS = frozenset({"const", "add", "where"})  # terms a sum flattens, folds or merges
 _PLAIN_FACTOR_BLOCKERS = frozenset({"const", "add", "mul", "pow", "where"})
 
 
@@ -103,10 +104,22 @@ def _plain_pair(op: str, xs: tuple, blockers: frozenset) -> Node | None:
     return None
 
 
+def _unlike_terms(a: Node, b: Node) -> bool:
+    """True when ``a + b`` cannot collect: two terms (neither a constant, sum or select) with different factors."""
+    if a.op in _SUM_BLOCKERS or b.op in _SUM_BLOCKERS:
+        return False
+    ka, kb = _term_key(a)[1], _term_key(b)[1]
+    if ka.__class__ is Node or kb.__class__ is Node:
+        return ka is not kb
+    return len(ka) != len(kb) or any(p is not q for p, q in zip(ka, kb))
+
+
 def add(*xs) -> Node:
     """The canonical n-ary sum."""
-    if len(xs) == 2 and (pair := _plain_pair("add", xs, _PLAIN_TERM_BLOCKERS)) is not None:
-        return pair
+    if len(xs) == 2:
+        a, b = xs
+        if a.__class__ is Node and b.__class__ is Node and _unlike_terms(a, b):  # nothing to collect or flatten
+            return make("add", (a, b) if a.key <= b.key else (b, a))
     items: list[Node] = []
     for x in xs:
         node = x if x.__class__ is Node else as_node(x)
@@ -190,6 +203,27 @@ def _rescaled(c: Node, b: Node) -> Node | None:
     return make("mul", (const(k), *rest))
 
 
+def _extended(p: Node, f: Node) -> Node | None:
+    """``p * f`` for a product ``p`` of at most FLATTEN_LIMIT factors and a plain factor ``f`` it lacks (else None).
+
+    Reverse mode multiplies an adjoint product by one local partial per step
+    (``(0.45*t) * cos(y)``): nothing combines, so the result is ``p``'s factors
+    with ``f`` put in order, which is what the general path below builds.
+    """
+    args = p.args
+    if len(args) > FLATTEN_LIMIT:
+        return None
+    for g in args:
+        if g is f or (g.op == "pow" and g.args[0] is f):
+            return None
+    coeff = args[0] if args[0].op == "const" else None
+    factors = [f, *reversed(args[1:] if coeff is not None else args)]  # the general path's order before sorting
+    factors.sort(key=_key)
+    if coeff is not None:
+        factors.insert(0, coeff)
+    return make("mul", tuple(factors))
+
+
 def mul(*xs) -> Node:
     """The canonical n-ary product."""
     if len(xs) == 2:
@@ -208,6 +242,11 @@ def mul(*xs) -> Node:
                     return make("mul", (a, b))
             elif (scaled := _rescaled(a, b)) is not None:
                 return scaled
+        elif a.op == "mul" or b.op == "mul":  # an adjoint product times a local partial
+            product, factor = (a, b) if a.op == "mul" else (b, a)
+            extended = None if factor.op in _PLAIN_FACTOR_BLOCKERS else _extended(product, factor)
+            if extended is not None:
+                return extended
     elif len(xs) == 1 and xs[0].__class__ is Node:
         return xs[0]
     coeff: Number = 1
@@ -417,12 +456,22 @@ def where(cond, a, b) -> Node:
     return call("where", cond, a, b)
 
 
+def sub(a, b) -> Node:
+    """``a - b`` as the sum ``a + (-1)*b``."""
+    return add(a, mul(-1, b))
+
+
+def div(a, b) -> Node:
+    """``a / b`` as the product ``a * b**-1``."""
+    return mul(a, pow(b, -1))
+
+
 _BINARY = {
-    "add": lambda a, b: add(a, b),
-    "sub": lambda a, b: add(a, mul(-1, b)),
-    "mul": lambda a, b: mul(a, b),
-    "div": lambda a, b: mul(a, pow(b, -1)),
-    "pow": lambda a, b: pow(a, b),
+    "add": add,
+    "sub": sub,
+    "mul": mul,
+    "div": div,
+    "pow": pow,
     "lt": lambda a, b: call("lt", a, b),
     "le": lambda a, b: call("le", a, b),
     "gt": lambda a, b: call("gt", a, b),

@@ -18,6 +18,7 @@ import numbers
 import threading
 import weakref
 import zlib
+from _weakref import _remove_dead_weakref
 from collections.abc import Iterable
 from fractions import Fraction
 
@@ -26,9 +27,24 @@ from ..errors import ArrayMethodError, TraceError, UnsupportedOpError
 Number = int | Fraction | float
 
 _MASK = (1 << 61) - 1
-_INTERN: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
-_INTERN_DATA = _INTERN.data
-_INTERN_REMOVE = _INTERN._remove  # the callback that drops a dead node's entry
+# The intern table: structure -> a weak reference to the node, dropped when the node dies.
+# A plain dict of _Ref (not a WeakValueDictionary): weakref.KeyedRef's Python-level __new__
+# and __init__ were a third of the cost of creating a node.
+_INTERN: dict[tuple, _Ref] = {}
+
+
+class _Ref(weakref.ref):
+    """A weak reference to an interned node that remembers the node's table key (for the removal)."""
+
+    __slots__ = ("ident",)
+
+
+def _drop(ref: _Ref, _data=_INTERN, _remove=_remove_dead_weakref) -> None:
+    """Called when an interned node dies: remove its entry (unless a new node took the key since)."""
+    _remove(_data, ref.ident)
+
+
+_SET_IDENT = _Ref.ident.__set__
 # Creating a node is check-then-insert: two threads missing the same key at once would
 # each make a node, and equal nodes that are not the same object break ``is`` equality.
 # Creation takes this lock and checks again; the hit path (most calls) takes no lock.
@@ -238,34 +254,56 @@ class Node:
         return None if PROTOCOL.latex is None else "$" + PROTOCOL.latex(self) + "$"
 
     # -- arithmetic: delegated to the simplifying builders ----------------------
+    # A node or a Python number goes straight to its builder (a traced loop makes millions of
+    # these calls); anything else (arrays, lists, numpy scalars) through builders.binary.
     def __add__(self, other):
+        if other.__class__ in _PLAIN:
+            return _alg.add(self, other)
         return _alg.binary("add", self, other)
 
     def __radd__(self, other):
+        if other.__class__ in _PLAIN:
+            return _alg.add(other, self)
         return _alg.binary("add", other, self)
 
     def __sub__(self, other):
+        if other.__class__ in _PLAIN:
+            return _alg.sub(self, other)
         return _alg.binary("sub", self, other)
 
     def __rsub__(self, other):
+        if other.__class__ in _PLAIN:
+            return _alg.sub(other, self)
         return _alg.binary("sub", other, self)
 
     def __mul__(self, other):
+        if other.__class__ in _PLAIN:
+            return _alg.mul(self, other)
         return _alg.binary("mul", self, other)
 
     def __rmul__(self, other):
+        if other.__class__ in _PLAIN:
+            return _alg.mul(other, self)
         return _alg.binary("mul", other, self)
 
     def __truediv__(self, other):
+        if other.__class__ in _PLAIN:
+            return _alg.div(self, other)
         return _alg.binary("div", self, other)
 
     def __rtruediv__(self, other):
+        if other.__class__ in _PLAIN:
+            return _alg.div(other, self)
         return _alg.binary("div", other, self)
 
     def __pow__(self, other):
+        if other.__class__ in _PLAIN:
+            return _alg.pow(self, other)
         return _alg.binary("pow", self, other)
 
     def __rpow__(self, other):
+        if other.__class__ in _PLAIN:
+            return _alg.pow(other, self)
         return _alg.binary("pow", other, self)
 
     def __matmul__(self, other):
@@ -377,6 +415,8 @@ class Node:
     deg2rad, rad2deg, degrees, radians = _ufunc_methods(4)
 
 
+_PLAIN = frozenset({Node, int, float})  # operands the operators hand to the builders directly
+
 # what numpy arrays have and a scalar symbol does not
 # fmt: off
 _ARRAY_ATTRIBUTES = frozenset({
@@ -413,33 +453,40 @@ _OP_HASHES: dict[str, int] = {}  # an op's stable hash, times the key multiplier
 def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
     """The interning constructor: the one way a node is created."""
     ident = (op, args, _const_key(value) if op == "const" else value)
-    ref = _INTERN_DATA.get(ident)  # the weak dict's own dict: skips a Python-level method call
+    ref = _INTERN.get(ident)
     if ref is not None:
         node = ref()
         if node is not None:
             return node
     if _CREATION_HOOK is not None:
         _CREATION_HOOK(args)
-    vkey = 0 if value is None else _stable_hash(repr(value))
     k = _OP_HASHES.get(op)
     if k is None:
         k = _OP_HASHES[op] = _stable_hash(op) * 1000003
-    k ^= vkey
+    if value is not None:
+        k ^= _stable_hash(repr(value))
     for a in args:
         k = ((k * 1000003) ^ a.key) & _MASK
+    node = _NEW(Node)
+    _SET_OP(node, op)
+    _SET_ARGS(node, args)
+    _SET_VALUE(node, value)
+    _SET_KEY(node, k)
+    ref = _Ref(node, _drop)
+    _SET_IDENT(ref, ident)
     with _INTERN_LOCK:
-        ref = _INTERN_DATA.get(ident)  # another thread may have made it since the check above
-        if ref is not None:
-            node = ref()
-            if node is not None:
-                return node
-        node = object.__new__(Node)
-        object.__setattr__(node, "op", op)
-        object.__setattr__(node, "args", args)
-        object.__setattr__(node, "value", value)
-        object.__setattr__(node, "key", k)
-        _INTERN_DATA[ident] = weakref.KeyedRef(node, _INTERN_REMOVE, ident)  # what _INTERN[ident] = node stores
+        old = _INTERN.get(ident)  # another thread may have made it since the check above
+        if old is not None:
+            other = old()
+            if other is not None:
+                return other  # this thread's node was never seen: it dies here, its entry is the other's
+        _INTERN[ident] = ref
     return node
+
+
+_NEW = object.__new__
+# The slots' own setters: Node.__setattr__ refuses every assignment, only make() fills a node.
+_SET_OP, _SET_ARGS, _SET_VALUE, _SET_KEY = (Node.op.__set__, Node.args.__set__, Node.value.__set__, Node.key.__set__)
 
 
 def set_creation_hook(hook) -> None:
@@ -509,25 +556,27 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
     """All nodes reachable from ``roots``, each after its operands (iterative DFS).
 
     Each stack entry holds a node and an iterator over its operands, so a visit
-    costs no new tuple per edge (this runs over graphs of 10^6 nodes several
-    times per compile).
+    costs no new tuple per edge, and a leaf is placed at once, without a stack
+    entry (this runs over graphs of 10^6 nodes several times per compile).
     """
     order: list[Node] = []
-    seen: set[int] = set()
+    seen: set[Node] = set()  # nodes hash by identity, at C speed
     mark, append = seen.add, order.append
     for root in roots:
-        if id(root) in seen:
+        if root in seen:
             continue
-        mark(id(root))
+        mark(root)
         stack = [(root, iter(root.args))]
         push, pop = stack.append, stack.pop
         while stack:
             node, operands = stack[-1]
             for child in operands:
-                if id(child) not in seen:
-                    mark(id(child))
-                    push((child, iter(child.args)))
-                    break
+                if child not in seen:
+                    mark(child)
+                    if child.args:
+                        push((child, iter(child.args)))
+                        break
+                    append(child)
             else:
                 pop()
                 append(node)

@@ -9,6 +9,7 @@ arrays of nodes alike, and numpy's ufuncs (``np.sin(x)``) route here too.
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import math
 import re
@@ -155,11 +156,13 @@ def array_symbol(name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 def primitive(name: str):
     """The elementwise function applying the table's op ``name``: on symbols, numbers, lists and arrays."""
-    build = _ARITHMETIC.get(name) or (lambda *v: B.call(name, *v))
+    build = _ARITHMETIC.get(name) or functools.partial(B.call, name)
     # a fixed signature, as numpy names its ufuncs' operands: sg.grad(sg.sin) traces one argument
     if OPS[name].arity == 1:
 
         def fn(x):
+            if x.__class__ is Node:  # the common case in a traced loop: no array machinery
+                return build(x)
             return B.elementwise(build, _arr(x))
 
     elif OPS[name].arity == 2:

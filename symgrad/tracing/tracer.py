@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError, SymgradError, TraceError, UnsupportedOpError
 from ..ir.node import TRACING, symbol
+from ..limits import gc_paused
 from .functions import array_symbol
 from .program import Arg, Param, Program, symbolic_outputs
 from .pytree import LEAF, Tree, leaf_names
@@ -184,7 +185,8 @@ def _call_traced(fn: Callable, values: list, args: tuple[Arg, ...]):
     """
     token = TRACING.set(True)  # == and != are numpy's elementwise conditions while the function runs
     try:
-        return fn(*values)
+        with gc_paused():  # a traced loop allocates nodes by the million and frees none in cycles
+            return fn(*values)
     except UnsupportedOpError:
         raise
     except (TraceError, TypeError) as exc:  # not ValueError & co.: a bad reshape is the traced code's own bug

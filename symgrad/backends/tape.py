@@ -16,7 +16,8 @@ import weakref
 import numpy as np
 
 from ..codegen.kernel import CHUNK, chunk_size
-from ..codegen.tape import Tape, functions
+from ..codegen.tape import Tape, float_functions_source, functions
+from .pyload import load_python
 
 TAPE_BYTES = 256 << 20
 """At most this many bytes of registers per call: a tape with many live values runs in smaller chunks."""
@@ -87,15 +88,48 @@ def _run(r: list, fns: list, a0: list, a1: list, a2: list, dest: list) -> None:
             fn(r[a], r[b], r[c], out=r[d])
 
 
+def float_program(tape: Tape) -> tuple[list, list, list, list, list]:
+    """The tape's program with each opcode's function on plain Python floats (:func:`float_functions_source`)."""
+    found = _FLOAT_PROGRAMS.get(tape)
+    if found is None:
+        fns = load_python(float_functions_source(), "FUNCTIONS")
+        _, a0, a1, a2, dest = program(tape)
+        found = ([fns[c] for c in tape.code.tolist()], a0, a1, a2, dest)
+        with _LOCK:
+            found = _FLOAT_PROGRAMS.setdefault(tape, found)
+    return found
+
+
+_FLOAT_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 class TapeScalar:
-    """The scalar path of a taped kernel: one point through the tape, arranged by the generated ``results``."""
+    """The scalar path of a taped kernel: one point through the tape, arranged by the generated ``results``.
+
+    In float64 the point goes through the tape as plain Python floats, with the
+    scalar path's own rules: a math domain error, an overflow or a non-finite
+    result raises ArithmeticError / ValueError, and the caller then computes the
+    point with the numpy tape (numpy's values and warnings).  float32 runs the
+    numpy tape on one-element arrays, so every operation rounds to float32.
+    """
 
     def __init__(self, kernel: TapeKernel, results) -> None:
         self.kernel = kernel
         self.results = results
+        self.floats = kernel.dtype == np.float64
 
     def __call__(self, *xs: float):
-        dtype = self.kernel.dtype
-        block = np.empty((self.kernel.tape.n_outputs, 1), dtype=dtype)
-        self.kernel([np.array(x, dtype=dtype) for x in xs], list(block), 1)
+        t = self.kernel.tape
+        if self.floats:
+            fns, a0, a1, a2, dest = float_program(t)
+            r = [*xs, *[0.0] * t.n_outputs, *t.constants, *[0.0] * t.n_registers]
+            for fn, a, b, c, d in zip(fns, a0, a1, a2, dest):
+                r[d] = fn(r[a], r[b], r[c])  # a -1 (an unused operand) reads the last slot, ignored
+            values = r[t.n_inputs : t.n_inputs + t.n_outputs]
+            total = sum(values)
+            if total - total != 0.0:  # an inf or nan among the results: numpy computes them, with its warnings
+                raise ArithmeticError("non-finite result")
+            return self.results(values)
+        block = np.empty((t.n_outputs, 1), dtype=self.kernel.dtype)
+        self.kernel([np.array(x, dtype=self.kernel.dtype) for x in xs], list(block), 1)
         return self.results(block[:, 0].tolist())

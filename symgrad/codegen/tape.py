@@ -23,9 +23,12 @@ from fractions import Fraction
 
 import numpy as np
 
+from .._version import __version__
 from ..errors import UnsupportedOpError
 from ..ir.node import Node
 from ..ir.ops import OPS
+from .printer import PYTHON
+from .render import render
 from .schedule import Schedule, buffer_plan, negated, reciprocal_of
 
 
@@ -82,6 +85,35 @@ CODE = {name: k for k, name in enumerate(OPCODES)}
 def functions() -> list[Callable]:
     """The callable of every opcode, in opcode order."""
     return [ARITHMETIC[n] if n in ARITHMETIC else op_function(n) for n in OPCODES]
+
+
+# The arithmetic opcodes on Python floats, as the scalar path's printer spells them (PYTHON's sqrt and power).
+_FLOAT_ARITHMETIC = {
+    "add": "{0} + {1}",
+    "subtract": "{0} - {1}",
+    "multiply": "{0} * {1}",
+    "divide": "{0} / {1}",
+    "power": PYTHON.power,
+    "sqrt": PYTHON.sqrt,
+    "copy": "{0}",
+}
+
+
+def float_functions_source() -> str:
+    """Python source defining ``FUNCTIONS``: opcode k's function on plain floats, ``f(a, b, c)``.
+
+    The scalar path of a taped kernel runs one point through these instead of
+    numpy's ufuncs on one-element arrays (~10x less per instruction).  Each body
+    is the op table's ``python`` spelling (what the printed scalar path writes);
+    an op without one raises ArithmeticError, which sends the call to the numpy
+    tape, as a math domain error or a non-finite value does.
+    """
+    ops = []
+    for name in OPCODES:
+        spelling = _FLOAT_ARITHMETIC.get(name) or OPS[name].python
+        body = f"return {spelling.format('a', 'b', 'c')}" if spelling else f"raise ArithmeticError({name!r})"
+        ops.append({"name": name, "body": body})
+    return render("numpy/tape_floats.py.j2", version=__version__, ops=ops)
 
 
 @dataclass(frozen=True, eq=False)

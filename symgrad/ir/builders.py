@@ -242,6 +242,8 @@ def mul(*xs) -> Node:
                     return make("mul", (a, b))
             elif (scaled := _rescaled(a, b)) is not None:
                 return scaled
+            elif b.op == "add" and a.value != 0 and a.value != 1:  # a short sum: the number distributes
+                return add(*[mul(a, t) for t in b.args])
         elif a.op == "mul" or b.op == "mul":  # an adjoint product times a local partial
             product, factor = (a, b) if a.op == "mul" else (b, a)
             extended = None if factor.op in _PLAIN_FACTOR_BLOCKERS else _extended(product, factor)
@@ -397,7 +399,7 @@ def call(name: str, *xs) -> Node:
     op = OPS.get(name)
     if op is None:
         raise UnsupportedOpError(name)
-    args = tuple(as_node(x) for x in xs)
+    args = tuple([x if x.__class__ is Node else as_node(x) for x in xs])
     if op.arity not in (-1, len(args)):
         raise TraceError(f"{name} takes {op.arity} operand(s), got {len(args)}")
     numbers = [float(a.value) if a.op == "const" else number_of(a) for a in args]
@@ -443,11 +445,12 @@ def number_of(node: Node, depth: int = 4) -> float | None:
     if depth == 0 or node.op not in ("add", "mul", "pow"):
         return None
     values = []
-    for a in node.args:
+    for a in reversed(node.args):  # a coefficient or constant term comes first: meet the symbolic part at once
         v = number_of(a, depth - 1)
         if v is None:
             return None
         values.append(v)
+    values.reverse()
     with np.errstate(all="ignore"):
         return float(OPS[node.op].ref(*values))
 

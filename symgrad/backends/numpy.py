@@ -1,8 +1,9 @@
 """The numpy backend: a fused numpy kernel over chunks of the batch, and a scalar path for plain floats.
 
-Past :data:`symgrad.codegen.kernel.TAPE_STATEMENTS` steps the kernel is an
-instruction tape run by :mod:`symgrad.backends.tape` (both paths: the scalar
-one sends its point through the tape), so nothing goes through CPython's compiler.
+Past :data:`symgrad.codegen.kernel.TAPE_STATEMENTS` steps the array path is an
+instruction tape run by :mod:`symgrad.backends.tape`, and past
+``SCALAR_TAPE_STATEMENTS`` the scalar path sends its point through the tape too, so
+nothing goes through CPython's compiler.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class NumpyBackend:
     def load_scalar(self, kernel: Kernel):
         """The straight-line function for plain Python floats (for a taped kernel: one point through the tape)."""
         fn = load_python(kernel.scalar_parts, kernel.scalar_name)
-        if kernel.tape is not None:
+        if kernel.scalar_on_tape:
             return TapeScalar(TapeKernel(kernel.tape, kernel.dtype), fn)
         return fn
 

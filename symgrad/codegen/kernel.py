@@ -28,11 +28,15 @@ WORKING_SET = 1 << 20  # at most this many temporary elements in all, however ma
 # than many small ones (and a 10^5-statement body takes minutes), so longer bodies are cut
 # into parts of at most this many statements that the kernel calls in order.
 PART_STATEMENTS = 2000
-# Steps past which the numpy backend runs an instruction tape instead of printed source: printing
-# and compiling cost ~40 µs per statement, building a tape ~3 µs, and calling either costs about
-# the same (one numpy call per statement per chunk).  Below it, printed code is readable and its
-# scalar path (straight-line float code, ~50 ns a statement) is the fastest way to call at one point.
-TAPE_STATEMENTS = 20_000
+# Steps past which the numpy backend's array path runs an instruction tape instead of printed
+# source: printing and compiling cost ~40 µs per statement, building a tape ~3 µs, and calling
+# either costs the same within ~5% (one numpy call per statement per chunk; measured from 56 to
+# 10^5 steps).  Below it, a printed kernel calls a few µs faster and compiles in milliseconds.
+TAPE_STATEMENTS = 200
+# Steps past which the scalar path (plain Python floats) runs on the tape too.  Below it the
+# scalar path is printed straight-line float code (~30 ns a statement, 5-10x faster than the
+# tape's dispatch), compiled on the first call with floats; past it compiling would dominate.
+SCALAR_TAPE_STATEMENTS = 20_000
 
 
 def chunk_size(n_buffers: int) -> int:
@@ -51,7 +55,8 @@ class Kernel:
     run as its own code object (CPython's ``compile()`` needs ~200 bytes of memory
     per source byte, so one 10^5-line module would need gigabytes at once).  Past
     TAPE_STATEMENTS steps the numpy kernel is a :class:`~symgrad.codegen.tape.Tape`
-    instead: nothing is printed or compiled unless ``source`` is asked for.
+    instead: nothing is printed or compiled unless ``source`` is asked for (and past
+    SCALAR_TAPE_STATEMENTS the scalar path runs on the tape as well).
     """
 
     numpy_name: str
@@ -62,6 +67,7 @@ class Kernel:
     numpy_parts: tuple[str, ...]  # the numpy module (empty when the kernel runs on a tape)
     scalar_parts: tuple[str, ...] | None  # the scalar path's module; None when there is no scalar path
     tape: Tape | None = None
+    scalar_on_tape: bool = False  # the scalar path sends its point through the tape (past SCALAR_TAPE_STATEMENTS)
     dtype: str = "float64"
     listing: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     """A taped kernel's equivalent numpy source, printed on demand."""
@@ -298,14 +304,19 @@ def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: 
     if len(sched.steps) > TAPE_STATEMENTS:
         tape = build_tape(sched, inputs, unique)
         scalar = None
-        if results_format is not None:
+        scalar_on_tape = len(sched.steps) > SCALAR_TAPE_STATEMENTS
+        if results_format is not None and scalar_on_tape:
             scalar = (_tape_results(tape, results_format, scalar_name, gh, slots, unique),)
+        elif results_format is not None:
+            scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, slots)
 
         def listing() -> str:
             source = "".join(_numpy_parts(schedule(unique), inputs, unique, dtype, numpy_name, gh))
             return render("numpy/tape_listing.py.j2", **_tape_facts(tape, len(sched.steps))) + source
 
-        return Kernel(numpy_parts=(), scalar_parts=scalar, tape=tape, listing=listing, **common)
+        return Kernel(
+            numpy_parts=(), scalar_parts=scalar, tape=tape, scalar_on_tape=scalar_on_tape, listing=listing, **common
+        )
     scalar = None
     if results_format is not None:
         scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, slots)

@@ -1,8 +1,8 @@
 """The numpy backend's instruction tape: the same values as the printed kernel, without CPython's compiler.
 
 Past ``TAPE_STATEMENTS`` steps the numpy backend runs a tape (opcodes and operand
-slots) instead of printed source.  These tests lower the threshold to -1 so small
-random graphs run on both, and hold the tape to the printed kernel bit for bit
+slots) instead of printed source (and past ``SCALAR_TAPE_STATEMENTS`` its scalar path
+too).  These tests lower the thresholds to -1 so small random graphs run on both, and hold the tape to the printed kernel bit for bit
 (the same ufuncs in the same order): values, nan/inf, float32, constant and
 repeated output slots, numpy's warnings policy and ``verify=True``.  A kernel of
 10^5 statements must be ready in seconds.
@@ -41,6 +41,7 @@ def _both(outs, dtype: str, monkeypatch, **options):
     with np.errstate(all="ignore"):  # the suite's SYMGRAD_VERIFY=1 runs both at random points, some outside a domain
         source = sg.compile(outs, inputs=[X, Y], dtype=dtype, **options)
         monkeypatch.setattr(codegen, "TAPE_STATEMENTS", -1)
+        monkeypatch.setattr(codegen, "SCALAR_TAPE_STATEMENTS", -1)
         tape = sg.compile(outs, inputs=[X, Y], dtype=dtype, **options)
         monkeypatch.undo()
     assert source.kernel.tape is None and tape.kernel.tape is not None
@@ -115,6 +116,22 @@ def test_taped_scalar_path_runs_on_python_floats(monkeypatch):
         assert np.isnan(tape(-1.0, 2.0)[5]) and tape(0.0, 2.0)[5] == -np.inf
 
 
+def test_mid_sized_kernels_run_arrays_on_the_tape_and_floats_on_printed_code():
+    """Between TAPE_STATEMENTS and SCALAR_TAPE_STATEMENTS: no numpy source compiled, a printed scalar path."""
+    e = X
+    for _ in range(40):
+        e = sg.sin(e) * 0.5 + Y * e
+    f = sg.compile([e, *sg.gradient(e, [X, Y])], inputs=[X, Y])
+    assert codegen.TAPE_STATEMENTS < f.statement_count <= codegen.SCALAR_TAPE_STATEMENTS
+    assert f.kernel.tape is not None and not f.kernel.numpy_parts and not f.kernel.scalar_on_tape
+    assert f"def {f.kernel.scalar_name}(" in f.kernel.scalar_source  # straight-line float code
+    a = np.linspace(-1.0, 1.0, 7)
+    arrays = f(a, 0.25)
+    floats = [f(float(v), 0.25) for v in a]
+    assert all(type(v) is float for v in floats[0])
+    np.testing.assert_allclose(np.array(floats).T, np.array(arrays), rtol=1e-13)
+
+
 def test_tape_follows_numpys_warning_policy(monkeypatch):
     source, tape = _both([sg.log(X) + Y, X / Y], "float64", monkeypatch)
     for f in (source, tape):
@@ -130,6 +147,7 @@ def test_tape_follows_numpys_warning_policy(monkeypatch):
 
 def test_taped_kernel_verifies_and_reports_its_source(monkeypatch):
     monkeypatch.setattr(codegen, "TAPE_STATEMENTS", -1)
+    monkeypatch.setattr(codegen, "SCALAR_TAPE_STATEMENTS", -1)
     f = sg.grad(lambda x, y: sg.sin(x * y) * sg.exp(-(y**2)) + x**3, argnums=(0, 1), verify=True)
     assert f.kernel.tape is not None
     assert "instruction tape" in f.source and "np.sin(" in f.source  # what the tape executes, printed on demand

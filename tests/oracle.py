@@ -30,6 +30,12 @@ def examples(default: int) -> int:
 class StopGrad(sympy.Function):
     """sympy's stand-in for stop_gradient: the identity with derivative zero."""
 
+    @classmethod
+    def eval(cls, arg):
+        if arg.is_Number:  # a constant stays a number, so a condition on it decides (sympy's Piecewise needs that)
+            return arg
+        return None
+
     def fdiff(self, argindex=1):
         return sympy.S.Zero
 

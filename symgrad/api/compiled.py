@@ -185,7 +185,12 @@ class Compiled:
             block, _ = self._block([xp.asarray(a) for a in args], xp)
             got = (block if xp is np else xp.asnumpy(block)).reshape(len(self._slots), -1)
             reference = evaluate(self._exprs, values)
+            rounded = None if self.dtype == "float64" else evaluate(self._exprs, values, self._np_dtype)
         expected = np.array([np.broadcast_to(v, (got.shape[1],)) for v in reference]).reshape(got.shape)
+        if rounded is not None:  # float32: ill-conditioned outputs differ from float64 by float32's own rounding
+            expected32 = np.array([np.broadcast_to(v, (got.shape[1],)) for v in rounded]).reshape(got.shape)
+            near32 = self._agreeing(got, expected32.astype(float))
+            expected = np.where(near32, got, expected)  # a point agreeing with the float32 reference is right
         self._compare(got, expected, f"the {self.backend} kernel")
 
     def _verification_points(self, points: int, seed: int) -> dict:
@@ -219,11 +224,15 @@ class Compiled:
             expected = np.array([float(v) for v in evaluate(self._exprs, values)]).reshape(-1, 1)
         self._compare(got, expected, "the scalar fast path")
 
-    def _compare(self, got: np.ndarray, expected: np.ndarray, what: str) -> None:
+    def _agreeing(self, got: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        """Where the kernel's values agree with a reference, to the dtype's tolerance (nan agrees with nan)."""
         rtol, atol = (1e-6, 1e-9) if self.dtype == "float64" else (2e-3, 1e-4)
         with np.errstate(all="ignore"):
             scale = atol + rtol * np.maximum(np.abs(expected), 1.0)
-            bad = ~((np.abs(got - expected) <= scale) | (got == expected) | (np.isnan(got) & np.isnan(expected)))
+            return (np.abs(got - expected) <= scale) | (got == expected) | (np.isnan(got) & np.isnan(expected))
+
+    def _compare(self, got: np.ndarray, expected: np.ndarray, what: str) -> None:
+        bad = ~self._agreeing(got, expected)
         if bad.any():
             slot, point = (int(i) for i in np.argwhere(bad)[0])
             raise VerificationError(

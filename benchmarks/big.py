@@ -101,6 +101,36 @@ def child_casadi(n: int) -> dict:
     return {**laps.times, "steps": fn.n_nodes(), "rss": h.peak_rss_mib(), "tree": 0, "ok": ok}
 
 
+def child_rosenbrock(n: int, tool: str) -> dict:
+    """Build + first call of the Rosenbrock Hessian (tracing included) by one tool, in this fresh process.
+
+    The tool first builds and calls the n = 3 problem once, so one-time costs of a
+    fresh process (jinja2's import and templates, CasADi's plugins) are not in the row.
+    """
+
+    def build_and_call(size: int, laps: h.Laps | None = None) -> np.ndarray:
+        x0 = np.linspace(-1.2, 1.2, size)
+        if tool.startswith("casadi"):
+            fn = wl.rosenbrock_casadi(size, vectorised=tool == "casadi-vector")
+        else:
+            fn = sg.hessian(wl.rosenbrock, shapes={"x": (size,)}, sparse=tool == "sparse")
+        if laps is not None:
+            laps.lap("build")
+        value = fn(x0)
+        if laps is not None:
+            laps.lap("first call")
+        if tool.startswith("casadi"):
+            return np.asarray(value.full())
+        return value.todense() if tool == "sparse" else np.asarray(value)
+
+    build_and_call(3)
+    laps = h.Laps()
+    value = build_and_call(n, laps)
+    x0 = np.linspace(-1.2, 1.2, n)
+    ok = bool(np.allclose(value, wl.rosenbrock_hessian_exact(x0), rtol=1e-12, atol=1e-9))
+    return {**laps.times, "rss": h.peak_rss_mib(), "ok": ok}
+
+
 def child_compile(steps: int) -> dict:
     os.environ["SYMGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="sg-big-")
     x = sg.symbols("x")
@@ -159,6 +189,38 @@ def bench_chain(sizes: list[int]) -> h.Section:
             print(json.dumps({"n": n, "tool": tool, **row}), flush=True)
     sec.notes.append(
         "C rows compile into a fresh cache directory; 'first call' includes the compile (parallel, one compiler per core)."
+    )
+    if wl.peer("casadi") is None:
+        sec.notes.append("CasADi not installed: its rows are skipped.")
+    return sec
+
+
+ROSENBROCK_TOOLS = {
+    "dense": "symgrad `sg.hessian(rosenbrock, shapes=...)`, n x n result",
+    "sparse": "symgrad, `sparse=True`",
+    "casadi": "CasADi SX `hessian` + `Function`, the same scalar function traced",
+    "casadi-vector": "CasADi SX, written with CasADi's vector slices",
+}
+
+
+def bench_rosenbrock(sizes: list[int]) -> h.Section:
+    sec = h.Section(
+        "R: Rosenbrock Hessian, tracing + build + first call (fresh process each)",
+        ["n", "tool", "build (incl. tracing)", "first call", "build + first call", "peak RSS"],
+    )
+    for n in sizes:
+        for tool, name in ROSENBROCK_TOOLS.items():
+            if tool.startswith("casadi") and wl.peer("casadi") is None:
+                continue
+            row = h.run_child(__file__, "--child", "rosenbrock", str(n), tool)
+            h.check(row.pop("ok"), f"R: {tool} at n={n} differs from the exact tridiagonal Hessian")
+            total = row["build"] + row["first call"]
+            sec.add(n, name, h.secs(row["build"]), h.secs(row["first call"]), h.secs(total), f"{row['rss']} MiB")
+            print(json.dumps({"n": n, "tool": tool, **row}), flush=True)
+    sec.notes.append(
+        "The user function is `benchmarks/workloads.py rosenbrock`, a Python sum over scalar entries; each tool "
+        "builds and calls the n = 3 problem once first, so a fresh process's one-time costs are not in the rows; "
+        "'first call' stops when the tool returns its result (symgrad's dense ndarray, its SparseHessian, CasADi's DM)."
     )
     if wl.peer("casadi") is None:
         sec.notes.append("CasADi not installed: its rows are skipped.")
@@ -238,6 +300,8 @@ def main(argv=None) -> int:
         kind, *rest = args.child
         if kind == "chain":
             row = child_casadi(int(rest[0])) if rest[1] == "casadi" else child_chain(int(rest[0]), rest[1])
+        elif kind == "rosenbrock":
+            row = child_rosenbrock(int(rest[0]), rest[1])
         else:
             row = child_compile(int(rest[0]))
         print(json.dumps(row))
@@ -246,6 +310,7 @@ def main(argv=None) -> int:
     sizes = [300, 1000] if args.quick else [1_000, 10_000] + ([100_000] if args.full else [])
     sections = [
         h.stage("G", lambda: bench_chain(sizes)),
+        h.stage("R", lambda: bench_rosenbrock([100, 300] if args.quick else [300, 1000, 3000])),
         h.stage("C", lambda: bench_compile(3_000 if args.quick else 34_000)),
         h.stage("W2", lambda: bench_w2(10**5 if args.quick else 10**6, 3 if args.quick else 7)),
     ]

@@ -264,6 +264,23 @@ def rosenbrock_symgrad(n: int):
     return sg.hessian(rosenbrock, shapes={"x": (n,)})
 
 
+def rosenbrock_casadi(n: int, vectorised: bool = False):
+    """CasADi SX: ``hessian`` of the Rosenbrock function as a ``Function`` (needs casadi, see :func:`peer`).
+
+    By default traced from the same scalar Python function symgrad traces (over
+    ``vertsplit(x)``, CasADi's fastest way to the scalar entries); ``vectorised``
+    writes it with CasADi's slices instead (``x[1:] - x[:-1]**2``), which CasADi
+    builds in C++ and symgrad has no counterpart for.
+    """
+    ca = require("casadi")
+    x = ca.SX.sym("x", n)
+    if vectorised:
+        f = ca.sum1(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    else:
+        f = rosenbrock(ca.vertsplit(x))
+    return ca.Function("h", [x], [ca.hessian(f, x)[0]])
+
+
 def rosenbrock_phases(n: int, x0: np.ndarray, lap: Callable[[str], None]) -> np.ndarray:
     """The same Hessian through the expression API, calling ``lap(phase)`` after each phase.
 

@@ -15,6 +15,8 @@ import numpy as np
 from ..ir.node import Node
 from ..tracing.program import _output_node
 
+_NODE_ONLY = frozenset({Node})
+
 
 def flatten(outputs, slots: list[Node]):
     """A plan to rebuild ``outputs`` from flat slots; appends the slot nodes.
@@ -28,7 +30,7 @@ def flatten(outputs, slots: list[Node]):
     if isinstance(outputs, np.ndarray):
         start = len(slots)
         flat = outputs.reshape(-1).tolist()
-        if all(v.__class__ is Node for v in flat):  # the usual case (a Hessian of 9*10^6 entries): no per-entry call
+        if set(map(type, flat)) <= _NODE_ONLY:  # the usual case (a Hessian of 9*10^6 entries): no Python-level loop
             slots.extend(flat)
         else:
             slots.extend(_output_node(v) for v in flat)

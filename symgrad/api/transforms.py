@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..diff.policy import diff_spec
-from ..diff.reverse import derivative_tensor, expand_symmetric, gradient_nodes
+from ..diff.reverse import ZERO, derivative_tensor, fill_symmetric, gradient_nodes
 from ..errors import DiffError, InputError, ShapeError
 from ..ir.node import Node
 from ..tracing.program import Arg, Program, as_value
@@ -129,15 +129,16 @@ def _derivative_blocks(leaf: np.ndarray, program: Program, argnums: tuple[int, .
     args = _wrt_leaves(program, argnums)
     variables = [s for a in args for s in a.symbols]
     n = len(variables)
-    full = np.empty(leaf.shape + (n,) * order, dtype=object)
+    full = np.full(leaf.shape + (n,) * order, ZERO, dtype=object)
     for idx in np.ndindex(*leaf.shape):
         e = leaf[idx]
         if order == 1:
             entries = gradient_nodes(e, variables)
         elif n == 1:
             entries = [diff_spec(e, [variables[0], order])]
-        else:
-            entries = expand_symmetric(derivative_tensor(e, variables, order), n, order)
+        else:  # written in place, the computed entries only: the rest of a big Hessian stays ZERO
+            fill_symmetric(full[idx], derivative_tensor(e, variables, order))
+            continue
         full[idx] = np.asarray(entries, dtype=object).reshape((n,) * order)
     offsets = np.cumsum([0] + [len(a.symbols) for a in args])
     lead = (slice(None),) * leaf.ndim

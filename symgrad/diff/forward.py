@@ -6,18 +6,17 @@ from collections.abc import Sequence
 
 from ..ir import builders as B
 from ..ir.custom import note_derivatives
-from ..ir.node import Node, toposort
-from .reverse import ZERO, _dependents, _local_partials, check_variables
+from ..ir.node import Node
+from .reverse import ZERO, _local_partials, _marked_order, check_variables
 
 
 def jvp_nodes(roots: Sequence[Node], tangents: dict[Node, object]) -> list[Node]:
     """Forward mode: the directional derivative of each root along ``tangents``."""
     check_variables(list(tangents))
-    order = toposort(roots)
-    marked = _dependents(order, set(tangents))
+    order, marked = _marked_order(roots, set(tangents))  # only the nodes that get a tangent, in topological order
     dot: dict[Node, Node] = {v: B.as_node(t) for v, t in tangents.items()}
     for node in order:
-        if node not in marked or node in dot:
+        if node in dot:
             continue
         dot[node] = B.add(*(B.mul(p, dot[a]) for a, p in _local_partials(node, marked)))
     result = [dot.get(r, ZERO) for r in roots]

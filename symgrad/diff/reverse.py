@@ -36,9 +36,10 @@ def check_variables(wrt: Sequence[Node]) -> None:
 def _dependents(order: list[Node], wrt: set[Node]) -> set[Node]:
     """The nodes of ``order`` (a topological order) that depend on a variable in ``wrt``."""
     marked: set[Node] = set()
+    add, disjoint = marked.add, marked.isdisjoint
     for node in order:
-        if node in wrt or any(a in marked for a in node.args):
-            marked.add(node)
+        if node in wrt or not disjoint(node.args):  # isdisjoint: the operands tested in C, no generator
+            add(node)
     return marked
 
 
@@ -49,8 +50,12 @@ def partials_of(node: Node) -> tuple[Node, ...]:
     return OPS[node.op].partials(B, node.args, node)
 
 
-def _local_partials(node: Node, marked: set[Node]) -> list[tuple[Node, Node]]:
-    """``(operand, d node / d operand)`` for the operands that depend on the variables."""
+def _local_partials(node: Node, marked: set[Node], memo: dict | None = None) -> list[tuple[Node, Node]]:
+    """``(operand, d node / d operand)`` for the operands that depend on the variables.
+
+    ``memo``: the op-table partials already built per node, for passes that
+    meet a node in many sweeps (the entries of a Hessian).
+    """
     if node.op == "add":  # every partial is 1
         return [(a, ONE) for a in node.args if a in marked]
     if node.op == "mul":  # skip building products for operands that are constant here
@@ -59,7 +64,12 @@ def _local_partials(node: Node, marked: set[Node]) -> list[tuple[Node, Node]]:
             a, b = args
             return [(p, q) for p, q in ((a, b), (b, a)) if p in marked]
         return [(a, B.mul(*(args[:i] + args[i + 1 :]))) for i, a in enumerate(args) if a in marked]
-    partials = partials_of(node)
+    if memo is None:
+        partials = partials_of(node)
+    else:
+        partials = memo.get(node)
+        if partials is None:
+            partials = memo[node] = partials_of(node)
     return [(a, p) for a, p in zip(node.args, partials) if a in marked]
 
 
@@ -71,33 +81,107 @@ def vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list
 
 
 def _vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> list[Node]:
-    """:func:`vjp_nodes` with ``wrt`` already checked (a Hessian sweeps once per entry: checked once)."""
-    wrt_set = set(wrt)
+    """:func:`vjp_nodes` with ``wrt`` already checked."""
     roots = [root for root, _ in seeds]
-    order = toposort(roots)
+    order, marked = _marked_order(roots, set(wrt))
     checkpoint()  # a sweep may build no new node (all hash-consed hits) yet take long: honour a time budget
-    marked = _dependents(order, wrt_set)
-    contributions: dict[Node, list[Node]] = {}
-    for root, seed in seeds:
-        if root in marked:
-            contributions.setdefault(root, []).append(B.as_node(seed))
-    adjoint: dict[Node, Node] = {}
-    for node in reversed(order):
-        parts = contributions.pop(node, None)
-        if parts is None:
-            continue
-        g = parts[0] if len(parts) == 1 else B.add(*parts)  # one user: nothing to add
-        if node.op == "sym":
-            adjoint[node] = g
-            continue
-        if g is ZERO:
-            continue
-        for arg, partial in _local_partials(node, marked):
-            term = partial if g is ONE else g if partial is ONE else B.mul(g, partial)
-            contributions.setdefault(arg, []).append(term)
+    adjoint = _accumulate(order, marked, seeds)
     result = [adjoint.get(v, ZERO) for v in wrt]
     note_derivatives(roots, result)  # so verify=True knows which custom rules built them
     return result
+
+
+def _marked_order(roots: Sequence[Node], wrt: set[Node]) -> tuple[list[Node], set[Node]]:
+    """The nodes under ``roots`` that depend on ``wrt``, in :func:`toposort`'s order, and as a set.
+
+    One depth-first walk marks each node as it is finished (its operands are
+    finished before it), so a sweep walks the graph once, and its backward loop
+    visits only what carries an adjoint.  Leaves are finished where they are
+    met, without a stack entry: the order is the same as toposort's.
+    """
+    order: list[Node] = []
+    marked: set[Node] = set()
+    seen: set[Node] = set()
+    see, mark, keep, disjoint = seen.add, marked.add, order.append, marked.isdisjoint
+    for root in roots:
+        if root in seen:
+            continue
+        see(root)
+        stack = [(root, iter(root.args))]
+        push, pop = stack.append, stack.pop
+        while stack:
+            node, operands = stack[-1]
+            for child in operands:
+                if child not in seen:
+                    see(child)
+                    if child.args:
+                        push((child, iter(child.args)))
+                        break
+                    if child in wrt:
+                        mark(child)
+                        keep(child)
+            else:
+                pop()
+                if node in wrt or not disjoint(node.args):
+                    mark(node)
+                    keep(node)
+    return order, marked
+
+
+def _accumulate(
+    order: list[Node], marked: set[Node], seeds: Sequence[tuple[Node, object]], memo: dict | None = None
+) -> dict[Node, Node]:
+    """The backward loop of a sweep: the adjoint of each variable reached, from ``order`` (marked nodes, in order).
+
+    A node's contributions are kept as the one term, or a list once a second
+    one arrives (most nodes have one user): the sum is the same ``B.add`` of
+    the same terms in the same order.
+    """
+    contributions: dict[Node, Node | list[Node]] = {}
+    for root, seed in seeds:
+        if root in marked:
+            _contribute(contributions, root, B.as_node(seed))
+    adjoint: dict[Node, Node] = {}
+    pop = contributions.pop
+    for node in reversed(order):
+        parts = pop(node, None)
+        if parts is None:
+            continue
+        g = B.add(*parts) if parts.__class__ is list else parts
+        if node.op == "sym":
+            adjoint[node] = g
+        elif g is not ZERO:
+            _propagate(contributions, node, g, marked, memo)
+    return adjoint
+
+
+def _contribute(contributions: dict, node: Node, term: Node) -> None:
+    held = contributions.get(node)
+    if held is None:
+        contributions[node] = term
+    elif held.__class__ is list:
+        held.append(term)
+    else:
+        contributions[node] = [held, term]
+
+
+def _propagate(contributions: dict, node: Node, g: Node, marked: set[Node], memo: dict | None) -> None:
+    """Send ``g * d node / d arg`` to each marked operand (sums and products inline: no partials list)."""
+    op, args = node.op, node.args
+    if op == "add":  # every partial is 1: each operand gets g itself
+        for a in args:
+            if a in marked:
+                _contribute(contributions, a, g)
+        return
+    if op == "mul" and len(args) == 2:
+        a, b = args
+        if a in marked:
+            _contribute(contributions, a, b if g is ONE else g if b is ONE else B.mul(g, b))
+        if b in marked:
+            _contribute(contributions, b, a if g is ONE else g if a is ONE else B.mul(g, a))
+        return
+    for arg, partial in _local_partials(node, marked, memo):
+        _contribute(contributions, arg, partial if g is ONE else g if partial is ONE else B.mul(g, partial))
 
 
 def gradient_nodes(root: Node, wrt: Sequence[Node]) -> list[Node]:
@@ -118,24 +202,129 @@ def derivative_tensor(root: Node, wrt: Sequence[Node], order: int) -> dict[tuple
 
 
 def _derivative_tensor(root: Node, wrt: Sequence[Node], order: int) -> dict[tuple[int, ...], Node]:
+    """:func:`derivative_tensor`, each sweep costing what the nodes it visits cost, not ``len(wrt)``.
+
+    The sweep of entry ``(..., i)`` differentiates with respect to ``wrt[i:]``.
+    Rather than a set of those (and a result list over them) per sweep, each
+    node of an order's graph gets, in one walk, the last position in ``wrt`` of
+    a variable it depends on (:func:`_reach`); a sweep then walks only the
+    nodes reaching position ``i`` or later -- the nodes a sweep over
+    ``wrt[i:]`` marks, in the same order -- and reads off the variables it
+    reached.  The op-table partials of a node met by many sweeps are built once.
+    """
+    positions: dict[Node, list[int]] = {}
+    for j, v in enumerate(wrt):
+        positions.setdefault(v, []).append(j)
+    memo: dict[Node, tuple[Node, ...]] = {}
     level: dict[tuple[int, ...], Node] = {(): root}
     for _ in range(order):
+        live = {idx: node for idx, node in level.items() if node is not ZERO and node.op != "const"}
+        reach = _reach(list(live.values()), positions) if len(live) > 1 else None
         nxt: dict[tuple[int, ...], Node] = {}
-        for idx, node in level.items():
+        for idx, node in live.items():
             start = idx[-1] if idx else 0
-            if node is ZERO or node.op == "const":
-                continue
-            for j, g in enumerate(_vjp_nodes([(node, 1)], wrt[start:]), start):
+            for j, g in _entry_sweep(node, start, positions, reach, memo):
                 if g is not ZERO:
                     nxt[idx + (j,)] = g
         level = nxt
     return level
 
 
+def _reach(roots: list[Node], positions: dict[Node, list[int]]) -> dict[Node, int]:
+    """For each node under ``roots`` that depends on a variable: the last position of such a variable in ``wrt``.
+
+    Nodes depending on none are left out (a sweep never enters them).
+    """
+    reach: dict[Node, int] = {}
+    get = reach.get
+    for node in toposort(roots):
+        if node.args:
+            r = max([get(a, -1) for a in node.args])
+            if r >= 0:
+                reach[node] = r
+        elif node in positions:
+            reach[node] = positions[node][-1]
+    return reach
+
+
+def _reaching(root: Node, reach: dict[Node, int], start: int) -> tuple[list[Node], set[Node]]:
+    """:func:`_marked_order` for the variables at positions ``start`` and later, from the precomputed ``reach``.
+
+    The walk enters only nodes reaching ``start``: none below the others is
+    marked, so the marked nodes come in the same order as in the full walk.
+    """
+    get = reach.get
+    order: list[Node] = []
+    seen = {root}
+    see, keep = seen.add, order.append
+    stack = [(root, iter(root.args))]
+    push, pop = stack.append, stack.pop
+    while stack:
+        node, operands = stack[-1]
+        for child in operands:
+            if child not in seen and get(child, -1) >= start:
+                see(child)
+                if child.args:
+                    push((child, iter(child.args)))
+                    break
+                keep(child)
+        else:
+            pop()
+            keep(node)
+    return order, seen
+
+
+def _entry_sweep(
+    root: Node, start: int, positions: dict[Node, list[int]], reach: dict[Node, int] | None, memo: dict
+) -> list[tuple[int, Node]]:
+    """``(j, d root / d wrt[j])`` for the positions ``j >= start`` of the variables the sweep reaches, by ``j``.
+
+    ``reach`` None: the only sweep of its order, which marks as it walks
+    (cheaper than computing ``reach`` first).
+    """
+    if reach is None:
+        order, marked = _marked_order([root], {v for v, js in positions.items() if js[-1] >= start})
+    elif reach.get(root, -1) >= start:
+        order, marked = _reaching(root, reach, start)
+    else:
+        return []
+    checkpoint()
+    adjoint = _accumulate(order, marked, ((root, ONE),), memo)
+    note_derivatives([root], list(adjoint.values()))
+    found = [(j, g) for v, g in adjoint.items() for j in positions[v] if j >= start]
+    found.sort(key=_first)
+    return found
+
+
+def _first(pair: tuple[int, Node]) -> int:
+    return pair[0]
+
+
 def expand_symmetric(entries: dict[tuple[int, ...], Node], n: int, order: int) -> np.ndarray:
     """The full ``(n,) * order`` tensor of nodes from its sorted-index entries."""
     full = np.full((n,) * order, ZERO, dtype=object)
-    for idx, node in entries.items():
-        for perm in set(itertools.permutations(idx)):
-            full[perm] = node
+    fill_symmetric(full, entries)
     return full
+
+
+def fill_symmetric(out: np.ndarray, entries: dict[tuple[int, ...], Node]) -> None:
+    """Write each sorted-index entry into ``out`` (filled with ZERO) at every permutation of its index.
+
+    A Hessian of 3,000 variables has 9*10^6 entries but some 6,000 computed
+    ones: up to order 3 the entries are written with one numpy assignment per
+    order of the axes (2 or 6), so the cost follows the computed entries, not
+    the size of the tensor; higher orders (many axis orders, few entries)
+    and a 0-d tensor are written entry by entry.
+    """
+    order = out.ndim
+    if not entries:
+        return
+    if not 1 <= order <= 3:
+        for idx, node in entries.items():
+            for perm in set(itertools.permutations(idx)):
+                out[perm] = node
+        return
+    index = np.array(list(entries), dtype=np.intp).reshape(len(entries), order)
+    values = np.fromiter(entries.values(), dtype=object, count=len(entries))
+    for axes in itertools.permutations(range(order)):
+        out[tuple(index[:, a] for a in axes)] = values

@@ -328,10 +328,14 @@ class _SlotLayout:
 
     def __init__(self, slots: list[Node], unique: tuple[Node, ...] | None) -> None:
         """``unique``: the kernel's outputs, each distinct node once; None when it writes every slot itself."""
-        # by identity, in numpy: a dense Hessian of 3,000 variables has 9*10^6 slots but few distinct nodes
-        ids = np.fromiter(map(id, slots), dtype=np.int64, count=len(slots))
-        distinct, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-        nodes = [slots[i] for i in first.tolist()]
+        # a dense Hessian of 3,000 variables has 9*10^6 slots but few distinct nodes: they are numbered
+        # by a dict (in C, first-seen order), not by sorting 9*10^6 ids
+        index = dict.fromkeys(slots)
+        nodes = list(index)
+        for k, node in enumerate(nodes):
+            index[node] = k
+        inverse = np.fromiter(map(index.__getitem__, slots), dtype=np.intp, count=len(slots))
+        first = _first_slots(inverse)
         constant = np.array([n.op == "const" for n in nodes], dtype=bool)
         values = np.array([float(n.value) if n.op == "const" else 0.0 for n in nodes])
         is_const = constant[inverse]
@@ -345,8 +349,7 @@ class _SlotLayout:
             first_slot = first[inverse]
             self.dup_dst = np.flatnonzero(~is_const & (first_slot != np.arange(len(slots)))).astype(np.intp)
             self.dup_src = first_slot[self.dup_dst].astype(np.intp)
-            wanted = np.fromiter(map(id, unique), dtype=np.int64, count=len(unique))
-            self.kernel_rows = first[np.searchsorted(distinct, wanted)].tolist()
+            self.kernel_rows = [int(first[index[u]]) for u in unique]
         self._spares: list[np.ndarray] = []
         self._spare_lock = threading.Lock()
 
@@ -386,6 +389,16 @@ class _SlotLayout:
         with self._spare_lock:
             self._spares.append(block)
             del self._spares[:-SPARES]
+
+
+def _first_slots(inverse: np.ndarray) -> np.ndarray:
+    """The first slot of each distinct node, numbered in first-seen order: where ``inverse`` passes its running max."""
+    if not len(inverse):
+        return np.zeros(0, dtype=np.intp)
+    new = np.empty(len(inverse), dtype=bool)
+    new[0] = True
+    np.greater(inverse[1:], np.maximum.accumulate(inverse)[:-1], out=new[1:])
+    return np.flatnonzero(new)
 
 
 SPARE_BYTES, SPARES = 1 << 28, 2

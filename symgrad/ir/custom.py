@@ -353,7 +353,7 @@ def lower(roots: Sequence[Node]) -> list[Node]:
 
     Code generation runs on the result, so printers and backends see only the op table's ops.
     """
-    if not any(n.op == CUSTOM for n in toposort(roots)):
+    if not any(n.op == CUSTOM for n in toposort(dict.fromkeys(roots))):  # distinct: a dense Hessian repeats ZERO
         return list(roots)  # the usual case: the graph as it is, not rebuilt
     return B.rewrite(roots, lambda node, new: node.value.lowered(node, new) if node.op == CUSTOM else None)
 

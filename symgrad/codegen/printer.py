@@ -192,7 +192,12 @@ def c_backend(dtype: str) -> ExprBackend:
 SMALL_POWER = 6  # integer powers up to this are spelled as products
 
 
-def _expr_pow(base: str, expo: Node, e_name: str, be: ExprBackend) -> str:
+def expr_pow(base: str, expo: Node, e_name: str, be: ExprBackend) -> str:
+    """``base**expo`` as one expression: a few multiplies for small integer powers, sqrt for halves, else pow.
+
+    Public because the C tape interpreter spells its constant-power opcodes with it, so they
+    round exactly as the printed kernels do.
+    """
     if expo.op == "const":
         e = expo.value
         one = be.literal(1)
@@ -235,7 +240,7 @@ def _expr_step(node: Node, name: Callable[[Node], str], absorbed: frozenset, be:
     if node.op in ("add", "mul"):
         return "".join(_nary_pieces(node, name, absorbed, be))
     if node.op == "pow":
-        return _expr_pow(name(node.args[0]), node.args[1], name(node.args[1]), be)
+        return expr_pow(name(node.args[0]), node.args[1], name(node.args[1]), be)
     return be.spell(node.op).format(*(name(a) for a in node.args))
 
 

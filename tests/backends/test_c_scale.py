@@ -142,6 +142,7 @@ def _chain_value(x0: float, steps: int) -> float:
 
 def _compile_long_chain(steps: int, limit: float, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))  # a cold cache: really compiled
+    monkeypatch.setenv(native.C_TAPE_ENV, str(10**9))  # the per-graph compile, not the tape interpreter
     f = sg.compile(_chain(steps), inputs=[X], backend="c", threads=2)
     assert f.kernel.units and not f.kernel.simd
     t0 = time.perf_counter()
@@ -177,6 +178,7 @@ def test_the_optimisation_level_falls_with_the_kernels_length():
 
 def test_an_o0_kernel_computes_what_the_o1_kernel_computes(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv(native.C_TAPE_ENV, str(10**9))  # compiled, at -O0 and then -O1
     y = _chain(8_000)
     pts = np.array([0.3, -0.2, 1.7, np.nan, 700.0])
     at_o0 = sg.compile(y, inputs=[X], backend="c")(pts)

@@ -108,18 +108,49 @@ def _unlike_terms(a: Node, b: Node) -> bool:
     """True when ``a + b`` cannot collect: two terms (neither a constant, sum or select) with different factors."""
     if a.op in _SUM_BLOCKERS or b.op in _SUM_BLOCKERS:
         return False
-    ka, kb = _term_key(a)[1], _term_key(b)[1]
+    return not _same_term(_term_key(a)[1], _term_key(b)[1])
+
+
+def _same_term(ka: object, kb: object) -> bool:
+    """Whether two term keys (see :func:`_term_key`) are the same factors."""
     if ka.__class__ is Node or kb.__class__ is Node:
-        return ka is not kb
-    return len(ka) != len(kb) or any(p is not q for p, q in zip(ka, kb))
+        return ka is kb
+    return len(ka) == len(kb) and all(p is q for p, q in zip(ka, kb))
+
+
+def _with_term(s: Node, t: Node) -> Node | None:
+    """``s + t`` for a sum ``s`` of at most FLATTEN_LIMIT terms and a term ``t`` unlike all of them (else None).
+
+    A traced loop ``s = s + t`` and reverse mode's adjoint sums add one term at a
+    time: nothing collects, so the result is ``s``'s terms with ``t`` put in
+    order (its constant first), which is what the general path below builds.
+    """
+    args = s.args
+    if len(args) > FLATTEN_LIMIT or t.op in _SUM_BLOCKERS:
+        return None
+    kt = _term_key(t)[1]
+    for u in args:
+        if u.op != "const" and _same_term(_term_key(u)[1], kt):
+            return None
+    constant = args[0] if args[0].op == "const" else None
+    terms = [*(args[1:] if constant is not None else args), t]
+    terms.sort(key=_key)
+    if constant is not None:
+        terms.insert(0, constant)
+    return make("add", tuple(terms))
 
 
 def add(*xs) -> Node:
     """The canonical n-ary sum."""
     if len(xs) == 2:
         a, b = xs
-        if a.__class__ is Node and b.__class__ is Node and _unlike_terms(a, b):  # nothing to collect or flatten
-            return make("add", (a, b) if a.key <= b.key else (b, a))
+        if a.__class__ is Node and b.__class__ is Node:
+            if _unlike_terms(a, b):  # nothing to collect or flatten
+                return make("add", (a, b) if a.key <= b.key else (b, a))
+            if a.op == "add" or b.op == "add":
+                joined = _with_term(a, b) if a.op == "add" else _with_term(b, a)
+                if joined is not None:
+                    return joined
     items: list[Node] = []
     for x in xs:
         node = x if x.__class__ is Node else as_node(x)

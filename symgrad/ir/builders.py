@@ -317,6 +317,7 @@ def mul(*xs) -> Node:
             parts.append(p)
     if regroup:
         return mul(coeff, *parts)
+    parts.sort(key=_key)  # before the select rule below: which select takes the product in is then canonical
     for i, p in enumerate(parts):
         if p.op == "where" and (_is_zero(p.args[1]) or _is_zero(p.args[2])) and (len(parts) > 1 or coeff != 1):
             others = parts[:i] + parts[i + 1 :]
@@ -328,7 +329,6 @@ def mul(*xs) -> Node:
             return parts[0]
         if parts[0].op == "add" and len(parts[0].args) <= DISTRIBUTE_LIMIT:
             return add(*(mul(coeff, t) for t in parts[0].args))
-    parts.sort(key=_key)
     if coeff != 1:
         parts.insert(0, const(coeff))
     return make("mul", tuple(parts))

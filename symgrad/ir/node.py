@@ -81,8 +81,13 @@ TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar("symgrad_tracing"
 
 
 def _stable_hash(text: str) -> int:
-    """A hash of a string that does not change between processes (unlike ``hash``)."""
-    return zlib.crc32(text.encode())
+    """A 64-bit hash of a string that does not change between processes (unlike ``hash``).
+
+    Two 32-bit checksums side by side: crc32 alone would give two of 10^5 distinct
+    constants the same hash about once.
+    """
+    data = text.encode()
+    return zlib.crc32(data) | zlib.adler32(data) << 32
 
 
 class _UfuncMethod:
@@ -462,11 +467,11 @@ def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
         _CREATION_HOOK(args)
     k = _OP_HASHES.get(op)
     if k is None:
-        k = _OP_HASHES[op] = _stable_hash(op) * 1000003
+        k = _OP_HASHES[op] = (_stable_hash(op) * 1000003) & _MASK
     if value is not None:
-        k ^= _stable_hash(repr(value))
-    for a in args:
-        k = ((k * 1000003) ^ a.key) & _MASK
+        k = (k ^ _stable_hash(repr(value))) & _MASK  # every key fits 61 bits (graph_hash reads them as uint64)
+    for a in args:  # xor, then multiply: the other order is an involution (f(f(x)) and x, f(g(x)) and g(f(x)) tied)
+        k = ((k ^ a.key) * 1000003) & _MASK
     node = _NEW(Node)
     _SET_OP(node, op)
     _SET_ARGS(node, args)

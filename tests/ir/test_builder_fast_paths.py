@@ -1,0 +1,79 @@
+"""The builders' two-operand fast paths build the node the general n-ary path builds.
+
+``add(a, b)`` and ``mul(a, b)`` skip the general path when nothing can combine (two
+unlike terms, a sum plus a term unlike all of its terms, a product times a factor it
+lacks, a number times a short sum).  Adding a 0 or multiplying by a 1 as a third
+operand forces the general path, and hash-consing makes "the same canonical form"
+an identity test: any drift between the paths is a different node.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle import SX, SY, X, Y, examples, expressions
+
+import symgrad as sg
+from symgrad.ir import builders as B
+
+W, Z = sg.symbols("w z")
+
+
+def _none(*args):  # the strategy builds pairs; only the symgrad side is used here
+    return None
+
+
+UNARY = {"sin": (sg.sin, _none), "exp": (sg.exp, _none), "neg": (lambda a: -a, _none), "sq": (lambda a: a**2, _none)}
+BINARY = {  # on nodes (two number leaves would otherwise be Python arithmetic: 0.5/(3 - 3) raises)
+    "add": (lambda a, b: B.add(a, b), _none),
+    "sub": (lambda a, b: B.sub(a, b), _none),
+    "mul": (lambda a, b: B.mul(a, b), _none),
+    "div": (lambda a, b: B.div(a, b), _none),
+    "where": (lambda a, b: sg.where(B.as_node(a) < b, a, 0.0), _none),
+}
+LEAVES = [(X, SX), (Y, SY), (W, None), (Z, None), (2 * X, None), (X * Y * W, None), (0.5, None), (3, None)]
+TERMS = expressions(UNARY, BINARY, LEAVES, max_leaves=6).map(lambda pair: B.as_node(pair[0]))
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
+@given(TERMS, TERMS)
+def test_two_operand_sum_is_the_general_sum(a, b):
+    assert B.add(a, b) is B.add(a, b, 0)
+    assert B.add(b, a) is B.add(a, b)
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
+@given(TERMS, TERMS)
+def test_two_operand_product_is_the_general_product(a, b):
+    assert B.mul(a, b) is B.mul(a, b, 1)
+    assert B.mul(b, a) is B.mul(a, b)
+
+
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(TERMS, min_size=2, max_size=7), st.sampled_from([0.5, -2, 3, 1.5]))
+def test_sums_built_a_term_at_a_time_and_scaled(terms, c):
+    s = terms[0]
+    for t in terms[1:]:  # the traced-loop pattern, through the sum-plus-term fast path
+        s, general = B.add(s, t), B.add(s, t, 0)
+        assert s is general
+        assert B.mul(c, s) is B.mul(c, s, 1)  # a number times a sum (distributes when short)
+
+
+def test_the_fast_paths_are_taken():
+    """The common shapes (names here would fail if a fast path stopped matching them) still canonicalize."""
+    s = B.add(sg.sin(X), sg.cos(Y))
+    assert B.add(s, sg.exp(W)).args == tuple(sorted((sg.sin(X), sg.cos(Y), sg.exp(W)), key=lambda n: n.key))
+    p = B.mul(0.5, sg.sin(X))
+    q = B.mul(p, sg.cos(Y))
+    assert q.op == "mul" and q.args[0].value == 0.5 and set(q.args[1:]) == {sg.sin(X), sg.cos(Y)}
+    assert B.mul(p, sg.sin(X)) is B.mul(0.5, sg.sin(X) ** 2)  # a factor it has: powers combine
+    assert B.add(B.add(X, Y), X) is B.add(2 * X, Y)  # a term it has: coefficients collect
+
+
+def test_commutative_operands_have_one_order_whatever_the_build_order():
+    """Structural keys order the operands; f(f(x)) and x, f(g(x)) and g(f(x)) once had equal keys (an xor involution)."""
+    assert (X + sg.exp(sg.exp(X))) is (sg.exp(sg.exp(X)) + X)  # sympy: x + exp(exp(x)) == exp(exp(x)) + x
+    assert sg.sin(sg.cos(X)) + sg.cos(sg.sin(X)) is sg.cos(sg.sin(X)) + sg.sin(sg.cos(X))
+    assert sg.sin(sg.cos(X)) * sg.cos(sg.sin(X)) is sg.cos(sg.sin(X)) * sg.sin(sg.cos(X))
+    nested = [X, sg.sin(X), sg.sin(sg.sin(X)), sg.cos(sg.sin(X)), sg.sin(sg.cos(X)), sg.exp(sg.exp(X)), -X]
+    assert len({n.key for n in nested}) == len(nested)

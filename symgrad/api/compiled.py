@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from .. import backends
+from ..codegen.kernel import SlotTable, slot_table
 from ..errors import InputError, ShapeError, VerificationError
 from ..ir.builders import substitute
 from ..ir.custom import check_rules, lower
@@ -71,26 +72,28 @@ class Compiled:
         self.dtype = options.dtype
         self.fn = fn
         self._backend = impl
-        slots: list[Node] = []
-        self._plan = flatten(program.outputs, slots)
-        self._exprs = slots  # as built, custom functions by name: the reference interpreter and composition use these
+        # the one pass over every slot: the table numbers them by their distinct nodes, and lowering,
+        # the kernel, its graph hash and the slot layout all work on those (see SlotTable)
+        self._plan, self._exprs, table = flatten(program.outputs)
+        # _exprs: as built, custom functions by name: the reference interpreter and composition use these
         self._inputs = [s for a in program.args for s in a.symbols]
         self._nargs = -1 if program.has_trees else len(program.args)  # -1: every call binds its pytrees
         with gc_paused():  # graph walks of 10^6 nodes: see symgrad.limits.gc_paused
-            slots = lower(slots)  # custom functions inlined, named constants as numbers: no backend knows them
-            self._slots = slots
+            # custom functions inlined, named constants as numbers (no backend knows them): per distinct node
+            table = table.replaced(lower(table.nodes))
+            self._table = table
             self._scalar_ok = (
                 impl.scalar_path
                 and all(not a.shape for a in program.args)
-                and len(slots) <= _SCALAR_SLOT_LIMIT
+                and len(table) <= _SCALAR_SLOT_LIMIT
                 and literal_keys(self._plan)
             )
             results = results_format(self._plan, self.dtype) if self._scalar_ok else None
-            self.kernel = impl.generate(self._inputs, slots, self.dtype, results)
+            self.kernel = impl.generate(self._inputs, table, self.dtype, results)
         self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)
-        self._layout = _SlotLayout(slots, self.kernel.unique)
+        self._layout = _SlotLayout(table, self.kernel.unique)
         env = os.environ.get("SYMGRAD_VERIFY", "0") or "0"
         self._verify = (
             (env.strip().lower() not in ("0", "false", "no", "")) if options.verify is None else options.verify
@@ -122,8 +125,13 @@ class Compiled:
         """The code another backend would run for the same outputs (no compiler, CuPy or GPU needed)."""
         if backend == self.backend:
             return self.source
-        kernel = backends.get(backend).generate(self._inputs, self._slots, self.dtype, None)
+        kernel = backends.get(backend).generate(self._inputs, self._table, self.dtype, None)
         return kernel.source
+
+    @property
+    def _slots(self) -> list[Node]:
+        """The output slots as code generation sees them (lowered), in slot order."""
+        return self._table.slots
 
     @property
     def statement_count(self) -> int:
@@ -183,7 +191,7 @@ class Compiled:
         xp = self._backend.array_module()
         with np.errstate(all="ignore"):  # silent when the code is right, whatever the caller's errstate
             block, _ = self._block([xp.asarray(a) for a in args], xp)
-            got = (block if xp is np else xp.asnumpy(block)).reshape(len(self._slots), -1)
+            got = (block if xp is np else xp.asnumpy(block)).reshape(len(self._table), -1)
             reference = evaluate(self._exprs, values)
             rounded = None if self.dtype == "float64" else evaluate(self._exprs, values, self._np_dtype)
         expected = np.array([np.broadcast_to(v, (got.shape[1],)) for v in reference]).reshape(got.shape)
@@ -323,40 +331,66 @@ class _SlotLayout:
 
     All slots live in one ``(slots, n)`` block: the kernel writes the rows of the
     distinct computed nodes, constants are filled and repeated nodes (the mirrored
-    half of a Hessian) copied with one vectorized assignment each.
+    half of a Hessian) copied with one vectorized assignment each.  A constant
+    holding most slots (the zeros of a dense Hessian) fills the whole block first,
+    at memset speed, and is never listed slot by slot.
     """
 
-    def __init__(self, slots: list[Node], unique: tuple[Node, ...] | None) -> None:
-        """``unique``: the kernel's outputs, each distinct node once; None when it writes every slot itself."""
-        # a dense Hessian of 3,000 variables has 9*10^6 slots but few distinct nodes: they are numbered
-        # by a dict (in C, first-seen order), not by sorting 9*10^6 ids
-        index = dict.fromkeys(slots)
-        nodes = list(index)
-        for k, node in enumerate(nodes):
-            index[node] = k
-        inverse = np.fromiter(map(index.__getitem__, slots), dtype=np.intp, count=len(slots))
-        first = _first_slots(inverse)
-        constant = np.array([n.op == "const" for n in nodes], dtype=bool)
-        values = np.array([float(n.value) if n.op == "const" else 0.0 for n in nodes])
-        is_const = constant[inverse]
-        self.size = len(slots)
-        self.const_idx = np.flatnonzero(is_const).astype(np.intp)
-        self.const_val = values[inverse[self.const_idx]][:, None]
+    def __init__(self, slots: SlotTable | list[Node], unique: tuple[Node, ...] | None) -> None:
+        """``unique``: the kernel's outputs, each distinct node once; None when it writes every slot itself.
+
+        Built from the slot table with numpy over its index array: nothing here
+        runs in Python per slot (a dense Hessian of 3,000 variables has 9*10^6).
+        """
+        table = slot_table(slots)
+        inverse, nodes = table.inverse, table.nodes
+        is_const = table.is_const
+        self.size = len(table)
+        self.fill = None  # the value filling the whole block first, or None
+        consts = np.flatnonzero(is_const)
+        if len(consts):
+            fill = _majority_constant(table, consts)
+            if fill is not None:
+                self.fill = float(nodes[fill].value)
+                is_const = is_const.copy()
+                is_const[fill] = False  # the fill writes its slots: they are not listed
+                consts = consts[consts != fill]
+        if len(consts):
+            self.const_idx = np.flatnonzero(is_const[inverse])
+            values = np.array([float(n.value) if n.op == "const" else 0.0 for n in nodes])
+            self.const_val = values[inverse[self.const_idx]][:, None]
+        else:
+            self.const_idx = np.zeros(0, dtype=np.intp)
+            self.const_val = np.zeros((0, 1))
+        computed = table.computed_slots  # slot order
         if unique is None:  # the kernel writes every non-constant slot itself
-            self.kernel_rows = np.flatnonzero(~is_const).tolist()
+            self.kernel_rows = computed.tolist()
             self.dup_dst = self.dup_src = np.zeros(0, dtype=np.intp)
         else:  # the kernel writes each distinct node's first slot; the repeats are copied
-            first_slot = first[inverse]
-            self.dup_dst = np.flatnonzero(~is_const & (first_slot != np.arange(len(slots)))).astype(np.intp)
-            self.dup_src = first_slot[self.dup_dst].astype(np.intp)
-            self.kernel_rows = [int(first[index[u]]) for u in unique]
+            owner = inverse[computed]  # the node of each computed slot
+            seen, at = np.unique(owner, return_index=True)  # each node's first computed slot
+            first = np.full(len(nodes), -1, dtype=np.intp)
+            first[seen] = computed[at]
+            repeat = np.ones(len(computed), dtype=bool)
+            repeat[at] = False
+            self.dup_dst = computed[repeat]
+            self.dup_src = first[owner[repeat]]
+            index = table.index
+            rows = first[np.fromiter(map(index.__getitem__, unique), dtype=np.intp, count=len(unique))]
+            self.kernel_rows = rows.tolist()
+        self._zeros = self.fill == 0.0 and math.copysign(1.0, self.fill) > 0  # +0.0: a fresh block is np.zeros
         self._spares: list[np.ndarray] = []
         self._spare_lock = threading.Lock()
 
     def run(self, kernel, columns: list, n: int, dtype: np.dtype, xp=np) -> np.ndarray:
         block = self._take_spare(n, dtype) if xp is np else None
-        if block is None:
-            block = xp.empty((self.size, n), dtype=dtype)
+        if block is None and self._zeros:
+            block = xp.zeros((self.size, n), dtype=dtype)  # fresh zeroed pages: touched only where written or read
+        else:
+            if block is None:
+                block = xp.empty((self.size, n), dtype=dtype)
+            if self.fill is not None:
+                block.fill(self.fill)  # before the kernel writes its rows
         kernel(columns, [block[i] for i in self.kernel_rows], n)
         if self.const_idx.size:
             block[xp.asarray(self.const_idx)] = xp.asarray(self.const_val, dtype=dtype)
@@ -391,14 +425,22 @@ class _SlotLayout:
             del self._spares[:-SPARES]
 
 
-def _first_slots(inverse: np.ndarray) -> np.ndarray:
-    """The first slot of each distinct node, numbered in first-seen order: where ``inverse`` passes its running max."""
-    if not len(inverse):
-        return np.zeros(0, dtype=np.intp)
-    new = np.empty(len(inverse), dtype=bool)
-    new[0] = True
-    np.greater(inverse[1:], np.maximum.accumulate(inverse)[:-1], out=new[1:])
-    return np.flatnonzero(new)
+def _majority_constant(table: SlotTable, consts: np.ndarray) -> int | None:
+    """The constant node holding more than half the slots, if one does (the zeros of a dense Hessian).
+
+    With one constant node its slots are all the non-computed ones; with several,
+    the candidate is the most common among a strided sample of the slots, its
+    slots then counted exactly.  (A majority the sample misses costs speed only:
+    its slots are listed like any other constant's.)
+    """
+    size = len(table)
+    if len(consts) == 1:
+        node, count = int(consts[0]), size - len(table.computed_slots)
+    else:
+        sample = table.inverse[:: max(1, size >> 16)]
+        node = int(consts[np.argmax(np.bincount(sample, minlength=len(table.nodes))[consts])])
+        count = int(np.count_nonzero(table.inverse == node))
+    return node if 2 * count > size else None
 
 
 SPARE_BYTES, SPARES = 1 << 28, 2

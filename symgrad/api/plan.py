@@ -8,35 +8,68 @@ expression (:func:`results_format`).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 
+from ..codegen.kernel import SlotTable
 from ..ir.node import Node
 from ..tracing.program import _output_node
 
 _NODE_ONLY = frozenset({Node})
 
 
-def flatten(outputs, slots: list[Node]):
-    """A plan to rebuild ``outputs`` from flat slots; appends the slot nodes.
+def flatten(outputs) -> tuple[tuple, list[Node], SlotTable]:
+    """A plan to rebuild ``outputs`` from flat slots, the slot nodes and their :class:`SlotTable`.
 
-    A container's plan is ``(dict | list | tuple, keys, children)``, a leaf's ``("leaf", shape, first slot)``.
+    A container's plan is ``(dict | list | tuple, keys, children)``, a leaf's
+    ``("leaf", shape, first slot)``.  An output array is taken whole
+    (``tolist``: its list is the slots when it is the only leaf), and the slots
+    are numbered once, by the table; numbers, and anything else standing for a
+    node, are made nodes only when the table's distinct values show one (a dense
+    Hessian of 9*10^6 entries holds ~9,000 distinct nodes, so that check is
+    ~9,000 type tests, not 9*10^6).
     """
+    pieces: list[list] = []
+    plan = _plan(outputs, pieces, [0])
+    slots = pieces[0] if len(pieces) == 1 else list(itertools.chain.from_iterable(pieces))
+    try:
+        table = SlotTable.of(slots)
+    except Exception:  # noqa: BLE001 - an unhashable value (a 0-d array): converted below, or said what is wrong
+        table = None
+    if table is None or not set(map(type, table.nodes)) <= _NODE_ONLY or any(map(_hashes_as_value, table.nodes)):
+        slots = [_output_node(v) for v in slots]
+        table = SlotTable.of(slots)
+    return plan, slots, table
+
+
+def _hashes_as_value(node: Node) -> bool:
+    """Whether a number equal to this node could have been numbered as this node.
+
+    The table's dict takes a value for a node only if both hash alike and compare
+    equal, which for a number means a constant node of that value whose
+    (address-based) hash is the number's hash: never, in practice, but checked,
+    so every non-node value among the slots is converted.
+    """
+    return node.op == "const" and hash(node) == hash(node.value)
+
+
+def _plan(outputs, pieces: list[list], count: list[int]):
+    """The plan of ``outputs``, their slots appended to ``pieces`` (``count``: the slots so far)."""
     if isinstance(outputs, dict):
-        return (dict, tuple(outputs), [flatten(o, slots) for o in outputs.values()])
+        return (dict, tuple(outputs), [_plan(o, pieces, count) for o in outputs.values()])
     if isinstance(outputs, (tuple, list)):
-        return (list if isinstance(outputs, list) else tuple, None, [flatten(o, slots) for o in outputs])
+        return (list if isinstance(outputs, list) else tuple, None, [_plan(o, pieces, count) for o in outputs])
+    start = count[0]
     if isinstance(outputs, np.ndarray):
-        start = len(slots)
-        flat = outputs.reshape(-1).tolist()
-        if set(map(type, flat)) <= _NODE_ONLY:  # the usual case (a Hessian of 9*10^6 entries): no Python-level loop
-            slots.extend(flat)
-        else:
-            slots.extend(_output_node(v) for v in flat)
+        flat = outputs.reshape(-1).tolist()  # a numeric array's numbers become nodes in flatten, with the rest
+        pieces.append(flat)
+        count[0] += len(flat)
         return ("leaf", outputs.shape, start)
-    slots.append(_output_node(outputs))
-    return ("leaf", (), len(slots) - 1)
+    pieces.append([_output_node(outputs)])
+    count[0] += 1
+    return ("leaf", (), start)
 
 
 def results_format(plan, dtype: str) -> str:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..codegen.csource import SIMD_STATEMENTS, NativeKernel, generate_native
-from ..codegen.kernel import check_inputs, graph_hash, unique_outputs
+from ..codegen.kernel import check_inputs, graph_hash, slot_table
 from ..codegen.render import render
 from ..codegen.schedule import schedule
 from ..errors import BackendError
@@ -421,16 +421,20 @@ class CBackend:
         find_compiler()
 
     def generate(self, inputs, slots, dtype: str, results_format: str | None = None) -> NativeKernel | TapedKernel:
-        """The C kernel, or past ``tape_statements()`` steps the graph's tape for the interpreter (not compiled)."""
+        """The C kernel, or past ``tape_statements()`` steps the graph's tape for the interpreter (not compiled).
+
+        ``slots``: the output slots' :class:`~symgrad.codegen.kernel.SlotTable`, or their nodes.
+        """
         from . import c_tape  # imported here: it imports this module
 
-        unique = unique_outputs(slots)
+        table = slot_table(slots)
+        unique = list(table.computed)
         sched = schedule(unique)
         threshold = tape_statements()
         if len(sched.steps) <= threshold:
-            return generate_native(inputs, slots, dtype, "c", vecmath.functions(dtype))
+            return generate_native(inputs, table, dtype, "c", vecmath.functions(dtype))
         check_inputs(sched, inputs)
-        return c_tape.generate_tape_kernel(sched, inputs, slots, unique, dtype, threshold, graph_hash(inputs, slots))
+        return c_tape.generate_tape_kernel(sched, inputs, table, unique, dtype, threshold, graph_hash(inputs, table))
 
     def load(
         self, kernel: NativeKernel | TapedKernel, threads: int = 1, fast_math: bool = False

@@ -99,6 +99,7 @@ class CudaBackend:
         cupy()
 
     def generate(self, inputs, slots, dtype: str, results_format: str | None = None) -> NativeKernel:
+        """The CUDA kernel of ``slots`` (their :class:`~symgrad.codegen.kernel.SlotTable`, or their nodes)."""
         return generate_native(inputs, slots, dtype, "cuda")
 
     def load(self, kernel: NativeKernel, threads: int = 1, fast_math: bool = False) -> CudaKernel:

@@ -24,6 +24,7 @@ class NumpyBackend:
         """numpy is always there."""
 
     def generate(self, inputs, slots, dtype: str, results_format: str | None = None) -> Kernel:
+        """The kernel of ``slots`` (their :class:`~symgrad.codegen.kernel.SlotTable`, or their nodes)."""
         return generate(inputs, slots, dtype, results_format)
 
     def load(self, kernel: Kernel, threads: int = 1, fast_math: bool = False):

@@ -23,12 +23,13 @@ function.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._version import __version__
 from ..ir.node import Node
 from ..ir.ops import c_helpers
-from .kernel import check_inputs, graph_hash, legend, live_across, unique_outputs
+from .kernel import SlotTable, check_inputs, graph_hash, legend, live_across, slot_table
 from .printer import Statement, c_backend, expression_statements, value_text
 from .render import render
 from .schedule import schedule
@@ -95,7 +96,11 @@ def vector_declarations(names: tuple[str, ...], dtype: str) -> list[str]:
 
 
 def generate_native(
-    inputs: list[Node], slots: list[Node], dtype: str, frame: str, vector_math: tuple[str, ...] = ()
+    inputs: list[Node],
+    slots: SlotTable | Sequence[Node],
+    dtype: str,
+    frame: str,
+    vector_math: tuple[str, ...] = (),
 ) -> NativeKernel:
     """The kernel computing each distinct non-constant slot once per point.
 
@@ -103,13 +108,16 @@ def generate_native(
     from its register into each of them, so every output is written exactly once
     and no second pass over memory copies it.  ``vector_math`` names the libm
     functions to declare with vector variants (C frame only; the backend
-    chooses them and links their library).
+    chooses them and links their library).  ``slots``: the output slots'
+    :class:`~symgrad.codegen.kernel.SlotTable`, or their nodes.
     """
-    unique = unique_outputs(slots)
-    outputs = [n for n in slots if n.op != "const"]
+    table = slot_table(slots)
+    unique = list(table.computed)
+    nodes = table.nodes
+    outputs = [nodes[k] for k in table.inverse[table.computed_slots].tolist()]  # every non-constant slot, in order
     sched = schedule(unique)
     check_inputs(sched, inputs)
-    gh = graph_hash(inputs, slots)
+    gh = graph_hash(inputs, table)
     used = set(sched.inputs) | {u for u in unique if u.op == "sym"}
     input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
     be = c_backend(dtype)

@@ -8,9 +8,10 @@ a sparse Hessian) are filled once, outside the loop over the batch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,22 +92,137 @@ class Kernel:
         return self.numpy_source if scalar is None else self.numpy_source + "\n\n" + scalar
 
 
-def graph_hash(inputs: list[Node], slots: list[Node]) -> str:
-    """A digest of the structure computed (stable across processes).
+class SlotTable:
+    """The output slots numbered by their distinct nodes: the one pass over every slot a build makes.
 
-    The same digest as hashing every slot's key, with the keys read once per
-    distinct node and gathered by numpy (a dense Hessian repeats ZERO 9*10^6 times).
+    ``nodes`` holds each distinct node once, in first-seen order, and
+    ``inverse[s]`` the index in ``nodes`` of slot ``s``'s node.  A dense Hessian
+    of 3,000 variables has 9*10^6 slots and ~9,000 distinct nodes: the slots are
+    walked once here (``dict.fromkeys`` numbers the distinct nodes, one
+    ``np.fromiter`` maps every slot), and everything downstream (the kernel's
+    outputs, the graph hash, the slot layout, lowering) works on ``nodes`` and
+    numpy index arrays.  Every code generator takes a table or a list of slots
+    (:func:`slot_table`).
     """
-    index = dict.fromkeys(slots)
-    for k, node in enumerate(index):
-        index[node] = k
-    at = np.fromiter(map(index.__getitem__, slots), dtype=np.intp, count=len(slots))
-    distinct = np.fromiter(map(_KEY, index), dtype=np.uint64, count=len(index))
-    keys = np.concatenate([np.fromiter(map(_KEY, inputs), dtype=np.uint64, count=len(inputs)), distinct[at]])
-    return hashlib.sha256(keys.tobytes()).hexdigest()[:16]
+
+    def __init__(self, nodes: list[Node], inverse: np.ndarray, slots: list[Node] | None = None) -> None:
+        self.nodes = nodes
+        self.inverse = inverse
+        self._slots = slots
+        self._index: dict[Node, int] | None = None
+
+    @classmethod
+    def of(cls, slots: Sequence[Node]) -> SlotTable:
+        """The table of ``slots``: one ``dict.fromkeys`` and one ``np.fromiter`` over them, nothing else per slot."""
+        slots = slots if type(slots) is list else list(slots)
+        index = dict.fromkeys(slots)
+        nodes = list(index)
+        for k, node in enumerate(nodes):
+            index[node] = k
+        table = cls(nodes, np.fromiter(map(index.__getitem__, slots), dtype=np.intp, count=len(slots)), slots)
+        table._index = index
+        return table
+
+    def __len__(self) -> int:
+        return len(self.inverse)
+
+    @property
+    def slots(self) -> list[Node]:
+        """Every slot's node, in slot order (gathered from ``nodes`` on first use when the table was remapped)."""
+        if self._slots is None:
+            self._slots = _object_array(self.nodes)[self.inverse].tolist()
+        return self._slots
+
+    @property
+    def index(self) -> dict[Node, int]:
+        """Each distinct node's position in ``nodes``."""
+        if self._index is None:
+            self._index = {node: k for k, node in enumerate(self.nodes)}
+        return self._index
+
+    @functools.cached_property
+    def is_const(self) -> np.ndarray:
+        """Per distinct node: whether it is a constant (its slots are filled, not computed)."""
+        return np.fromiter((n.op == "const" for n in self.nodes), dtype=bool, count=len(self.nodes))
+
+    @functools.cached_property
+    def computed(self) -> list[Node]:
+        """The distinct non-constant nodes, in first-seen order: what a kernel computes."""
+        return [n for n in self.nodes if n.op != "const"]
+
+    @functools.cached_property
+    def computed_slots(self) -> np.ndarray:
+        """The slots holding a non-constant node, in slot order."""
+        return np.flatnonzero(~self.is_const[self.inverse])
+
+    @functools.cached_property
+    def digest(self) -> bytes:
+        """A digest of which node each slot holds: the distinct nodes' keys, then each slot's index among them.
+
+        Stable across processes and platforms: keys and indices are hashed as
+        little-endian unsigned integers, the indices in the fewest bytes that
+        hold ``len(nodes)`` (a dense Hessian's 9*10^6 slots: 18 MB to hash).
+        """
+        m = len(self.nodes)
+        width = next(w for w in (1, 2, 4, 8) if m <= 1 << (8 * w))
+        h = hashlib.sha256(b"symgrad slot table\0")
+        h.update(m.to_bytes(8, "little"))
+        h.update(_keys(self.nodes))
+        h.update(self.inverse.astype(f"<u{width}", copy=False))
+        return h.digest()
+
+    def replaced(self, nodes: list[Node]) -> SlotTable:
+        """The table with ``nodes[k]`` for each distinct node ``self.nodes[k]`` (lowering), numbered afresh.
+
+        Nodes that became one are merged, so the result is the table of the new
+        slots (what :meth:`of` would build from them), without a pass in Python
+        over the slots: one numpy gather remaps them, when anything merged.
+        """
+        if len(nodes) != len(self.nodes):
+            raise ValueError(f"replaced() takes one node per distinct node ({len(self.nodes)}), got {len(nodes)}")
+        if all(map(operator.is_, nodes, self.nodes)):
+            return self
+        index = dict.fromkeys(nodes)
+        if len(index) == len(nodes):  # nothing merged: the same numbering
+            return SlotTable(list(nodes), self.inverse)
+        fresh = list(index)
+        for k, node in enumerate(fresh):
+            index[node] = k
+        remap = np.fromiter(map(index.__getitem__, nodes), dtype=np.intp, count=len(nodes))
+        table = SlotTable(fresh, remap[self.inverse])
+        table._index = index
+        return table
+
+
+def slot_table(slots: SlotTable | Sequence[Node]) -> SlotTable:
+    """``slots`` as a :class:`SlotTable` (built now from a list of slot nodes, as given when already one)."""
+    return slots if isinstance(slots, SlotTable) else SlotTable.of(slots)
+
+
+def _object_array(nodes: Sequence[Node]) -> np.ndarray:
+    arr = np.empty(len(nodes), dtype=object)
+    for k, node in enumerate(nodes):  # item by item: numpy must not look into the nodes for array protocols
+        arr[k] = node
+    return arr
 
 
 _KEY = operator.attrgetter("key")
+
+
+def _keys(nodes: Sequence[Node]) -> bytes:
+    return np.fromiter(map(_KEY, nodes), dtype="<u8", count=len(nodes)).tobytes()
+
+
+def graph_hash(inputs: list[Node], slots: SlotTable | Sequence[Node]) -> str:
+    """A digest of the structure computed: the inputs, and which node each slot holds (stable across processes).
+
+    Computed from the slot table (:attr:`SlotTable.digest`, once per table): the
+    distinct nodes' keys and the slots' indices among them, so a dense Hessian's
+    9*10^6 slots cost one hash of their index array.
+    """
+    h = hashlib.sha256(_keys(inputs))
+    h.update(slot_table(slots).digest)
+    return h.hexdigest()[:16]
 
 
 def check_inputs(sched: Schedule, inputs: list[Node]) -> None:
@@ -294,27 +410,25 @@ def _name_order(v: str) -> tuple:
     return (v[0], *map(int, v[1:].split("_")))
 
 
-def unique_outputs(slots: list[Node]) -> list[Node]:
-    """The distinct non-constant nodes among the slots, in first-seen order.
-
-    Deduplicated first, in C (a dense Hessian of 3,000 variables has 9*10^6 slots
-    and ~6,000 distinct nodes), then tested per distinct node: the same list.
-    """
-    return [n for n in dict.fromkeys(slots) if n.op != "const"]
+def unique_outputs(slots: SlotTable | Sequence[Node]) -> list[Node]:
+    """The distinct non-constant nodes among the slots, in first-seen order (:attr:`SlotTable.computed`)."""
+    return list(slot_table(slots).computed)
 
 
-def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: str | None) -> Kernel:
+def generate(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, results_format: str | None) -> Kernel:
     """Source for the numpy kernel and (if ``results_format``) the scalar fast path, or their tape.
 
     The numpy kernel computes each distinct non-constant output node once (the
     caller fills constant slots and copies repeated ones).  ``results_format`` is
     a Python expression with ``{0}``, ``{1}``... for the slots that builds the
-    scalar path's structured result (a float, a tuple, an array).
+    scalar path's structured result (a float, a tuple, an array).  ``slots``: the
+    output slots' :class:`SlotTable`, or their nodes.
     """
-    unique = unique_outputs(slots)
+    table = slot_table(slots)
+    unique = list(table.computed)
     sched = schedule(unique)
     check_inputs(sched, inputs)
-    gh = graph_hash(inputs, slots)
+    gh = graph_hash(inputs, table)
     numpy_name, scalar_name = f"kernel_{gh}", f"scalar_{gh}"
     common = {"numpy_name": numpy_name, "scalar_name": scalar_name, "graph_hash": gh, "dtype": dtype}
     common.update(steps=len(sched.steps), unique=tuple(unique))
@@ -323,9 +437,9 @@ def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: 
         scalar = None
         scalar_on_tape = len(sched.steps) > SCALAR_TAPE_STATEMENTS
         if results_format is not None and scalar_on_tape:
-            scalar = (_tape_results(tape, results_format, scalar_name, gh, slots, unique),)
+            scalar = (_tape_results(tape, results_format, scalar_name, gh, table.slots, unique),)
         elif results_format is not None:
-            scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, slots)
+            scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, table.slots)
 
         def listing() -> str:
             source = "".join(_numpy_parts(schedule(unique), inputs, unique, dtype, numpy_name, gh))
@@ -335,8 +449,8 @@ def generate(inputs: list[Node], slots: list[Node], dtype: str, results_format: 
             numpy_parts=(), scalar_parts=scalar, tape=tape, scalar_on_tape=scalar_on_tape, listing=listing, **common
         )
     scalar = None
-    if results_format is not None:
-        scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, slots)
+    if results_format is not None:  # the scalar path spells every slot: there are few of them
+        scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, table.slots)
     return Kernel(numpy_parts=_numpy_parts(sched, inputs, unique, dtype, numpy_name, gh), scalar_parts=scalar, **common)
 
 

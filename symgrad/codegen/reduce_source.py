@@ -16,13 +16,16 @@ computed on the device: their sum is ``N * c``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from .._version import __version__
 from ..ir.node import Node
 from ..ir.ops import c_helpers
 from .csource import REAL, vector_declarations
-from .kernel import check_inputs, graph_hash, legend, unique_outputs
+from .kernel import SlotTable, check_inputs, graph_hash, legend, slot_table
 from .printer import c_backend, expression_statements, value_text
 from .render import render
 from .schedule import schedule
@@ -48,12 +51,13 @@ class ReduceKernel:
     simd: bool = True  # C: the loop is vectorised (read, with steps and vector_math, by the C backend's flags)
 
 
-def _parts(inputs: list[Node], slots: list[Node], dtype: str, prefix: str) -> tuple[dict, dict]:
+def _parts(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, prefix: str) -> tuple[dict, dict]:
     """The template context shared by both frames (the per-point body, as generate_native prints it) and facts."""
-    unique = unique_outputs(slots)
+    table = slot_table(slots)
+    unique = list(table.computed)
     sched = schedule(unique)
     check_inputs(sched, inputs)
-    gh = graph_hash(inputs, slots)
+    gh = graph_hash(inputs, table)
     used = set(sched.inputs) | {u for u in unique if u.op == "sym"}
     be = c_backend(dtype)
     statements, names = expression_statements(sched, {s: f"x{i}" for i, s in enumerate(inputs)}, be)
@@ -76,19 +80,25 @@ def _parts(inputs: list[Node], slots: list[Node], dtype: str, prefix: str) -> tu
         "init": [f"sg_acc a{k} = 0;" for k in range(len(unique))],
         "body": loads + [s.text for s in statements] + adds,
     }
-    index = {node: k for k, node in enumerate(unique)}
+    # per distinct node: its sum's index (-1 for a constant) and its constant value; gathered per slot by numpy
+    is_const = table.is_const
+    sum_of = np.full(len(table.nodes), -1, dtype=np.intp)
+    sum_of[~is_const] = np.arange(len(unique))
+    value_of = np.array([float(n.value) if n.op == "const" else 0.0 for n in table.nodes], dtype=float)
     facts = {
         "name": name,
         "dtype": dtype,
         "steps": len(sched.steps),
         "n_sums": len(unique),
-        "slot_sum": tuple(-1 if n.op == "const" else index[n] for n in slots),
-        "constants": tuple(float(n.value) if n.op == "const" else 0.0 for n in slots),
+        "slot_sum": tuple(sum_of[table.inverse].tolist()),
+        "constants": tuple(value_of[table.inverse].tolist()),
     }
     return context, facts
 
 
-def generate_reduce(inputs: list[Node], slots: list[Node], dtype: str, block: int = BLOCK) -> ReduceKernel:
+def generate_reduce(
+    inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, block: int = BLOCK
+) -> ReduceKernel:
     """The CUDA kernel summing every distinct non-constant slot over the points ``[0, n)``, per block."""
     if block < 1 or block & (block - 1):
         raise ValueError(f"the block size of a reduction must be a power of two, got {block}")
@@ -99,7 +109,9 @@ def generate_reduce(inputs: list[Node], slots: list[Node], dtype: str, block: in
     return ReduceKernel(source, frame="cuda", block=block, **facts)
 
 
-def generate_reduce_c(inputs: list[Node], slots: list[Node], dtype: str, vector_math: tuple[str, ...] = ()):
+def generate_reduce_c(
+    inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, vector_math: tuple[str, ...] = ()
+):
     """The C function summing every distinct non-constant slot over the points ``[start, stop)`` into ``P``.
 
     One vectorised loop (``omp simd`` with a reduction: a fixed number of lanes,

@@ -187,7 +187,7 @@ def bench_chain(sizes: list[int]) -> h.Section:
             total = row["build"] + row["first call"]
             name = {"numpy": "symgrad numpy", "c": "symgrad C", "casadi": "CasADi SX gradient + Function"}[tool]
             call = h.secs(row["1000-point call"]) if "1000-point call" in row else "—"
-            tree = f"{row['tree']} MiB" if tool == "c" else "—"
+            tree = f"{row['tree']} MiB" if tool == "c" and row["tree"] else "—"
             sec.add(
                 n,
                 name,

@@ -10,7 +10,9 @@ domain).  SYMGRAD_FUZZ_EXAMPLES scales every property test.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 import numpy as np
 import sympy
@@ -213,3 +215,44 @@ def has_gpu() -> bool:
         return True
     except sg.BackendError:
         return False
+
+
+def lines_run(build, counted: tuple[str, ...]) -> int:
+    """Python lines run in the files whose path holds one of ``counted`` while ``build()`` runs.
+
+    A count of work, not of time: scale tests compare it at two sizes (a loop per
+    slot or per variable shows as a count growing faster than the problem).
+    """
+    count = [0]
+
+    def local(frame, event, arg):
+        if event == "line":
+            count[0] += 1
+        return local
+
+    def tracer(frame, event, arg):
+        name = frame.f_code.co_filename.replace("\\", "/")
+        return local if any(part in name for part in counted) else None
+
+    old = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        build()
+    finally:
+        sys.settrace(old)
+    return count[0]
+
+
+@contextlib.contextmanager
+def no_c_compiler(monkeypatch):
+    """A PATH and environment where symgrad finds no C compiler (and its lookup cache forgotten on both sides)."""
+    from symgrad.backends import c as native
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.delenv("SYMGRAD_CC", raising=False)
+    native.find_compiler.cache_clear()
+    try:
+        yield
+    finally:
+        native.find_compiler.cache_clear()

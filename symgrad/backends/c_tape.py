@@ -156,24 +156,9 @@ def vm_source(dtype: str) -> str:
 # -- the program: the tape with the C printer's constant powers --------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class Program:
-    """The arrays the interpreter runs: the tape's, with constant powers as the C printer spells them."""
-
-    code: np.ndarray  # int16
-    args: np.ndarray  # int32 (instructions, 3), C order
-    dest: np.ndarray  # int32
-    n_inputs: int
-    n_outputs: int
-    constants: tuple[float, ...]
-    n_registers: int
-
-    @property
-    def n_slots(self) -> int:
-        return self.n_inputs + self.n_outputs + len(self.constants) + self.n_registers
-
-    def __len__(self) -> int:
-        return len(self.code)
+Program = Tape
+"""What the interpreter runs: a :class:`~symgrad.codegen.tape.Tape` whose constant powers have opcodes of
+their own (:data:`POWER_CODE`, past the tape's :data:`~symgrad.codegen.tape.OPCODES`), as the C printer spells them."""
 
 
 def _exponent(value: float) -> int | Fraction | None:

@@ -32,6 +32,7 @@ from oracle import (
     SY,
     examples,
     expressions,
+    no_c_compiler,
     op_operands,
     op_points,
 )
@@ -354,15 +355,8 @@ def test_the_threshold_and_its_environment_variable(threshold, monkeypatch):
 
 def test_without_a_compiler_a_taped_kernel_says_so(threshold, monkeypatch):
     threshold(0)
-    monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.delenv("CC", raising=False)
-    monkeypatch.delenv("SYMGRAD_CC", raising=False)
-    native.find_compiler.cache_clear()
-    try:
-        with pytest.raises(BackendError, match="C compiler"):
-            sg.grad(lambda x: _chain(x, 5), backend="c")
-    finally:
-        native.find_compiler.cache_clear()
+    with no_c_compiler(monkeypatch), pytest.raises(BackendError, match="C compiler"):
+        sg.grad(lambda x: _chain(x, 5), backend="c")
 
 
 def test_a_dataset_reduction_runs_its_per_sample_kernel_on_the_interpreter(threshold, monkeypatch):

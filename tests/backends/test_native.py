@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import X, Y, has_gpu, nvcc_ptx, smooth_expressions
+from oracle import X, Y, has_gpu, no_c_compiler, nvcc_ptx, smooth_expressions
 
 import symgrad as sg
 from symgrad.api.compiled import Compiled, _SlotLayout
@@ -301,15 +301,8 @@ def test_unknown_backend_is_named():
 
 
 def test_c_backend_without_a_compiler_says_so(monkeypatch):
-    monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.delenv("CC", raising=False)
-    monkeypatch.delenv("SYMGRAD_CC", raising=False)
-    native.find_compiler.cache_clear()
-    try:
-        with pytest.raises(BackendError, match="C compiler"):
-            sg.grad(f_w2, backend="c")
-    finally:
-        native.find_compiler.cache_clear()
+    with no_c_compiler(monkeypatch), pytest.raises(BackendError, match="C compiler"):
+        sg.grad(f_w2, backend="c")
 
 
 SOURCE = "double sg_probe(double x) { return 2.0 * x + %d; }\n"

@@ -152,3 +152,24 @@ def test_the_garbage_collector_is_paused_only_while_building():
         assert not gc.isenabled()  # a collector the caller switched off stays off
     finally:
         gc.enable()
+
+
+def test_the_collector_is_paused_while_a_function_is_traced_and_back_after():
+    import gc
+
+    seen = []
+
+    def f(x):
+        seen.append(gc.isenabled())
+        return sg.sin(x) * x
+
+    assert gc.isenabled()
+    sg.grad(f)(0.3)
+    assert seen == [False] and gc.isenabled()
+
+    def broken(x):
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        sg.grad(broken)
+    assert gc.isenabled()  # also when the traced function raises

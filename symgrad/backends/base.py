@@ -29,8 +29,12 @@ class Backend(Protocol):
     def check_available(self) -> None:
         """Raise :class:`~symgrad.errors.BackendError` saying what is missing (compiler, CuPy, GPU)."""
 
-    def generate(self, inputs: list[Node], slots: list[Node], dtype: str, results_format: str | None = None) -> Any:
-        """The kernel's source (``.source``) and what calling it needs; no toolchain is used."""
+    def generate(self, inputs: list[Node], slots: Any, dtype: str, results_format: str | None = None) -> Any:
+        """The kernel's source (``.source``) and what calling it needs; no toolchain is used.
+
+        ``slots``: the output slots' :class:`~symgrad.codegen.kernel.SlotTable`, or their nodes
+        (:func:`~symgrad.codegen.kernel.slot_table` gives a table for either).
+        """
 
     def load(self, kernel: Any, threads: int, fast_math: bool) -> KernelFn:
         """A callable running ``kernel``; compiling may happen here or on its first call."""

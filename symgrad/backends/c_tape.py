@@ -60,6 +60,7 @@ import numpy as np
 
 from .._version import __version__
 from ..codegen.csource import REAL, generate_native
+from ..codegen.kernel import SlotTable
 from ..codegen.printer import SMALL_POWER, c_backend, expr_pow
 from ..codegen.render import render
 from ..codegen.schedule import Schedule
@@ -295,7 +296,13 @@ class TapedKernel:
 
 
 def generate_tape_kernel(
-    sched: Schedule, inputs: list[Node], slots: list[Node], unique: list[Node], dtype: str, threshold: int, gh: str
+    sched: Schedule,
+    inputs: list[Node],
+    slots: SlotTable | list[Node],
+    unique: list[Node],
+    dtype: str,
+    threshold: int,
+    gh: str,
 ) -> TapedKernel:
     """The taped C kernel of ``slots`` (``sched`` schedules ``unique``, the distinct non-constant slots)."""
     program = c_program(build_tape(sched, inputs, unique))  # the tape itself is not kept: the program is a copy

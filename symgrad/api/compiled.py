@@ -80,7 +80,7 @@ class Compiled:
         self._nargs = -1 if program.has_trees else len(program.args)  # -1: every call binds its pytrees
         with gc_paused():  # graph walks of 10^6 nodes: see symgrad.limits.gc_paused
             # custom functions inlined, named constants as numbers (no backend knows them): per distinct node
-            table = table.replaced(lower(table.nodes))
+            table = table.replaced(lower(table.nodes, table.order))  # the order is the schedule's too
             self._table = table
             self._scalar_ok = (
                 impl.scalar_path
@@ -90,6 +90,7 @@ class Compiled:
             )
             results = results_format(self._plan, self.dtype) if self._scalar_ok else None
             self.kernel = impl.generate(self._inputs, table, self.dtype, results)
+            table.drop_order()
         self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)

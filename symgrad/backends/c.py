@@ -429,7 +429,7 @@ class CBackend:
 
         table = slot_table(slots)
         unique = list(table.computed)
-        sched = schedule(unique)
+        sched = schedule(unique, table.order)
         threshold = tape_statements()
         if len(sched.steps) <= threshold:
             return generate_native(inputs, table, dtype, "c", vecmath.functions(dtype))

@@ -115,7 +115,7 @@ def generate_native(
     unique = list(table.computed)
     nodes = table.nodes
     outputs = [nodes[k] for k in table.inverse[table.computed_slots].tolist()]  # every non-constant slot, in order
-    sched = schedule(unique)
+    sched = schedule(unique, table.order)
     check_inputs(sched, inputs)
     gh = graph_hash(inputs, table)
     used = set(sched.inputs) | {u for u in unique if u.op == "sym"}

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import TraceError
-from ..ir.node import Node
+from ..ir.node import Node, toposort
 from .printer import PYTHON, expression_statements, numpy_statements, value_text
 from .render import render
 from .schedule import Schedule, schedule
@@ -139,6 +139,20 @@ class SlotTable:
         if self._index is None:
             self._index = {node: k for k, node in enumerate(self.nodes)}
         return self._index
+
+    @functools.cached_property
+    def order(self) -> list[Node]:
+        """Every node under the slots, each after its operands (:func:`~symgrad.ir.node.toposort` of ``nodes``).
+
+        Made once and shared by lowering (which looks for custom functions) and the
+        schedule: the order of the computed nodes' graph, with the constant slots'
+        nodes placed where they are first met.
+        """
+        return toposort(self.nodes)
+
+    def drop_order(self) -> None:
+        """Forget :attr:`order` (a list of every node of the graph) once code is generated."""
+        self.__dict__.pop("order", None)
 
     @functools.cached_property
     def is_const(self) -> np.ndarray:
@@ -426,7 +440,7 @@ def generate(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, 
     """
     table = slot_table(slots)
     unique = list(table.computed)
-    sched = schedule(unique)
+    sched = schedule(unique, table.order)
     check_inputs(sched, inputs)
     gh = graph_hash(inputs, table)
     numpy_name, scalar_name = f"kernel_{gh}", f"scalar_{gh}"

@@ -55,7 +55,7 @@ def _parts(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, pr
     """The template context shared by both frames (the per-point body, as generate_native prints it) and facts."""
     table = slot_table(slots)
     unique = list(table.computed)
-    sched = schedule(unique)
+    sched = schedule(unique, table.order)
     check_inputs(sched, inputs)
     gh = graph_hash(inputs, table)
     used = set(sched.inputs) | {u for u in unique if u.op == "sym"}

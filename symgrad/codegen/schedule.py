@@ -50,7 +50,7 @@ def effective_args(node: Node, absorbed: frozenset[Node] | set[Node]) -> list[No
     return out
 
 
-def schedule(outputs: list[Node] | tuple[Node, ...]) -> Schedule:
+def schedule(outputs: list[Node] | tuple[Node, ...], order: list[Node] | None = None) -> Schedule:
     """The statements computing ``outputs``, each shared node once.
 
     Plain loops over the topological order (this runs once per node of graphs
@@ -59,8 +59,13 @@ def schedule(outputs: list[Node] | tuple[Node, ...]) -> Schedule:
     value is read last (through absorbed operands).  Every node but the absorbed
     ones is computed: an absorbed node has one user, which reads its operand
     instead, and what it alone reaches is the constant -1.
+
+    ``order``: a topological order of the graph under ``outputs`` already made (a
+    slot table's, :attr:`symgrad.codegen.kernel.SlotTable.order`: the same nodes
+    in the same order, plus constant roots, which no step reads), else one is made.
     """
-    order = toposort(outputs)
+    if order is None:
+        order = toposort(outputs)
     users = Counter(chain.from_iterable(node.args for node in order))
     output_set = set(outputs)
     absorbed: set[Node] = set()

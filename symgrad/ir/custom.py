@@ -348,14 +348,16 @@ def custom_function(
 # -- passes over graphs holding custom functions ----------------------------------------------------
 
 
-def lower(roots: Sequence[Node]) -> list[Node]:
+def lower(roots: Sequence[Node], order: Sequence[Node] | None = None) -> list[Node]:
     """The roots with every custom function inlined (its body) and named constants as numbers.
 
     Code generation runs on the result, so printers and backends see only the op table's ops.
     A compiled object lowers the distinct nodes of its slots (a dense Hessian's 9*10^6 slots
     hold ~9,000), not every slot: see :meth:`symgrad.codegen.kernel.SlotTable.replaced`.
     """
-    if not any(n.op == CUSTOM for n in toposort(dict.fromkeys(roots))):  # distinct first, at C speed
+    if order is None:
+        order = toposort(dict.fromkeys(roots))  # distinct first, at C speed
+    if not any(n.op == CUSTOM for n in order):  # ``order``: every node under the roots (a slot table's)
         return list(roots)  # the usual case: the graph as it is, not rebuilt
     return B.rewrite(roots, lambda node, new: node.value.lowered(node, new) if node.op == CUSTOM else None)
 

@@ -90,7 +90,7 @@ class Compiled:
             )
             results = results_format(self._plan, self.dtype) if self._scalar_ok else None
             self.kernel = impl.generate(self._inputs, table, self.dtype, results)
-            table.drop_order()
+            table.drop_walks()
         self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)

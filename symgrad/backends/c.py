@@ -41,7 +41,6 @@ import numpy as np
 from ..codegen.csource import SIMD_STATEMENTS, NativeKernel, generate_native
 from ..codegen.kernel import check_inputs, graph_hash, slot_table
 from ..codegen.render import render
-from ..codegen.schedule import schedule
 from ..errors import BackendError
 from . import vecmath
 from .cache import cache_key, fetch_or_build
@@ -429,7 +428,7 @@ class CBackend:
 
         table = slot_table(slots)
         unique = list(table.computed)
-        sched = schedule(unique, table.order)
+        sched = table.schedule
         threshold = tape_statements()
         if len(sched.steps) <= threshold:
             return generate_native(inputs, table, dtype, "c", vecmath.functions(dtype))

@@ -32,7 +32,6 @@ from ..ir.ops import c_helpers
 from .kernel import SlotTable, check_inputs, graph_hash, legend, live_across, slot_table
 from .printer import Statement, c_backend, expression_statements, value_text
 from .render import render
-from .schedule import schedule
 
 FRAMES = {"c": "c/kernel.c.j2", "cuda": "cuda/kernel.cu.j2"}
 REAL = {"float64": "double", "float32": "float"}
@@ -115,7 +114,7 @@ def generate_native(
     unique = list(table.computed)
     nodes = table.nodes
     outputs = [nodes[k] for k in table.inverse[table.computed_slots].tolist()]  # every non-constant slot, in order
-    sched = schedule(unique, table.order)
+    sched = table.schedule
     check_inputs(sched, inputs)
     gh = graph_hash(inputs, table)
     used = set(sched.inputs) | {u for u in unique if u.op == "sym"}

@@ -150,9 +150,16 @@ class SlotTable:
         """
         return toposort(self.nodes)
 
-    def drop_order(self) -> None:
-        """Forget :attr:`order` (a list of every node of the graph) once code is generated."""
+    @functools.cached_property
+    def schedule(self) -> Schedule:
+        """The schedule of the computed nodes, made once for every generator that asks (the C backend's
+        threshold decision and its kernel, a kernel and its listing)."""
+        return schedule(self.computed, self.order)
+
+    def drop_walks(self) -> None:
+        """Forget :attr:`order` and :attr:`schedule` (each holds every node of the graph) once code is generated."""
         self.__dict__.pop("order", None)
+        self.__dict__.pop("schedule", None)
 
     @functools.cached_property
     def is_const(self) -> np.ndarray:
@@ -440,7 +447,7 @@ def generate(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, 
     """
     table = slot_table(slots)
     unique = list(table.computed)
-    sched = schedule(unique, table.order)
+    sched = table.schedule
     check_inputs(sched, inputs)
     gh = graph_hash(inputs, table)
     numpy_name, scalar_name = f"kernel_{gh}", f"scalar_{gh}"
@@ -456,7 +463,7 @@ def generate(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, 
             scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, table.slots)
 
         def listing() -> str:
-            source = "".join(_numpy_parts(schedule(unique), inputs, unique, dtype, numpy_name, gh))
+            source = "".join(_numpy_parts(table.schedule, inputs, unique, dtype, numpy_name, gh))
             return render("numpy/tape_listing.py.j2", **_tape_facts(tape, len(sched.steps))) + source
 
         return Kernel(

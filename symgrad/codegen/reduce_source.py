@@ -28,7 +28,6 @@ from .csource import REAL, vector_declarations
 from .kernel import SlotTable, check_inputs, graph_hash, legend, slot_table
 from .printer import c_backend, expression_statements, value_text
 from .render import render
-from .schedule import schedule
 
 BLOCK = 256
 """Threads per block of the CUDA reduction (a power of two: the block sum is a halving tree)."""
@@ -55,7 +54,7 @@ def _parts(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, pr
     """The template context shared by both frames (the per-point body, as generate_native prints it) and facts."""
     table = slot_table(slots)
     unique = list(table.computed)
-    sched = schedule(unique, table.order)
+    sched = table.schedule
     check_inputs(sched, inputs)
     gh = graph_hash(inputs, table)
     used = set(sched.inputs) | {u for u in unique if u.op == "sym"}

@@ -94,38 +94,11 @@ def _vjp_nodes(seeds: Sequence[tuple[Node, object]], wrt: Sequence[Node]) -> lis
 def _marked_order(roots: Sequence[Node], wrt: set[Node]) -> tuple[list[Node], set[Node]]:
     """The nodes under ``roots`` that depend on ``wrt``, in :func:`toposort`'s order, and as a set.
 
-    One depth-first walk marks each node as it is finished (its operands are
-    finished before it), so a sweep walks the graph once, and its backward loop
-    visits only what carries an adjoint.  Leaves are finished where they are
-    met, without a stack entry: the order is the same as toposort's.
+    The backward loop of a sweep then visits only what carries an adjoint.
     """
-    order: list[Node] = []
-    marked: set[Node] = set()
-    seen: set[Node] = set()
-    see, mark, keep, disjoint = seen.add, marked.add, order.append, marked.isdisjoint
-    for root in roots:
-        if root in seen:
-            continue
-        see(root)
-        stack = [(root, iter(root.args))]
-        push, pop = stack.append, stack.pop
-        while stack:
-            node, operands = stack[-1]
-            for child in operands:
-                if child not in seen:
-                    see(child)
-                    if child.args:
-                        push((child, iter(child.args)))
-                        break
-                    if child in wrt:
-                        mark(child)
-                        keep(child)
-            else:
-                pop()
-                if node in wrt or not disjoint(node.args):
-                    mark(node)
-                    keep(node)
-    return order, marked
+    order = toposort(roots)
+    marked = _dependents(order, wrt)
+    return [n for n in order if n in marked], marked
 
 
 def _accumulate(
@@ -254,24 +227,8 @@ def _reaching(root: Node, reach: dict[Node, int], start: int) -> tuple[list[Node
     marked, so the marked nodes come in the same order as in the full walk.
     """
     get = reach.get
-    order: list[Node] = []
-    seen = {root}
-    see, keep = seen.add, order.append
-    stack = [(root, iter(root.args))]
-    push, pop = stack.append, stack.pop
-    while stack:
-        node, operands = stack[-1]
-        for child in operands:
-            if child not in seen and get(child, -1) >= start:
-                see(child)
-                if child.args:
-                    push((child, iter(child.args)))
-                    break
-                keep(child)
-        else:
-            pop()
-            keep(node)
-    return order, seen
+    order = toposort([root], enter=lambda child: get(child, -1) >= start)
+    return order, set(order)
 
 
 def _entry_sweep(

@@ -19,7 +19,7 @@ import threading
 import weakref
 import zlib
 from _weakref import _remove_dead_weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 
 from ..errors import ArrayMethodError, TraceError, UnsupportedOpError
@@ -557,12 +557,14 @@ def symbol(name: str, index: tuple[int, ...] = ()) -> Node:
     return make("sym", (), (name, tuple(int(i) for i in index)))
 
 
-def toposort(roots: Iterable[Node]) -> list[Node]:
+def toposort(roots: Iterable[Node], enter: Callable[[Node], bool] | None = None) -> list[Node]:
     """All nodes reachable from ``roots``, each after its operands (iterative DFS).
 
     Each stack entry holds a node and an iterator over its operands, so a visit
     costs no new tuple per edge, and a leaf is placed at once, without a stack
     entry (this runs over graphs of 10^6 nodes several times per compile).
+    ``enter``: walk into an operand only where it says so (a Hessian entry's
+    sweep walks only what reaches its variables); the roots are always placed.
     """
     order: list[Node] = []
     seen: set[Node] = set()  # nodes hash by identity, at C speed
@@ -576,7 +578,7 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
         while stack:
             node, operands = stack[-1]
             for child in operands:
-                if child not in seen:
+                if child not in seen and (enter is None or enter(child)):
                     mark(child)
                     if child.args:
                         push((child, iter(child.args)))

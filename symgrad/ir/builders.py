@@ -96,11 +96,16 @@ _SUM_BLOCKERS = frozenset({"const", "add", "where"})  # terms a sum flattens, fo
 _PLAIN_FACTOR_BLOCKERS = frozenset({"const", "add", "mul", "pow", "where"})
 
 
-def _plain_pair(op: str, xs: tuple, blockers: frozenset) -> Node | None:
-    """Fast path: two distinct operands that nothing can combine just get sorted and interned."""
-    a, b = xs
-    if a.__class__ is Node and b.__class__ is Node and a is not b and a.op not in blockers and b.op not in blockers:
-        return make(op, (a, b) if a.key <= b.key else (b, a))
+def _plain_product(a, b) -> Node | None:
+    """Fast path: two distinct factors that nothing can combine just get sorted and interned."""
+    if (
+        a.__class__ is Node
+        and b.__class__ is Node
+        and a is not b
+        and a.op not in _PLAIN_FACTOR_BLOCKERS
+        and b.op not in _PLAIN_FACTOR_BLOCKERS
+    ):
+        return make("mul", (a, b) if a.key <= b.key else (b, a))
     return None
 
 
@@ -248,8 +253,7 @@ def _extended(p: Node, f: Node) -> Node | None:
         if g is f or (g.op == "pow" and g.args[0] is f):
             return None
     coeff = args[0] if args[0].op == "const" else None
-    factors = [f, *reversed(args[1:] if coeff is not None else args)]  # the general path's order before sorting
-    factors.sort(key=_key)
+    factors = sorted((*(args[1:] if coeff is not None else args), f), key=_key)
     if coeff is not None:
         factors.insert(0, coeff)
     return make("mul", tuple(factors))
@@ -258,9 +262,9 @@ def _extended(p: Node, f: Node) -> Node | None:
 def mul(*xs) -> Node:
     """The canonical n-ary product."""
     if len(xs) == 2:
-        if (pair := _plain_pair("mul", xs, _PLAIN_FACTOR_BLOCKERS)) is not None:
-            return pair
         a, b = xs
+        if (pair := _plain_product(a, b)) is not None:
+            return pair
         a = a if a.__class__ is Node else as_node(a)
         b = b if b.__class__ is Node else as_node(b)
         if a.op != "const" and b.op == "const":

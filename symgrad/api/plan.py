@@ -36,7 +36,7 @@ def flatten(outputs) -> tuple[tuple, list[Node], SlotTable]:
     slots = pieces[0] if len(pieces) == 1 else list(itertools.chain.from_iterable(pieces))
     try:
         table = SlotTable.of(slots)
-    except Exception:  # noqa: BLE001 - an unhashable value (a 0-d array): converted below, or said what is wrong
+    except TypeError:  # an unhashable value (a 0-d array): converted below, or said what is wrong
         table = None
     if table is None or not set(map(type, table.nodes)) <= _NODE_ONLY or any(map(_hashes_as_value, table.nodes)):
         slots = [_output_node(v) for v in slots]

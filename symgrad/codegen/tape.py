@@ -17,6 +17,7 @@ table (:func:`op_function`), never from printed code.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -99,6 +100,7 @@ _FLOAT_ARITHMETIC = {
 }
 
 
+@functools.cache
 def float_functions_source() -> str:
     """Python source defining ``FUNCTIONS``: opcode k's function on plain floats, ``f(a, b, c)``.
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import DiffError
 from ..ir import builders as B
 from ..ir.custom import CUSTOM, note_derivatives
-from ..ir.node import Node, const, toposort
+from ..ir.node import Node, const, normalize_number, toposort
 from ..ir.ops import OPS
 from ..limits import checkpoint, gc_paused
 
@@ -107,10 +107,11 @@ def _accumulate(
     """The backward loop of a sweep: the adjoint of each variable reached, from ``order`` (marked nodes, in order).
 
     A node's contributions are kept as the one term, or a list once a second
-    one arrives (most nodes have one user): the sum is the same ``B.add`` of
-    the same terms in the same order.
+    one arrives (most nodes have one user): the sum is one ``B.add`` of the
+    terms in the order they came.  A term is a node, or a :data:`Scaled` pair
+    while it has only passed through linear nodes (see :func:`_propagate`).
     """
-    contributions: dict[Node, Node | list[Node]] = {}
+    contributions: dict[Node, Node | Scaled | list] = {}
     for root, seed in seeds:
         if root in marked:
             _contribute(contributions, root, B.as_node(seed))
@@ -120,15 +121,56 @@ def _accumulate(
         parts = pop(node, None)
         if parts is None:
             continue
-        g = B.add(*parts) if parts.__class__ is list else parts
+        cls = parts.__class__
+        if cls is list:
+            terms: list[Node] = []
+            for p in parts:
+                if p.__class__ is tuple:
+                    terms += B.scaled_terms(*p)
+                else:
+                    terms.append(p)
+            k, g = ONE, B.add(*terms)
+        elif cls is tuple:
+            k, g = parts
+        else:
+            k, g = ONE, parts
         if node.op == "sym":
-            adjoint[node] = g
+            adjoint[node] = g if k is ONE else B.mul(k, g)
         elif g is not ZERO:
-            _propagate(contributions, node, g, marked, memo)
+            _propagate(contributions, node, k, g, marked, memo)
     return adjoint
 
 
-def _contribute(contributions: dict, node: Node, term: Node) -> None:
+Scaled = tuple  # (k, g): the adjoint term k*g, its number k (a constant node) not yet multiplied in
+"""A term reached only through sums and number-times-factor nodes carries its number apart.
+
+Reverse mode multiplies an adjoint by a node's number at each ``c*t`` it passes
+(``0.9*y``, ``100*(...)**2``, ``-x``); done eagerly, each such step builds a
+node, and a number times a short sum distributes into a new sum whose nodes the
+next step copies again (half of the nodes a Rosenbrock gradient built were
+such intermediates).  Carried apart, the numbers multiply as Python numbers and
+the term is built once, where a non-linear node or a variable needs it: the
+same node the eager steps end in, up to the rounding of the product of floats.
+"""
+
+# A product of numbers carried apart only while it is an exact number or a float this far from
+# overflow and underflow: the eager steps multiply it into the term's coefficients one at a time,
+# so a product of 1e200 and 1e200 that the term's 1e-300 would bring back must not become inf first.
+_SAFE_SCALE = (1e-100, 1e100)
+
+
+def _scaled(k: Node, c: Node, g: Node):
+    """The term ``(k*c) * g`` for constants ``k`` (carried) and ``c`` (a node's), kept apart while that is safe."""
+    if k is ONE:
+        return (c, g)  # c is no 1: a product's number is never 1
+    kc = k.value * c.value
+    if kc.__class__ is float and not _SAFE_SCALE[0] < abs(kc) < _SAFE_SCALE[1]:  # before 0.0 normalizes to 0
+        return B.mul(c, B.mul(k, g))  # the eager steps, in their order
+    kc = normalize_number(kc)
+    return g if kc == 1 else (const(kc), g)
+
+
+def _contribute(contributions: dict, node: Node, term) -> None:
     held = contributions.get(node)
     if held is None:
         contributions[node] = term
@@ -138,21 +180,39 @@ def _contribute(contributions: dict, node: Node, term: Node) -> None:
         contributions[node] = [held, term]
 
 
-def _propagate(contributions: dict, node: Node, g: Node, marked: set[Node], memo: dict | None) -> None:
-    """Send ``g * d node / d arg`` to each marked operand (sums and products inline: no partials list)."""
+def _propagate(contributions: dict, node: Node, k, g: Node, marked: set[Node], memo: dict | None) -> None:
+    """Send ``k * g * d node / d arg`` to each marked operand (sums and products inline: no partials list).
+
+    Through a sum and a number times one factor the number ``k`` stays apart
+    (:data:`Scaled`), as it does into the base of a constant power whose
+    adjoint is that number alone (each square of a sum of squares); elsewhere
+    ``k*g`` is built first.
+    """
     op, args = node.op, node.args
-    if op == "add":  # every partial is 1: each operand gets g itself
+    if op == "add":  # every partial is 1: each operand gets the term itself
+        term = g if k is ONE else (k, g)
         for a in args:
             if a in marked:
-                _contribute(contributions, a, g)
+                _contribute(contributions, a, term)
         return
     if op == "mul" and len(args) == 2:
         a, b = args
+        if a.op == "const":  # c*t: t's partial is the number c (operands are sorted, a number first)
+            _contribute(contributions, b, _scaled(k, a, g))  # b is marked: a number is not
+            return
+        if k is not ONE:
+            g = B.mul(k, g)
         if a in marked:
             _contribute(contributions, a, b if g is ONE else g if b is ONE else B.mul(g, b))
         if b in marked:
             _contribute(contributions, b, a if g is ONE else g if a is ONE else B.mul(g, a))
         return
+    if op == "pow" and g is ONE and args[1].op == "const":  # a square in a sum of squares: k*e * base**(e-1)
+        base, expo = args  # base is marked: the exponent is a number
+        _contribute(contributions, base, _scaled(k, expo, B.pow(base, B.add(expo, -1))))
+        return
+    if k is not ONE:
+        g = B.mul(k, g)
     for arg, partial in _local_partials(node, marked, memo):
         _contribute(contributions, arg, partial if g is ONE else g if partial is ONE else B.mul(g, partial))
 

@@ -338,6 +338,18 @@ def mul(*xs) -> Node:
     return make("mul", tuple(parts))
 
 
+def scaled_terms(c: Node, b: Node) -> list[Node]:
+    """What :func:`add` takes in from ``c*b`` (``c`` a constant): the terms ``c*t`` of a short sum ``b``, else ``c*b``.
+
+    A sum of scaled terms (reverse mode's adjoint of a node with several users)
+    then collects them without first building the sum ``c*b`` distributes into,
+    which it would flatten at once.
+    """
+    if b.op == "add" and len(b.args) <= DISTRIBUTE_LIMIT and c.value != 0 and c.value != 1:
+        return [mul(c, t) for t in b.args]
+    return [mul(c, b)]
+
+
 def _like_powers(base: Node, expos: list) -> list[Node]:
     """The factors ``base**e`` for each ``e`` in ``expos``, combined only where that keeps the real domain.
 

@@ -101,7 +101,10 @@ def variables_of(subject: Subject, wrt, claimed) -> list[tuple[str, object]]:
         if isinstance(claimed, Mapping):
             return [_variable(subject, k) for k in claimed]
         return list(subject.args.items())
-    items = wrt if isinstance(wrt, (list, tuple)) else [wrt]
+    if isinstance(wrt, str):  # "x y" and "x, y" name two variables, as in sg.symbols and sg.gradient
+        items = wrt.replace(",", " ").split() or [wrt]
+    else:
+        items = wrt if isinstance(wrt, (list, tuple)) else [wrt]
     return [_variable(subject, w) for w in items]
 
 
@@ -111,6 +114,8 @@ def _variable(subject: Subject, w) -> tuple[str, object]:
             return w, subject.args[w]
         if subject.function is not None:
             raise InputError(f"wrt names {w!r}, which is not an argument of {subject.name} ({', '.join(subject.args)})")
+        if not w.isidentifier():
+            raise InputError(f"wrt names {w!r}, which is not a symbol name (like x, x1, alpha)")
         return w, symbol(w)
     if isinstance(w, Node) and w.op == "sym":
         return w.name, w

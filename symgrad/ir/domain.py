@@ -19,7 +19,7 @@ here imports sympy, so :mod:`symgrad.api.compiled`'s ``verify`` can use
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +39,12 @@ PAIRS_PER_EDGE = 4
 BISECTIONS = 48
 OFFSETS = (1e-3, 3e-2, 0.3)
 """Distances from an edge, relative to max(1, |edge point|), at which points are placed on each side."""
+NEAR_OFFSET, NEAR_FLOOR = 1e-2, 1e-4
+"""One more distance, relative to max(|edge point|, NEAR_FLOOR) alone: it reaches inside a narrow branch near 0
+(``abs(x) < 1e-4``, a series branch ``abs(x) < 1e-3``), which the offsets above step over."""
+WIDE_MAGNITUDES = (-9.0, 9.0)
+"""log10 of the magnitudes of the extra candidates an edge is looked for among when the pool shows no sign
+change: a kink at x = 5000 (``maximum(x, 5000)``) or a branch inside |x| < 1e-4 lies outside the pool."""
 
 _COMPARISONS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})
 _KINK_OF_ARGUMENT = frozenset({"abs", "sign", "relu", "log"})
@@ -123,7 +129,7 @@ def sample(
         ok = bool(np.all(np.isfinite(values_at(nodes, symbols, np.zeros((0, 1))))))
         return Sample({}, int(ok), 0, 1)
     gs = edges([*nodes, *also])[:max_edges] if max_edges > 0 else []
-    beside = _short(_beside_edges(gs, symbols, pool, rng))
+    beside = _short(_beside_edges(gs, symbols, pool, rng, lambda: _short(_wide(len(symbols), [seed, 1]))))
     near = _finite(nodes, symbols, beside)  # in the order of _ordered: a prefix covers every edge
     far = _finite(nodes, symbols, pool)
     wanted = max(count // 2, 2 * len(gs)) if len(far) >= count - count // 2 else count - len(far)
@@ -162,6 +168,16 @@ def _pool(n: int, rng: np.random.Generator) -> np.ndarray:
     return signs * mags  # land in a domain like sqrt(a[i]) for every i
 
 
+def _wide(n: int, seed: list[int]) -> np.ndarray:
+    """Candidates for the edge search only: magnitudes log-uniform over :data:`WIDE_MAGNITUDES`, random signs.
+
+    Their own seeded stream: the pool's points, and the edges found among them, stay what they were.
+    """
+    rng = np.random.default_rng(seed)
+    mags = 10.0 ** rng.uniform(*WIDE_MAGNITUDES, (n, POOL_SIZE))
+    return rng.choice([-1.0, 1.0], (n, POOL_SIZE)) * mags
+
+
 def _finite(nodes: Sequence[Node], symbols: Sequence[Node], points: np.ndarray) -> np.ndarray:
     """Indices of the points (columns) where every node is finite."""
     if points.shape[1] == 0:
@@ -170,18 +186,34 @@ def _finite(nodes: Sequence[Node], symbols: Sequence[Node], points: np.ndarray) 
     return np.flatnonzero(np.all(np.isfinite(values), axis=0))
 
 
-def _beside_edges(gs: list[Node], symbols: list[Node], pool: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Points at the offsets on each side of each edge, in the order they should be kept (see :func:`_ordered`)."""
+def _beside_edges(
+    gs: list[Node], symbols: list[Node], pool: np.ndarray, rng: np.random.Generator, wide: Callable[[], np.ndarray]
+) -> np.ndarray:
+    """Points at the offsets on each side of each edge, in the order they should be kept (see :func:`_ordered`).
+
+    An edge is looked for among the pool's points; where its sign does not change there, among the pool
+    and the candidates ``wide()`` makes (made once, when first needed) together: a kink at x = 5000, a
+    branch inside |x| < 1e-4.
+    """
     n = len(symbols)
     if not gs:
         return np.empty((n, 0))
     signs = values_at(gs, symbols, pool)
+    both = wide_signs = None
     lo_list, hi_list, owner = [], [], []
     for k in range(len(gs)):
         neg, pos = np.flatnonzero(signs[k] < 0), np.flatnonzero(signs[k] > 0)
+        cands = pool
+        if not (neg.size and pos.size):
+            if wide_signs is None:
+                extra = wide()
+                both = np.concatenate([pool, extra], axis=1)
+                wide_signs = np.concatenate([signs, values_at(gs, symbols, extra)], axis=1)
+            neg, pos = np.flatnonzero(wide_signs[k] < 0), np.flatnonzero(wide_signs[k] > 0)
+            cands = both
         if neg.size and pos.size:
-            lo_list.append(pool[:, rng.choice(neg, PAIRS_PER_EDGE)])
-            hi_list.append(pool[:, rng.choice(pos, PAIRS_PER_EDGE)])
+            lo_list.append(cands[:, rng.choice(neg, PAIRS_PER_EDGE)])
+            hi_list.append(cands[:, rng.choice(pos, PAIRS_PER_EDGE)])
             owner += [k] * PAIRS_PER_EDGE
     if not owner:
         return np.empty((n, 0))
@@ -194,11 +226,13 @@ def _beside_edges(gs: list[Node], symbols: list[Node], pool: np.ndarray, rng: np
         hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
     root = 0.5 * (lo + hi)
     unit = direction / np.maximum(np.linalg.norm(direction, axis=0), 1e-300)
-    scale = np.maximum(1.0, np.max(np.abs(root), axis=0))
-    return _ordered(root, unit * scale, len(owner) // PAIRS_PER_EDGE)
+    size = np.max(np.abs(root), axis=0)
+    scale = np.maximum(1.0, size)
+    near = NEAR_OFFSET * np.maximum(size, NEAR_FLOOR)
+    return _ordered(root, unit * scale, len(owner) // PAIRS_PER_EDGE, unit * near)
 
 
-def _ordered(root: np.ndarray, step: np.ndarray, n_edges: int) -> np.ndarray:
+def _ordered(root: np.ndarray, step: np.ndarray, n_edges: int, near: np.ndarray) -> np.ndarray:
     """The points ``root +- offset*step``, ordered so that any prefix covers the edges evenly.
 
     Level by level (first pair at the middle offset, first pair at the smallest,
@@ -208,10 +242,12 @@ def _ordered(root: np.ndarray, step: np.ndarray, n_edges: int) -> np.ndarray:
     n = root.shape[0]
     root = root.reshape(n, n_edges, PAIRS_PER_EDGE)
     step = step.reshape(n, n_edges, PAIRS_PER_EDGE)
+    near = near.reshape(n, n_edges, PAIRS_PER_EDGE)
+    levels = ((OFFSETS[1], step), (OFFSETS[0], step), (1.0, near), (OFFSETS[2], step))
     cols = [
-        root[:, k, pair] + side * d * step[:, k, pair]
+        root[:, k, pair] + side * d * st[:, k, pair]
         for pair in range(PAIRS_PER_EDGE)
-        for d in (OFFSETS[1], OFFSETS[0], OFFSETS[2])
+        for d, st in levels
         for k in range(n_edges)
         for side in (-1.0, 1.0)
     ]

@@ -205,6 +205,18 @@ class _Builder:
 _COPY, _ADD, _SUBTRACT, _MULTIPLY, _DIVIDE = (CODE[n] for n in ("copy", "add", "subtract", "multiply", "divide"))
 
 
+class _Slots(dict):
+    """Node -> slot; a constant gets its slot on first use (``__missing__``), so operands are plain lookups."""
+
+    def __init__(self, builder: _Builder, inputs: list[Node]) -> None:
+        super().__init__((s, k) for k, s in enumerate(inputs))
+        self.builder = builder
+
+    def __missing__(self, node: Node) -> int:  # only a constant is met before it has a slot
+        found = self[node] = self.builder.const(node.value)
+        return found
+
+
 def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
     """The tape computing ``unique`` (distinct non-constant outputs) from ``inputs``, one walk over the schedule.
 
@@ -212,39 +224,39 @@ def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
     :func:`symgrad.codegen.printer.numpy_statements` hands out its buffers.
     """
     n_in, n_out = len(inputs), len(unique)
-    slots: dict[Node, int] = {s: k for k, s in enumerate(inputs)}  # constants join on first use
-    outputs = {node: n_in + k for k, node in enumerate(unique) if node.op != "sym"}
     b = _Builder()
+    slots = _Slots(b, inputs)
+    outputs = {node: n_in + k for k, node in enumerate(unique) if node.op != "sym"}
     for k, node in enumerate(unique):
         if node.op == "sym":
             b.emit("copy", (slots[node],), n_in + k)
     absorbed = sched.absorbed
     plan, n_registers = buffer_plan(sched, outputs)
-
-    def slot(node: Node) -> int:
-        found = slots.get(node)
-        if found is None:  # only a constant is met before it has a slot
-            found = slots[node] = b.const(node.value)
-        return found
-
+    rows = b.rows
     for node, register in zip(sched.steps, plan):
         out = outputs[node] if register is None else _REGISTER - register
         op = node.op
         if op == "add" or op == "mul":
-            if absorbed:
-                probe = negated if op == "add" else reciprocal_of
-                plus = [slot(a) for a in node.args if a not in absorbed]
-                minus = [slot(probe(a)) for a in node.args if a in absorbed]
+            args = node.args
+            if len(args) == 2 and (not absorbed or (args[0] not in absorbed and args[1] not in absorbed)):
+                # most sums and products: one instruction, as chain() writes it
+                rows += (_ADD if op == "add" else _MULTIPLY, slots[args[0]], slots[args[1]], -1, out)
+                slots[node] = out
+                continue
+            if not absorbed:
+                plus, minus = [slots[a] for a in args], []
             else:
-                plus, minus = [slot(a) for a in node.args], []
+                probe = negated if op == "add" else reciprocal_of
+                plus = [slots[a] for a in args if a not in absorbed]
+                minus = [slots[probe(a)] for a in args if a in absorbed]
             if op == "add":
                 b.chain(_ADD, _SUBTRACT, 0.0, plus, minus, out)
             else:
                 b.chain(_MULTIPLY, _DIVIDE, 1.0, plus, minus, out)
         elif op == "pow":
-            b.power(slot(node.args[0]), node.args[1], slot, out)
+            b.power(slots[node.args[0]], node.args[1], slots.__getitem__, out)
         elif op in CODE:
-            b.emit(op, [slot(a) for a in node.args], out)
+            b.emit(op, [slots[a] for a in node.args], out)
         else:
             raise UnsupportedOpError(op, "numpy")
         slots[node] = out

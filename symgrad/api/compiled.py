@@ -186,9 +186,14 @@ class Compiled:
         check_rules(self._exprs)  # custom functions' derivative rules against their bodies
         values = self._verification_points(points, seed)
         n = len(next(iter(values.values()))) if values else 1
-        if not n:
-            return  # no point where the outputs are finite: nothing to compare there
-        args = [np.stack([values[s] for s in a.symbols], axis=-1).reshape((n,) + a.shape) for a in self.args]
+        if not n or not len(self._table):
+            return  # no point where the outputs are finite, or no output slot: nothing to compare there
+        args = [
+            np.stack([values[s] for s in a.symbols], axis=-1).reshape((n,) + a.shape)
+            if a.symbols
+            else np.zeros((n,) + a.shape)  # an argument with no elements (shape (0,))
+            for a in self.args
+        ]
         xp = self._backend.array_module()
         with np.errstate(all="ignore"):  # silent when the code is right, whatever the caller's errstate
             block, _ = self._block([xp.asarray(a) for a in args], xp)

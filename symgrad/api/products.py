@@ -2,8 +2,12 @@
 
 Each is built from the traced program like the other transformations
 (:mod:`symgrad.api.transforms`), with one more argument per tangent or
-cotangent, and is kept per function: these are called again and again with new
-points and vectors (SciPy's ``hessp=``), and a new vector reuses the kernel.
+cotangent.  As ``jax.jvp`` does, each call traces the function again, so a value
+it closes over that has changed since the last call is seen; the code built from
+a trace is kept per function and reused while the function traces to the same
+graph (hash-consed, so that is the same output nodes): these are called again
+and again with new points and vectors (SciPy's ``hessp=``), and a new vector
+reuses the kernel.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from ..diff.forward import jvp_nodes
 from ..diff.reverse import vjp_nodes
 from ..errors import InputError
 from ..tracing.program import Program, as_value
-from ..tracing.pytree import LEAF
+from ..tracing.pytree import LEAF, Tree, describe, flatten
 from ..tracing.tracer import ArgSpec, Shapes, make_params
 from .compiled import Compiled
 from .options import CompileOptions
@@ -68,12 +72,7 @@ def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="fl
     if len(primals) != len(tangents):
         raise InputError(f"jvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
     compiled = _per_function(
-        "jvp",
-        fn,
-        shapes,
-        len(primals),
-        opts,
-        lambda: Compiled(_jvp_program(_program_for_call(fn, shapes, len(primals))), opts),
+        "jvp", fn, shapes, len(primals), opts, lambda program: Compiled(_jvp_program(program), opts)
     )
     return compiled(*primals, *tangents)
 
@@ -81,17 +80,19 @@ def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="fl
 def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
     """``(fn(*primals), vjp_fn)`` as in ``jax.vjp``; ``vjp_fn(ct)`` gives one cotangent per primal."""
     opts = options_of("vjp", backend, dtype, options)
-    value_fn, back, single = _per_function(
-        "vjp", fn, shapes, len(primals), opts, lambda: _vjp_build(fn, shapes, len(primals), opts)
+    value_fn, back, single, ct_tree = _per_function(
+        "vjp", fn, shapes, len(primals), opts, lambda program: _vjp_build(program, opts)
     )
-    return value_fn(*primals), BoundFunction(back, tuple(primals), wrap_single=single)
+    return value_fn(*primals), BoundFunction(back, tuple(primals), wrap_single=single, tree=ct_tree)
 
 
-def _vjp_build(fn, shapes: Shapes, nargs: int, opts: CompileOptions) -> tuple[Compiled, Compiled, bool]:
-    program = _program_for_call(fn, shapes, nargs)
+def _vjp_build(program: Program, opts: CompileOptions) -> tuple[Compiled, Compiled, bool, tuple[Tree, str] | None]:
     taken = {p.name for p in program.params}
     leaves: list[np.ndarray] = []
     _map_leaves(program.outputs, leaves.append)  # one cotangent argument per output leaf, in flattening order
+    _, tree = flatten(program.outputs)
+    # a dict/list/tuple output: its vjp function also takes one cotangent in that structure, as jax.vjp's does
+    ct_tree = None if tree.is_leaf else (tree, describe(tree, [repr(leaf.shape) for leaf in leaves]))
     names = [_fresh_name("ct" if len(leaves) == 1 else f"ct{i}", taken) for i in range(len(leaves))]
     ct_args, ct_params = make_params(names, [ArgSpec(LEAF, (leaf.shape,)) for leaf in leaves], len(program.args))
     seeds = [(node, ct) for leaf, a in zip(leaves, ct_args) for node, ct in zip(leaf.reshape(-1), a.symbols)]
@@ -100,7 +101,7 @@ def _vjp_build(fn, shapes: Shapes, nargs: int, opts: CompileOptions) -> tuple[Co
     single = len(nums) == 1
     cotangents = _split_by_args(vjp_nodes(seeds, variables), program, nums, single)
     back = Compiled(Program(program.args + ct_args, cotangents, program.params + ct_params), opts)
-    return Compiled(program, opts), back, single
+    return Compiled(program, opts), back, single, ct_tree
 
 
 def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
@@ -109,12 +110,11 @@ def hvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="fl
     primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
     if len(primals) != len(tangents):
         raise InputError(f"hvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
-    compiled = _per_function("hvp", fn, shapes, len(primals), opts, lambda: _hvp_build(fn, shapes, len(primals), opts))
+    compiled = _per_function("hvp", fn, shapes, len(primals), opts, lambda program: _hvp_build(program, opts))
     return compiled(*primals, *tangents)
 
 
-def _hvp_build(fn, shapes: Shapes, nargs: int, opts: CompileOptions) -> Compiled:
-    program = _program_for_call(fn, shapes, nargs)
+def _hvp_build(program: Program, opts: CompileOptions) -> Compiled:
     nums = tuple(range(len(program.params)))
     _, g, _ = _grads(program, nums, "hvp")
     jp = _jvp_program(program.with_outputs(g))
@@ -123,8 +123,9 @@ def _hvp_build(fn, shapes: Shapes, nargs: int, opts: CompileOptions) -> Compiled
 
 
 # jvp, vjp and hvp are called again and again with new points and vectors (SciPy's ``hessp=``):
-# what they compile is kept per function, keyed by everything that shapes the code, as
-# jax.jit does.  Entries go when the function does (weak keys).
+# what they compile is kept per function, keyed by everything that shapes the code, with the
+# graph it was built from (the last one only: a closed-over value that changes at every call
+# rebuilds, it does not pile up).  Entries go when the function does (weak keys).
 _PER_FUNCTION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _PER_FUNCTION_LOCK = threading.Lock()
 
@@ -139,15 +140,35 @@ def _frozen(shapes: Shapes):
 
 
 def _per_function(kind: str, fn, shapes: Shapes, nargs: int, opts: CompileOptions, build):
-    """``build()``'s result, built once per (function, kind, shapes, argument count, options)."""
+    """``build(program)`` for ``fn`` traced now, reused while ``fn`` traces to the same graph.
+
+    Kept per (function, kind, shapes, argument count, options).  Tracing again
+    at every call is what ``jax.jvp`` does: a cached build alone would go on
+    computing with the closed-over values of the first call.
+    """
+    program = _program_for_call(fn, shapes, nargs)
+    graph = _traced_graph(program)
     try:
         key = (kind, _frozen(shapes), nargs, opts)
         with _PER_FUNCTION_LOCK:
             cached = _PER_FUNCTION.setdefault(fn, {}).get(key)
     except TypeError:  # a function that cannot be weakly referenced: build every time
-        return build()
-    if cached is None:
-        cached = build()
-        with _PER_FUNCTION_LOCK:
-            _PER_FUNCTION.setdefault(fn, {})[key] = cached
-    return cached
+        return build(program)
+    if cached is not None and _same_graph(cached[0], graph):
+        return cached[1]
+    built = build(program)
+    with _PER_FUNCTION_LOCK:
+        _PER_FUNCTION.setdefault(fn, {})[key] = (graph, built)
+    return built
+
+
+def _traced_graph(program: Program) -> tuple[tuple, list]:
+    """What makes two traces the same code: the arguments, the output structure, and the output nodes."""
+    leaves, tree = flatten(program.outputs)
+    nodes = [n for leaf in leaves for n in np.asarray(leaf, dtype=object).reshape(-1).tolist()]
+    return (tuple((a.name, a.shape) for a in program.args), program.params, tree), nodes
+
+
+def _same_graph(a: tuple[tuple, list], b: tuple[tuple, list]) -> bool:
+    """Equal arguments and structure, and the very same output nodes (compared by identity, never by ``==``)."""
+    return a[0] == b[0] and len(a[1]) == len(b[1]) and all(x is y for x, y in zip(a[1], b[1]))

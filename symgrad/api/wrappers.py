@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
 
 from .. import backends
+from ..errors import InputError
+from ..tracing.pytree import describe_value, leaves_as
 from .compiled import Compiled
 
 
@@ -28,14 +31,39 @@ class CompiledWrapper:
 class BoundFunction(CompiledWrapper):
     """A compiled object with its leading arguments fixed (what ``vjp`` returns)."""
 
-    def __init__(self, compiled: Compiled, bound: tuple, wrap_single: bool) -> None:
+    def __init__(self, compiled: Compiled, bound: tuple, wrap_single: bool, tree=None) -> None:
         super().__init__(compiled)
         self.bound = bound
         self.wrap_single = wrap_single
+        self.tree = tree  # (Tree, text) of a structured (dict/list/tuple) output, or None
 
     def __call__(self, *cotangents):
+        if self.tree is not None and len(cotangents) == 1:
+            cotangents = self._structured(cotangents[0])
+        params = self.compiled.program.params[len(self.bound) :]  # the cotangent arguments
+        if len(cotangents) != len(params):
+            names = ", ".join(p.name for p in params)
+            one = " (or one in the output's structure)" if self.tree is not None else ""
+            raise InputError(f"the vjp function takes {len(params)} cotangent(s) ({names}){one}, got {len(cotangents)}")
         out = self.compiled(*self.bound, *cotangents)
         return (out,) if self.wrap_single else out
+
+    def _structured(self, ct) -> tuple:
+        """One cotangent in the output's structure (as ``jax.vjp``'s function takes it), as one per output leaf.
+
+        A single positional cotangent still works where the output has one leaf
+        (a tuple or list there may be an array, as numpy reads it).
+        """
+        tree, text = self.tree
+        if tree.size == 1 and not isinstance(ct, Mapping):
+            return (ct,)
+        leaves = leaves_as(tree, ct)
+        if leaves is None:
+            raise InputError(
+                f"the vjp function takes a cotangent with the output's structure {text} "
+                f"(or one cotangent per output leaf, as separate arguments), got {describe_value(ct)}"
+            )
+        return tuple(leaves)
 
 
 class SparseHessian(NamedTuple):

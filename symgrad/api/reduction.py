@@ -52,10 +52,15 @@ class Partial:
         self.count = count
 
     def add(self, values: np.ndarray, count: int) -> None:
-        """Add one chunk's sums (float64, one per slot)."""
+        """Add one chunk's sums (float64, one per slot).
+
+        Where the running sum is not finite (an inf or nan sample, or an overflow) the
+        compensation is meaningless (``inf - inf``): ``total`` gives the sum itself there.
+        """
         total = self.hi + values
         big = np.abs(self.hi) >= np.abs(values)
-        self.lo += np.where(big, (self.hi - total) + values, (values - total) + self.hi)
+        with np.errstate(invalid="ignore"):
+            self.lo += np.where(big, (self.hi - total) + values, (values - total) + self.hi)
         self.hi = total
         self.count += count
 
@@ -66,7 +71,9 @@ class Partial:
         return self
 
     def total(self) -> np.ndarray:
-        return self.hi + self.lo
+        """The compensated sums; inf or nan where the plain sum is (as numpy's and math.fsum's are)."""
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(self.hi), self.hi + self.lo, self.hi)
 
     def __reduce__(self):
         return (Partial, (self.hi.size, self.hi, self.lo, self.count))

@@ -27,7 +27,18 @@ BLOCKS_PER_SM = 8  # resident blocks per multiprocessor; each thread then sums m
 
 def combine(partials: np.ndarray) -> np.ndarray:
     """The blocks' partial sums ``(blocks, sums)`` added per output in block order, exactly rounded."""
-    return np.array([math.fsum(column) for column in partials.T], dtype=np.float64)
+    return np.array([_fsum(column) for column in partials.T], dtype=np.float64)
+
+
+def _fsum(column) -> float:
+    """``math.fsum``, with IEEE results where it raises: inf + -inf is nan, an overflowing sum is +-inf."""
+    try:
+        return math.fsum(column)
+    except ValueError:  # -inf + inf
+        return math.nan
+    except OverflowError:  # finite partials whose sum overflows
+        with np.errstate(over="ignore"):
+            return math.copysign(math.inf, float(np.sum(column)))
 
 
 class CudaReduceKernel:

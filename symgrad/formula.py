@@ -35,7 +35,7 @@ import numpy as np
 
 from .errors import FormulaError, InputError, SymgradError
 from .ir import builders as B
-from .ir.node import Node, const, symbol
+from .ir.node import Node, const, float_value, symbol
 from .ir.ops import OPS
 from .tracing import functions as F
 
@@ -293,13 +293,6 @@ def _const_bits(node: Node) -> int:
     return best
 
 
-def _as_float(value) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
-
-
 def _guarded_pow(base, expo) -> Node:
     """``base ** expo``, refusing exact powers that would build constants beyond MAX_CONST_BITS.
 
@@ -313,7 +306,7 @@ def _guarded_pow(base, expo) -> Node:
         if base.op != "const":
             raise _TooLarge
         with np.errstate(all="ignore"):
-            return const(float(np.power(_as_float(base.value), float(expo.value))))
+            return const(float(np.power(float_value(base.value), float(expo.value))))
     return B.pow(base, expo)
 
 

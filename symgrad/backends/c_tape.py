@@ -44,7 +44,7 @@ for bit too.  What may still differ, within 2 ulp:
   ``atan2f`` in the interpreter, as numpy's float32 ``arctan2`` gives).
 
 Float32 constants are rounded from their decimal text, as the compiler rounds
-the kernel's ``f`` literals (:func:`float32_literal`), never through double.
+the kernel's ``f`` literals (:func:`symgrad.codegen.printer.float32_literal`), never through double.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ import numpy as np
 from .._version import __version__
 from ..codegen.csource import REAL, generate_native
 from ..codegen.kernel import SlotTable
-from ..codegen.printer import SMALL_POWER, c_backend, expr_pow
+from ..codegen.printer import SMALL_POWER, c_backend, expr_pow, float32_literal
 from ..codegen.render import render
 from ..codegen.schedule import Schedule
 from ..codegen.tape import CODE, OPCODES, Tape, build_tape
@@ -247,24 +247,6 @@ def _checked(p: Program) -> Program:
     if len(p) and (p.dest.max() >= n_slots or writes_read_only.any()):
         raise BackendError("symgrad built a tape writing a read-only slot; this is a symgrad bug, please report it")
     return p
-
-
-def float32_literal(value: float) -> float:
-    """The float32 a C compiler makes of the literal ``repr(value) + "f"`` (correctly rounded from the decimal).
-
-    Rounding the double to float32 gives the same number except when the double
-    lies exactly halfway between two float32s: the decimal text (the shortest
-    that reads back as the double) is then off the midpoint, and its side decides.
-    """
-    with np.errstate(over="ignore"):
-        f = np.float32(value)
-    if float(f) == value or not math.isfinite(f):
-        return float(f)
-    g = np.nextafter(f, np.float32(math.copysign(math.inf, value - float(f))))  # the float32 on value's other side
-    decimal = Fraction(repr(value))
-    if float(f) + float(g) != 2 * value or decimal == Fraction(value):  # no tie (sums of adjacent float32s are exact)
-        return float(f)
-    return float(max(f, g) if decimal > Fraction(value) else min(f, g))
 
 
 # -- the kernel --------------------------------------------------------------------------------------

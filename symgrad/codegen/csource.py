@@ -80,7 +80,7 @@ class NativeKernel:
         return tuple(self.source[a:b] for a, b in zip(self.units, ends))
 
 
-VECTOR_ARITY = {"atan2": 2, "pow": 2}
+VECTOR_ARITY = {"atan2": 2, "hypot": 2, "pow": 2}
 
 
 def vector_declarations(names: tuple[str, ...], dtype: str) -> list[str]:

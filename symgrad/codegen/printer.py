@@ -18,14 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from ..errors import UnsupportedOpError
-from ..ir.node import Node
+from ..ir.node import Node, float_value
 from ..ir.ops import OPS
 from .schedule import Schedule, buffer_plan, effective_args, negated, reciprocal_of
 
 
 def _float_text(value) -> str:
-    v = float(value)
+    v = float_value(value)
     if math.isnan(v):
         return "NAN"
     if math.isinf(v):
@@ -162,8 +164,36 @@ PYTHON = ExprBackend("python", "python", "_m.sqrt({0})", "_m.pow({0}, {1})", _py
 _C_FLOAT = re.compile(r"(?<![\w.])(\d+\.\d*(?:[eE][-+]?\d+)?)(?![\w.])")
 
 
+def float32_literal(value: float) -> float:
+    """The float32 a C compiler makes of the literal ``repr(value) + "f"`` (correctly rounded from the decimal).
+
+    Rounding the double to float32 gives the same number except when the double
+    lies exactly halfway between two float32s: the decimal text (the shortest
+    that reads back as the double) is then off the midpoint, and its side decides.
+    """
+    with np.errstate(over="ignore"):
+        f = np.float32(value)
+    if float(f) == value or not math.isfinite(value):
+        return float(f)
+    g = np.nextafter(f, np.float32(math.copysign(math.inf, value - float(f))))  # the float32 on value's other side
+    # an overflowed float32 stands for 2**128 here, the one after the largest: the midpoint below it is a tie too
+    ends = [math.copysign(2.0**128, v) if math.isinf(v) else float(v) for v in (f, g)]
+    decimal = Fraction(repr(value))
+    if ends[0] + ends[1] != 2 * value or decimal == Fraction(value):  # no tie (sums of adjacent float32s are exact)
+        return float(f)
+    return float(max(f, g) if decimal > Fraction(value) else min(f, g))
+
+
+_FLOAT32 = np.finfo(np.float32)
+_FLOAT32_INSIDE = (float(_FLOAT32.smallest_subnormal), float(_FLOAT32.max))  # a literal between is a finite nonzero
+
+
 def _c_literal(value, suffix: str) -> str:
-    text = _float_text(value)
+    v = float_value(value)
+    if suffix and not _FLOAT32_INSIDE[0] < abs(v) < _FLOAT32_INSIDE[1]:
+        f = float32_literal(v)  # past float32's range (or under it): the compiler's inf (or 0), without its warning
+        v = f if math.isinf(f) or f == 0 else v
+    text = _float_text(v)
     special = {"NAN": "((real)SG_NAN)", "INF": "((real)SG_INF)", "(-INF)": "(-(real)SG_INF)"}
     if text in special:
         return special[text]

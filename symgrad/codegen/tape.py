@@ -26,7 +26,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import UnsupportedOpError
-from ..ir.node import Node
+from ..ir.node import Node, float_value
 from ..ir.ops import OPS
 from .printer import PYTHON
 from .render import render
@@ -165,7 +165,7 @@ class _Builder:
         self.constants: dict[str, int] = {}  # repr of the value (exact; nan and -0.0 keyed apart) -> index
 
     def const(self, value) -> int:
-        k = self.constants.setdefault(repr(float(value)), len(self.constants))
+        k = self.constants.setdefault(repr(float_value(value)), len(self.constants))
         return -2 - k
 
     def emit(self, op: str, operands: tuple[int, ...] | list[int], out: int) -> None:

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import TraceError, UnsupportedOpError
 from .array import SymbolicArray
-from .node import Node, Number, const, make, normalize_number
+from .node import Node, Number, const, float_value, make, normalize_number
 from .ops import OPS
 
 # A sum with more terms than this is kept as one term when it is added to, so a
@@ -425,7 +425,7 @@ def _fold_pow(b: Number, e: Number) -> Node:
     if isinstance(b, (int, Fraction)) and isinstance(e, int) and not (b == 0 and e < 0) and abs(e) <= 64:
         return const(Fraction(b) ** e)
     with np.errstate(all="ignore"):
-        return const(float(np.power(float(b), float(e))))
+        return const(float(np.power(float_value(b), float_value(e))))
 
 
 def balanced(name: str, values) -> Node:
@@ -449,7 +449,7 @@ def call(name: str, *xs) -> Node:
     args = tuple([x if x.__class__ is Node else as_node(x) for x in xs])
     if op.arity not in (-1, len(args)):
         raise TraceError(f"{name} takes {op.arity} operand(s), got {len(args)}")
-    numbers = [float(a.value) if a.op == "const" else number_of(a) for a in args]
+    numbers = [float_value(a.value) if a.op == "const" else number_of(a) for a in args]
     if None not in numbers:  # numbers, and expressions of named ones (sin(pi/2))
         with np.errstate(all="ignore"):
             value = op.ref(*numbers)
@@ -486,7 +486,7 @@ def number_of(node: Node, depth: int = 4) -> float | None:
     this answers None at once for ordinary graphs; ``depth`` bounds the walk.
     """
     if node.op == "const":
-        return float(node.value)
+        return float_value(node.value)
     if node.op == "custom" and not node.args:
         return node.value.constant
     if depth == 0 or node.op not in ("add", "mul", "pow"):

@@ -86,9 +86,9 @@ def _edges_of(node: Node) -> list[Node]:
     if op == "where" and args[0].op not in _COMPARISONS:
         return [args[0]]
     if op == "pow":
-        expo = args[1]
-        integer = expo.op == "const" and float(expo.value).is_integer()
-        if not integer or float(expo.value) < 0:  # a domain edge (x**0.5) or a pole (x**-1)
+        e = args[1].value if args[1].op == "const" else None
+        integer = isinstance(e, int) or (isinstance(e, float) and e.is_integer())  # exact: x**(10**400) too
+        if not integer or e < 0:  # a domain edge (x**0.5) or a pole (x**-1)
             return [args[0]]
     return []
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from .custom import op_of
-from .node import Node, toposort
+from .node import Node, float_value, toposort
 
 
 def evaluate(outputs: Sequence[Node], values: Mapping[Node, object], dtype: object = float) -> list:
@@ -31,7 +31,7 @@ def evaluate(outputs: Sequence[Node], values: Mapping[Node, object], dtype: obje
     with np.errstate(all="ignore"):
         for node in order:
             if node.op == "const":
-                result[node] = float(node.value)
+                result[node] = float_value(node.value)
             elif node.op == "sym":
                 if node not in values:
                     raise InputError(f"evaluate needs a value for the symbol {node.name}")

@@ -516,6 +516,20 @@ def normalize_number(value) -> Number:
     return _normalize_float(float(value))
 
 
+def float_value(value) -> float:
+    """The float a constant's exact value rounds to: +-inf past the float range, as float arithmetic gives.
+
+    ``float()`` raises OverflowError on an int or Fraction beyond ~1.8e308 (``10**400``, the 200th
+    derivative's 200!), where generated code and the interpreters need the number the computation in
+    floats would reach; one too small already rounds to a 0.0 of its sign.  Every place that turns a
+    constant into a float for computing (code, tapes, folding, the reference interpreter) calls this.
+    """
+    try:
+        return float(value)
+    except OverflowError:
+        return -math.inf if value < 0 else math.inf
+
+
 def _normalize_float(value: float) -> Number:
     if not math.isfinite(value):
         return value

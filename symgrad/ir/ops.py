@@ -264,6 +264,13 @@ def _arctan2_partials(B, args, out):
     return (B.mul(x, r2), B.mul(-1, y, r2))
 
 
+def _hypot_partials(B, args, out):
+    # a/hypot(a, b) and b/hypot(a, b): sympy's x/sqrt(x**2 + y**2), without the squares' overflow; 0/0 (nan) at
+    # the origin, as for the 2-norm (jax.grad of jnp.linalg.norm too; jnp.hypot's 1/2 comes from its tie rule)
+    inverse = B.pow(out, -1)
+    return tuple(B.mul(x, inverse) for x in args)
+
+
 def _one_minus_square(B, x):
     return B.add(1, B.mul(-1, B.pow(x, 2)))
 
@@ -701,6 +708,20 @@ _OPS = [
         aliases=("atan2",),
         ufuncs=("arctan2",),
         samples=((0.7, -1.3), (-0.4, 0.9), (1.1, 0.5)),  # away from the cut along y = 0, x < 0
+    ),
+    # sqrt(a**2 + b**2) without overflow or underflow of the squares (libm's and numpy's hypot; inf if either is)
+    Op(
+        "hypot",
+        2,
+        np.hypot,
+        _hypot_partials,
+        text="hypot({0}, {1})",
+        numpy="np.hypot({0}, {1}, out={out})",
+        python="_m.hypot({0}, {1})",
+        cuda="hypot({0}, {1})",
+        sympy=lambda sp, a, b: sp.sqrt(a**2 + b**2),  # sympy has no hypot
+        public="hypot",
+        ufuncs=("hypot",),
     ),
     Op(
         "maximum",

@@ -220,6 +220,7 @@ not_equal = primitive("ne")
 relu = primitive("relu")
 stop_gradient = primitive("stop_gradient")
 arctan2 = primitive("arctan2")
+hypot = primitive("hypot")
 maximum = primitive("maximum")
 minimum = primitive("minimum")
 
@@ -239,11 +240,6 @@ def log2(x):
 
 def log10(x):
     return B.elementwise(lambda v: B.mul(B.call("log", v), 1 / math.log(10)), _arr(x))
-
-
-def hypot(a, b):
-    """``sqrt(a**2 + b**2)``, elementwise."""
-    return B.elementwise(lambda u, v: B.pow(B.add(B.pow(u, 2), B.pow(v, 2)), Fraction(1, 2)), _arr(a), _arr(b))
 
 
 def _logaddexp(u, v):
@@ -633,7 +629,6 @@ COMPOSITES: dict[str, Composite] = {
     "square": Composite(square, 1, 1, ufuncs=("square",)),
     "log2": Composite(log2, 1, 1, ufuncs=("log2",)),
     "log10": Composite(log10, 1, 1, ufuncs=("log10",)),
-    "hypot": Composite(hypot, 2, 2, ufuncs=("hypot",)),
     "logaddexp": Composite(logaddexp, 2, 2, ufuncs=("logaddexp",)),
     "logaddexp2": Composite(logaddexp2, 2, 2, ufuncs=("logaddexp2",)),
     "clip": Composite(clip, 3, 3),

@@ -69,13 +69,19 @@ def test_cut_c_kernel_equals_the_uncut_one(monkeypatch, vector_math):
 
 
 def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance in units in the last place (0 where both are the same nan or inf)."""
+    """Distance in units in the last place (0 where both are the same nan or inf).
+
+    In integers: float64 holds a double's bit pattern (~4.6e18 near 1.0) only to 1024, so a 1-ulp
+    difference came out as 0 or 1024.
+    """
     ints = {4: np.int32, 8: np.int64}[a.dtype.itemsize]
-    ia, ib = a.view(ints).astype(np.float64), b.view(ints).astype(np.float64)
-    top = float(np.iinfo(ints).min)
-    ia, ib = np.where(ia < 0, top - ia, ia), np.where(ib < 0, top - ib, ib)
+    ia, ib = a.view(ints).astype(np.int64), b.view(ints).astype(np.int64)
+    top = np.int64(np.iinfo(ints).min)
+    ia, ib = np.where(ia < 0, top - ia, ia), np.where(ib < 0, top - ib, ib)  # monotonic in the value
     same = (a == b) | (np.isnan(a) & np.isnan(b))
-    return np.where(same, 0.0, np.abs(ia - ib))
+    with np.errstate(over="ignore"):  # values of opposite signs far apart wrap: still far more than 2
+        d = np.abs(ia - ib).astype(np.float64)
+    return np.where(same, 0.0, np.where(d < 0, np.inf, d))
 
 
 FUNCTIONS = {
@@ -93,6 +99,7 @@ FUNCTIONS = {
     "log": lambda x: sg.log(x * 30 + 90),
     "log1p": lambda x: sg.log1p(x + 2),
     "atan2": lambda x: sg.arctan2(x, Y),
+    "hypot": lambda x: sg.hypot(x, Y),
     "pow": lambda x: (x + 3) ** Y,
 }
 

@@ -248,9 +248,9 @@ def _cuda_corpus() -> list[str]:
     every_op = [
         sg.sin(x), sg.cos(x), sg.tan(x), sg.arcsin(x), sg.arccos(x), sg.arctan(x), sg.sinh(x), sg.cosh(x),
         sg.tanh(x), sg.exp(x), sg.expm1(x), sg.log(x), sg.log1p(x), sg.abs(x), sg.sign(x), sg.sigmoid(x),
-        sg.relu(x), sg.stop_gradient(x) * y, sg.arctan2(x, y), sg.maximum(x, y), sg.minimum(x, y),
+        sg.relu(x), sg.stop_gradient(x) * y, sg.arctan2(x, y), sg.hypot(x, y), sg.maximum(x, y), sg.minimum(x, y),
         sg.where(x < y, x, y), sg.where(x <= y, 1.0, y), sg.where(x >= y, x, 2.0), x**y, x**2.5, x**-3, x / y,
-        sg.sqrt(x), 1 / sg.sqrt(x), x * np.inf, x - np.inf, x * np.nan,
+        sg.sqrt(x), 1 / sg.sqrt(x), x * np.inf, x - np.inf, x * np.nan, x + 10**400, x * 1e300, x * 1e-50,
     ]  # fmt: skip
     for dtype in ("float64", "float32"):
         obj = sg.compile(every_op, inputs=[x, y])

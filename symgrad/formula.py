@@ -132,6 +132,8 @@ class _Source:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self.lead = len(text) - len(text.lstrip(" \t\f"))
+        """Leading blanks, which Python's parser reads as an indent: parsed without them, as eval() does."""
         self.lines: list[str] = [m.group(0) for m in _LINE.finditer(text)]
         self.starts: list[int] = []
         pos = 0
@@ -143,6 +145,8 @@ class _Source:
         if not 1 <= lineno <= len(self.lines):
             return len(self.text)
         line = self.lines[lineno - 1]
+        if lineno == 1:
+            byte_col += self.lead  # ASCII blanks: one byte each
         return self.starts[lineno - 1] + len(line.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
 
     def start(self, node: ast.AST) -> int:
@@ -234,7 +238,7 @@ def _parse_tree(source: _Source) -> ast.expr:
     if not text.strip():
         raise source.error("empty formula", "", 0)
     try:
-        return ast.parse(text, mode="eval").body
+        return ast.parse(text[source.lead :], mode="eval").body
     except SyntaxError as exc:
         raise _syntax_error(source, exc) from None
     except (RecursionError, MemoryError):
@@ -246,6 +250,8 @@ def _parse_tree(source: _Source) -> ast.expr:
 def _syntax_error(source: _Source, exc: SyntaxError) -> FormulaError:
     lineno = exc.lineno or 1
     line_start = source.starts[lineno - 1] if 1 <= lineno <= len(source.starts) else len(source.text)
+    if lineno == 1:
+        line_start += source.lead
     pos = min(max(line_start + (exc.offset or 1) - 1, 0), len(source.text))
     token = source.token_at(pos) if pos < len(source.text) else ""
     return source.error("invalid syntax" if token else "incomplete formula:", token, pos, exc.msg or "")

@@ -20,7 +20,7 @@ from ..diff.reverse import vjp_nodes
 from ..errors import InputError, ShapeError
 from ..formula import parse
 from ..ir import builders as B
-from ..ir.node import Node, const, free_symbols, symbol
+from ..ir.node import Node, const, float_value, free_symbols, symbol
 from ..tracing.functions import array_symbol
 from ..tracing.program import symbolic_outputs
 
@@ -284,7 +284,7 @@ def claim_value(claim, subject: Subject, label: str):
     if isinstance(claim, (bool, np.bool_)):
         raise InputError(f"the claimed {label} must be a number, an expression or a formula, not a bool")
     if isinstance(claim, (int, float, np.integer, np.floating)):
-        return np.asarray(float(claim))
+        return np.asarray(float_value(claim))
     if isinstance(claim, (list, tuple, np.ndarray)):
         return _claim_array(claim, subject, label)
     raise InputError(f"the claimed {label} must be a number, an expression or a formula, not {type(claim).__name__}")

@@ -393,7 +393,11 @@ def _is_zero(node: Node) -> bool:
 
 
 def _is_integer(value) -> bool:
-    return not isinstance(value, Node) and float(value).is_integer()
+    if isinstance(value, Node):
+        return False
+    if isinstance(value, (int, Fraction)):  # exact, possibly beyond float range
+        return Fraction(value).denominator == 1
+    return float(value).is_integer()
 
 
 def pow(base, expo) -> Node:
@@ -421,9 +425,22 @@ def pow(base, expo) -> Node:
     return make("pow", (base, expo))
 
 
+EXACT_POW_BITS = 1 << 14
+"""An exact power of an exact number is folded exactly while its result has at most this many bits (beyond
+exponent 64), as Python computes ``2**1100``: through a float it would be inf, and ``2**1100/2**1099`` nan."""
+
+
 def _fold_pow(b: Number, e: Number) -> Node:
-    if isinstance(b, (int, Fraction)) and isinstance(e, int) and not (b == 0 and e < 0) and abs(e) <= 64:
-        return const(Fraction(b) ** e)
+    if isinstance(b, (int, Fraction)) and isinstance(e, int) and not (b == 0 and e < 0):
+        q = Fraction(b)
+        if abs(e) <= 64 or max(q.numerator.bit_length(), q.denominator.bit_length()) * abs(e) <= EXACT_POW_BITS:
+            return const(q**e)
+        if abs(q) == 1:  # (-1)**e for any int e: float(e) past 2**53 would round an odd e to an even one
+            return const(-1 if q < 0 and e % 2 else 1)
+        if q < 0:  # the sign from e's parity, exactly; the magnitude in floating point (over- or underflows)
+            with np.errstate(all="ignore"):
+                magnitude = float(np.power(float_value(-q), float(e)))
+            return const(-magnitude if e % 2 else magnitude)
     with np.errstate(all="ignore"):
         return const(float(np.power(float_value(b), float_value(e))))
 

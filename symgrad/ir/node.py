@@ -217,7 +217,7 @@ class Node:
 
     def __float__(self) -> float:
         if self.op == "const":
-            return float(self.value)
+            return float_value(self.value)
         if self._number() is not None:  # sg.pi, sg.pi/2 + 1
             return float(self._number())
         raise TraceError(

@@ -297,3 +297,30 @@ def test_gradcheck_bad_input():
         gradcheck(loss, backward, (W0, "x", Y0))
     with pytest.raises(sg.InputError, match="inputs is missing"):
         gradcheck(loss, backward)
+
+
+def test_gradcheck_order_cannot_hide_a_wrong_entry_under_another_entrys_curvature():
+    # linear regression with one feature 1000 times larger than the other: f curves 10^6 times more
+    # along w[1] than along b, so along a random direction the h^2 remainder hides b's wrong slope
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 2)) * np.array([1.0, 1000.0])
+    y = rng.standard_normal(50)
+
+    def mse(w, b):
+        return np.mean((X @ w + b - y) ** 2)
+
+    def back(w, b):
+        r = X @ w + b - y
+        return 2 * X.T @ r / len(y), 2 * np.mean(r)
+
+    def back_wrong(w, b):
+        r = X @ w + b - y
+        return 2 * X.T @ r / len(y), np.mean(r)  # forgot the 2 of the square for the bias
+
+    point = (np.array([0.3, -0.002]), 0.1)
+    assert gradcheck(mse, back, point)
+    assert not gradcheck(mse, back_wrong, point)
+    f = lambda x, y: x**2 + 1e4 * y**2
+    assert gradcheck(f, lambda x, y: (2 * x, 2e4 * y), (1.0, 1.0))
+    for err in (1e-4, 1e-3):  # 5e-5 and 5e-4 relative: far beyond rtol=1e-5 and the differences' own error
+        assert not gradcheck(f, lambda x, y, err=err: (2 * x + err, 2e4 * y), (1.0, 1.0))

@@ -72,6 +72,8 @@ class GradcheckReport:
             (
                 f"  worst entry: input {w['input']} index {tuple(w['index'])}: analytic {w['analytic']:.10g}, "
                 f"numeric {w['numeric']:.10g}, abs error {w['abs_error']:.3g}, rel error {w['rel_error']:.3g}"
+                if w
+                else "  no entry to compare: the inputs have no elements"
             ),
             (
                 "  observed order of the Taylor remainder |f(x+hv) - f(x) - h*g.v| (2 for a right gradient, "
@@ -104,6 +106,11 @@ def gradcheck(
     atol=1e-7, rtol=1e-5).  A non-scalar output of fn is summed (the outside
     gradient of ones).
     """
+    for name, value in (("eps", eps), ("atol", atol), ("rtol", rtol)):
+        if value is not None and not (isinstance(value, (int, float, np.integer, np.floating)) and value >= 0):
+            raise InputError(f"gradcheck: {name} must be a number >= 0 (or None for the default), got {value!r}")
+    if eps is not None and not 0 < eps < 1:
+        raise InputError(f"gradcheck: eps is a relative step, between 0 and 1 (exclusive), got {eps!r}")
     if callable(grad_fn_or_inputs) and not isinstance(grad_fn_or_inputs, np.ndarray):
         if inputs is None:
             raise InputError("gradcheck(fn, grad_fn, inputs): inputs is missing")

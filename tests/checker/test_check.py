@@ -324,3 +324,27 @@ def test_gradcheck_order_cannot_hide_a_wrong_entry_under_another_entrys_curvatur
     assert gradcheck(f, lambda x, y: (2 * x, 2e4 * y), (1.0, 1.0))
     for err in (1e-4, 1e-3):  # 5e-5 and 5e-4 relative: far beyond rtol=1e-5 and the differences' own error
         assert not gradcheck(f, lambda x, y, err=err: (2 * x + err, 2e4 * y), (1.0, 1.0))
+
+
+def test_gradcheck_refuses_bad_steps_and_tolerances_before_calling_anything():
+    calls = []
+
+    def backward(x):
+        calls.append(x)
+        return 2 * x
+
+    for options, match in [
+        ({"eps": 0}, "eps is a relative step"),
+        ({"eps": 2.0}, "eps is a relative step"),
+        ({"eps": float("nan")}, "eps must be a number"),
+        ({"rtol": -1.0}, "rtol must be a number"),
+        ({"atol": "1e-3"}, "atol must be a number"),
+    ]:
+        with pytest.raises(sg.InputError, match=match):
+            gradcheck(lambda x: x**2, backward, 1.0, **options)
+    assert not calls
+
+
+def test_gradcheck_of_inputs_with_no_elements_reports_it():
+    report = gradcheck(lambda x: np.sum(x**2), lambda x: 2 * x, np.zeros(0))
+    assert report and "no entry to compare" in str(report)  # str() raised KeyError

@@ -348,3 +348,18 @@ def test_gradcheck_refuses_bad_steps_and_tolerances_before_calling_anything():
 def test_gradcheck_of_inputs_with_no_elements_reports_it():
     report = gradcheck(lambda x: np.sum(x**2), lambda x: 2 * x, np.zeros(0))
     assert report and "no entry to compare" in str(report)  # str() raised KeyError
+
+
+def test_gradcheck_at_a_kink_judges_the_other_entries_and_says_so():
+    x0 = np.array([0.0, 1.0, -1.0])
+    report = gradcheck(lambda x: np.sum(np.abs(x)), np.sign, x0)
+    assert report and "kink at input 0 index (0,)" in str(report)  # was WRONG: the order through |x| at 0 is 1
+    assert gradcheck(lambda x: np.sum(np.maximum(x, 0)), lambda x: (x > 0).astype(float), x0)  # relu'(0) = 0
+    assert gradcheck(lambda x: sg.sum(sg.relu(x)), x0) and gradcheck(lambda x: sg.sum(sg.abs(x)), x0)  # self-tests
+    assert not gradcheck(lambda x: np.sum(np.abs(x)), lambda x: np.sign(x) * np.array([1.0, 2.0, 1.0]), x0)
+    assert not gradcheck(lambda x: np.sum(np.abs(x)), lambda x: -np.sign(x), x0)  # wrong away from the kink
+
+
+def test_gradcheck_sees_no_kink_in_a_smooth_function():
+    report = gradcheck(lambda x: np.sum(x**3 + np.exp(x)), lambda x: 3 * x**2 + np.exp(x) + 1e-3, np.array([0.0, 1.0]))
+    assert not report and "kink" not in str(report)

@@ -256,3 +256,21 @@ def no_c_compiler(monkeypatch):
         yield
     finally:
         native.find_compiler.cache_clear()
+
+
+def compiled_on(outs, inputs, path: str, dtype: str, monkeypatch):
+    """``outs`` compiled on one path: ``numpy`` or ``c`` printed, or ``numpy-tape`` / ``c-tape`` run from the tape."""
+    from symgrad.backends import c as native
+    from symgrad.backends.c_tape import TapedKernel
+    from symgrad.codegen import kernel as codegen
+
+    if path == "numpy-tape":
+        monkeypatch.setattr(codegen, "TAPE_STATEMENTS", -1)
+        monkeypatch.setattr(codegen, "SCALAR_TAPE_STATEMENTS", -1)
+    if path == "c-tape":
+        monkeypatch.delenv(native.C_TAPE_ENV, raising=False)
+        monkeypatch.setattr(native, "C_TAPE_STATEMENTS", 0)
+    f = sg.compile(outs, inputs=inputs, backend=path.split("-")[0], dtype=dtype)
+    taped = f.kernel.tape is not None if path.startswith("numpy") else isinstance(f.kernel, TapedKernel)
+    assert taped == path.endswith("tape")
+    return f

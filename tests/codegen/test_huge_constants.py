@@ -17,12 +17,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from oracle import compiled_on
 
 import symgrad as sg
 from symgrad.api.compiled import Compiled
-from symgrad.backends import c as native
-from symgrad.backends.c_tape import TapedKernel
-from symgrad.codegen import kernel as codegen
 from symgrad.codegen.csource import generate_native
 from symgrad.codegen.printer import float32_literal
 from symgrad.ir.evaluate import evaluate
@@ -51,19 +49,6 @@ def _outputs() -> list:
     ]
 
 
-def _compiled(outs, path: str, dtype: str, monkeypatch):
-    if path == "numpy-tape":
-        monkeypatch.setattr(codegen, "TAPE_STATEMENTS", -1)
-        monkeypatch.setattr(codegen, "SCALAR_TAPE_STATEMENTS", -1)
-    if path == "c-tape":
-        monkeypatch.delenv(native.C_TAPE_ENV, raising=False)
-        monkeypatch.setattr(native, "C_TAPE_STATEMENTS", 0)
-    f = sg.compile(outs, inputs=[X], backend=path.split("-")[0], dtype=dtype)
-    taped = f.kernel.tape is not None if path.startswith("numpy") else isinstance(f.kernel, TapedKernel)
-    assert taped == path.endswith("tape")
-    return f
-
-
 def _assert_same(got, want) -> None:
     """Equal values with equal signs (0.0 and -0.0 told apart)."""
     got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
@@ -84,7 +69,7 @@ def test_the_one_conversion_rounds_past_the_range_to_signed_inf_and_zero():
 @pytest.mark.parametrize("path", PATHS)
 def test_every_path_compiles_them_to_inf_or_signed_zero(path, dtype, monkeypatch):
     exprs, wants = zip(*_outputs())
-    f = _compiled(list(exprs), path, dtype, monkeypatch)
+    f = compiled_on(list(exprs), [X], path, dtype, monkeypatch)
     got = f(np.array([2.0, -3.0], dtype=dtype))
     for g, want in zip(got, wants, strict=True):
         assert np.asarray(g).dtype == np.dtype(dtype)

@@ -17,12 +17,11 @@ import shutil
 import numpy as np
 import pytest
 import sympy as sp
+from oracle import compiled_on
 
 import symgrad as sg
 from symgrad.api.compiled import Compiled, _SlotLayout
 from symgrad.backends import c as native
-from symgrad.backends.c_tape import TapedKernel
-from symgrad.codegen import kernel as codegen
 from symgrad.codegen.csource import generate_native
 from symgrad.ir.evaluate import evaluate
 
@@ -46,20 +45,6 @@ def _points(dtype: str, points=SPECIAL) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _compiled(outs, path: str, dtype: str, monkeypatch):
-    """``outs`` compiled on one path: the printed numpy or C kernel, or the one run from its tape."""
-    if path == "numpy-tape":
-        monkeypatch.setattr(codegen, "TAPE_STATEMENTS", -1)
-        monkeypatch.setattr(codegen, "SCALAR_TAPE_STATEMENTS", -1)
-    if path == "c-tape":
-        monkeypatch.delenv(native.C_TAPE_ENV, raising=False)
-        monkeypatch.setattr(native, "C_TAPE_STATEMENTS", 0)
-    f = sg.compile(outs, inputs=[X, Y], backend=path.split("-")[0], dtype=dtype)
-    taped = f.kernel.tape is not None if path.startswith("numpy") else isinstance(f.kernel, TapedKernel)
-    assert taped == path.endswith("tape")
-    return f
-
-
 def _assert_close(got, want, dtype: str) -> None:
     """Equal infinities and nans, finite values within a few ulp (the C loop may use vector libm)."""
     got = np.asarray(got)
@@ -77,7 +62,7 @@ def test_hypot_is_one_node_of_the_op_table():
 
 def _assert_numpys_hypot(path: str, dtype: str, points, monkeypatch) -> None:
     a, b = _points(dtype, points)
-    f = _compiled(sg.hypot(X, Y), path, dtype, monkeypatch)
+    f = compiled_on(sg.hypot(X, Y), [X, Y], path, dtype, monkeypatch)
     want = np.hypot(a, b)
     _assert_close(f(a, b), want, dtype)
     if dtype == "float64":  # plain floats: the scalar path (math.hypot, or the tape's float functions)

@@ -82,22 +82,32 @@ def _compiler_identity(cc: str) -> str:
         return cc
 
 
+_LINK_TIME_FAST_MATH = frozenset({"-ffast-math", "-Ofast", "-funsafe-math-optimizations"})
+"""The flags for which gcc's driver adds crtfastmath.o to a link (see :func:`compile_library`)."""
+
+
 def compile_library(source: str | tuple[str, ...], flags: tuple[str, ...], language: str = "c") -> Path:
     """Build ``source`` (one text, or translation units) into a shared library, cached on disk; its path.
 
     Translation units are compiled to objects in parallel, one compiler per
-    core, then linked.  Flags ``-l...`` go after the sources.
+    core, then linked.  Flags ``-l...`` go after the sources.  A build with
+    fast-math flags is always compiled, then linked without them: gcc (before
+    13) links ``crtfastmath.o`` into a library linked with ``-ffast-math``,
+    whose constructor sets flush-to-zero for the whole process on loading, so
+    numpy's own subnormals would become 0 (``5e-324 * 1.0 == 0.0``).
     """
     cc = find_compiler()
     units = (source,) if isinstance(source, str) else tuple(source)
-    key = cache_key(*units, _compiler_identity(cc), " ".join(flags), language)
+    fast = any(f in _LINK_TIME_FAST_MATH for f in flags)
+    # "linked apart": a fast-math library cached before it was linked without crtfastmath.o is not reused
+    key = cache_key(*units, _compiler_identity(cc), " ".join(flags), language, *(["linked apart"] if fast else []))
     libs = [f for f in flags if f.startswith("-l")]
     options = [f for f in flags if not f.startswith("-l")]
     lang = ["-x", "c++"] if language == "c++" else []
     suffix = ".c" if language == "c" else ".cpp"
 
     def build(target: Path) -> None:
-        if len(units) == 1:
+        if len(units) == 1 and not fast:
             src = target.with_suffix(suffix)
             src.write_text(units[0])
             try:

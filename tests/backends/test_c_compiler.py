@@ -144,3 +144,19 @@ def test_a_long_compile_does_not_block_other_kernels(monkeypatch):
     waited = time.monotonic() - t0
     worker.join()
     assert waited < 2.5, f"a second kernel waited {waited:.1f} s for another kernel's compile"
+
+
+def test_a_fast_math_kernel_leaves_the_process_without_flush_to_zero(tmp_path):
+    """gcc < 13 links crtfastmath.o into -ffast-math libraries: loading one set FTZ/DAZ for the whole process."""
+    code = (
+        "import numpy as np, symgrad as sg\n"
+        "f = sg.compile(lambda x: sg.sin(x) * 2, backend='c', fast_math=True)\n"
+        "assert abs(f(0.5) - 2 * np.sin(0.5)) < 1e-12\n"
+        "print(repr(float(np.float64(5e-324) * 1.0)), repr(float((np.array([5e-324]) * 1.0)[0])))\n"
+    )
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["5e-324", "5e-324"]  # subnormals survive: no flush-to-zero

@@ -241,6 +241,8 @@ def parse_point(problem: Problem, items: Sequence[str]) -> dict[str, object]:
         if name not in problem.formula.symbols and name not in problem.shapes:
             known = ", ".join(problem.formula.symbols) or "none"
             raise InputError(f"--at gives a value for {name!r}, which is not a symbol of the formula ({known})")
+        if name in point:
+            raise InputError(f"--at gives {name} twice ({name}={text} after an earlier value): give each once")
         point[name] = number_value(text, name, problem.shapes.get(name, ()))
     return point
 

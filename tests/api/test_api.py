@@ -855,3 +855,10 @@ def test_wide_sum_compiles():
     expected = float(np.sum(np.sin(0.25 * np.arange(1, n + 1))))
     assert f(0.25) == pytest.approx(expected, rel=1e-9, abs=1e-9)
     assert f(np.array([0.25]))[0] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_vmap_of_a_sparse_hessian_function_says_what_to_do():
+    H = sg.hessian(lambda w: sg.sum(w**3), shapes={"w": (3,)}, sparse=True)
+    with pytest.raises(sg.InputError, match="call it on the batch directly"):
+        sg.vmap(H)  # was "cannot tell how many arguments the function takes (it has *args)"
+    assert H(np.ones((4, 3))).values.shape == (4, 3)

@@ -356,3 +356,9 @@ def test_internal_errors_are_one_line_for_users_and_raise_under_debug(monkeypatc
 
 def test_python_dash_m_symgrad_runs_the_same_main(runs):
     assert _ok(runs["module_version"]).strip() == f"symgrad {sg.__version__}"
+
+
+def test_a_value_given_twice_in_at_is_refused(capsys):
+    assert cli.main(["grad", "x**2 + y", "--at", "x=1", "x=2", "y=0"]) == cli.EXIT_USAGE
+    assert "gives x twice" in capsys.readouterr().err  # the last value was silently kept
+    assert cli.main(["grad", "x**2 + y", "--at", "x=1", "--at", "y=2"]) == cli.EXIT_OK  # --at given twice, names once

@@ -149,8 +149,7 @@ def vmap(
     if isinstance(fn, CompiledWrapper):  # a sparse Hessian's function, vjp's bound function: not a traceable fn
         raise InputError(
             f"sg.vmap cannot map a {type(fn).__name__} (what sg.hessian(..., sparse=True) or sg.vjp returns); call it "
-            "on the batch directly (arguments of shape batch + arg_shape are evaluated over the batch), or vmap the "
-            "Python function before taking its sparse Hessian"
+            "on the batch directly: arguments of shape batch + arg_shape are evaluated over the batch"
         )
     if isinstance(fn, Compiled) and backend is None and dtype is None and not options:
         program_of(fn, shapes)  # declared shapes must agree with the compiled ones

@@ -1,15 +1,17 @@
 """The numpy backend: a fused numpy kernel over chunks of the batch, and a scalar path for plain floats.
 
 Past :data:`symgrad.codegen.kernel.TAPE_STATEMENTS` steps the array path is an
-instruction tape run by :mod:`symgrad.backends.tape`, and past
-``SCALAR_TAPE_STATEMENTS`` the scalar path sends its point through the tape too, so
-nothing goes through CPython's compiler.
+instruction tape run by :mod:`symgrad.backends.tape`, and the scalar path sends
+its point through the tape too, so nothing waits for CPython's compiler; a tape
+of at most ``SCALAR_TAPE_STATEMENTS`` instructions called with floats again and
+again is printed as straight-line code after its first calls (the same bits).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..codegen import kernel as codegen
 from ..codegen.kernel import Kernel, generate
 from .pyload import clear_cache, load_python
 from .tape import TapeKernel, TapeScalar
@@ -36,7 +38,7 @@ class NumpyBackend:
         """The straight-line function for plain Python floats (for a taped kernel: one point through the tape)."""
         fn = load_python(kernel.scalar_parts, kernel.scalar_name)
         if kernel.scalar_on_tape:
-            return TapeScalar(TapeKernel(kernel.tape, kernel.dtype), fn)
+            return TapeScalar(TapeKernel(kernel.tape, kernel.dtype), fn, codegen.SCALAR_TAPE_STATEMENTS)
         return fn
 
     def array_module(self):

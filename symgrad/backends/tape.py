@@ -16,7 +16,7 @@ import weakref
 import numpy as np
 
 from ..codegen.kernel import CHUNK, chunk_size
-from ..codegen.tape import Tape, float_functions_source, functions
+from ..codegen.tape import Tape, float_functions_source, functions, straight_line_source
 from .pyload import load_python
 
 TAPE_BYTES = 256 << 20
@@ -103,6 +103,10 @@ def float_program(tape: Tape) -> tuple[list, list, list, list, list]:
 _FLOAT_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+TIER_CALLS = 16
+"""Float calls a taped kernel makes on the tape's per-opcode functions before it compiles them as straight-line code."""
+
+
 class TapeScalar:
     """The scalar path of a taped kernel: one point through the tape, arranged by the generated ``results``.
 
@@ -111,21 +115,34 @@ class TapeScalar:
     result raises ArithmeticError / ValueError, and the caller then computes the
     point with the numpy tape (numpy's values and warnings).  float32 runs the
     numpy tape on one-element arrays, so every operation rounds to float32.
+
+    Tiered: the first TIER_CALLS calls run the tape's per-opcode functions
+    (nothing to compile: a first call costs the tape's dispatch, not CPython's
+    compiler), later ones the tape printed as one straight-line function
+    (:func:`~symgrad.codegen.tape.straight_line_source`; a few times faster a
+    call), when it has at most ``straight_limit`` instructions.  Both compute
+    the same operations in the same order: a point gets the same bits either way.
     """
 
-    def __init__(self, kernel: TapeKernel, results) -> None:
+    def __init__(self, kernel: TapeKernel, results, straight_limit: int = -1) -> None:
         self.kernel = kernel
         self.results = results
         self.floats = kernel.dtype == np.float64
+        self.calls = 0
+        self.straight = None  # the compiled straight-line function, once tiered up
+        self.straight_limit = straight_limit
 
     def __call__(self, *xs: float):
         t = self.kernel.tape
         if self.floats:
-            fns, a0, a1, a2, dest = float_program(t)
-            r = [*xs, *[0.0] * t.n_outputs, *t.constants, *[0.0] * t.n_registers]
-            for fn, a, b, c, d in zip(fns, a0, a1, a2, dest):
-                r[d] = fn(r[a], r[b], r[c])  # a -1 (an unused operand) reads the last slot, ignored
-            values = r[t.n_inputs : t.n_inputs + t.n_outputs]
+            if self.straight is None and len(t) <= self.straight_limit:
+                self.calls += 1
+                if self.calls > TIER_CALLS:
+                    self.straight = _straight_line(t) or False  # False: an opcode without a float spelling
+            if self.straight:
+                values = self.straight(*xs)
+            else:
+                values = self._on_tape(t, xs)
             total = sum(values)
             if total - total != 0.0:  # an inf or nan among the results: numpy computes them, with its warnings
                 raise ArithmeticError("non-finite result")
@@ -133,3 +150,17 @@ class TapeScalar:
         block = np.empty((t.n_outputs, 1), dtype=self.kernel.dtype)
         self.kernel([np.array(x, dtype=self.kernel.dtype) for x in xs], list(block), 1)
         return self.results(block[:, 0].tolist())
+
+    @staticmethod
+    def _on_tape(t: Tape, xs) -> list[float]:
+        fns, a0, a1, a2, dest = float_program(t)
+        r = [*xs, *[0.0] * t.n_outputs, *t.constants, *[0.0] * t.n_registers]
+        for fn, a, b, c, d in zip(fns, a0, a1, a2, dest):
+            r[d] = fn(r[a], r[b], r[c])  # a -1 (an unused operand) reads the last slot, ignored
+        return r[t.n_inputs : t.n_inputs + t.n_outputs]
+
+
+def _straight_line(tape: Tape):
+    """The tape's straight-line float function, compiled once per source (None: it has no float form)."""
+    source = straight_line_source(tape, "straight")
+    return None if source is None else load_python(source, "straight")

@@ -35,10 +35,11 @@ PART_STATEMENTS = 2000
 # either costs the same within ~5% (one numpy call per statement per chunk; measured from 56 to
 # 10^5 steps).  Below it, a printed kernel calls a few µs faster and compiles in milliseconds.
 TAPE_STATEMENTS = 200
-# Steps past which the scalar path (plain Python floats) runs on the tape too.  Below it the
-# scalar path is printed straight-line float code (~30 ns a statement, 5-10x faster than the
-# tape's dispatch), compiled on the first call with floats; past it compiling would dominate.
-SCALAR_TAPE_STATEMENTS = 20_000
+# Tape instructions up to which a taped kernel's scalar path (plain Python floats), after its
+# first calls on the tape's per-opcode functions, is the tape printed as straight-line float
+# code (a few times faster a call, the same bits; compiled once, ~5 µs and ~2.5 KB of compiler
+# memory an instruction, ~100 MB at the limit); past it every call stays on the tape.
+SCALAR_TAPE_STATEMENTS = 40_000
 
 
 def chunk_size(n_buffers: int) -> int:
@@ -57,8 +58,9 @@ class Kernel:
     run as its own code object (CPython's ``compile()`` needs ~200 bytes of memory
     per source byte, so one 10^5-line module would need gigabytes at once).  Past
     TAPE_STATEMENTS steps the numpy kernel is a :class:`~symgrad.codegen.tape.Tape`
-    instead: nothing is printed or compiled unless ``source`` is asked for (and past
-    SCALAR_TAPE_STATEMENTS the scalar path runs on the tape as well).
+    instead, and so is the scalar path: nothing is printed or compiled unless
+    ``source`` is asked for (or the scalar path tiers up, see
+    :class:`symgrad.backends.tape.TapeScalar`).
     """
 
     numpy_name: str
@@ -69,7 +71,7 @@ class Kernel:
     numpy_parts: tuple[str, ...]  # the numpy module (empty when the kernel runs on a tape)
     scalar_parts: tuple[str, ...] | None  # the scalar path's module; None when there is no scalar path
     tape: Tape | None = None
-    scalar_on_tape: bool = False  # the scalar path sends its point through the tape (past SCALAR_TAPE_STATEMENTS)
+    scalar_on_tape: bool = False  # the scalar path sends its point through the tape (every taped kernel)
     dtype: str = "float64"
     listing: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     """A taped kernel's equivalent numpy source, printed on demand."""
@@ -456,19 +458,14 @@ def generate(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, 
     if len(sched.steps) > TAPE_STATEMENTS:
         tape = build_tape(sched, inputs, unique)
         scalar = None
-        scalar_on_tape = len(sched.steps) > SCALAR_TAPE_STATEMENTS
-        if results_format is not None and scalar_on_tape:
+        if results_format is not None:
             scalar = (_tape_results(tape, results_format, scalar_name, gh, table.slots, unique),)
-        elif results_format is not None:
-            scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, table.slots)
 
         def listing() -> str:
             source = "".join(_numpy_parts(table.schedule, inputs, unique, dtype, numpy_name, gh))
             return render("numpy/tape_listing.py.j2", **_tape_facts(tape, len(sched.steps))) + source
 
-        return Kernel(
-            numpy_parts=(), scalar_parts=scalar, tape=tape, scalar_on_tape=scalar_on_tape, listing=listing, **common
-        )
+        return Kernel(numpy_parts=(), scalar_parts=scalar, tape=tape, scalar_on_tape=True, listing=listing, **common)
     scalar = None
     if results_format is not None:  # the scalar path spells every slot: there are few of them
         scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, table.slots)

@@ -112,10 +112,52 @@ def float_functions_source() -> str:
     """
     ops = []
     for name in OPCODES:
-        spelling = _FLOAT_ARITHMETIC.get(name) or OPS[name].python
+        spelling = _float_spelling(name)
         body = f"return {spelling.format('a', 'b', 'c')}" if spelling else f"raise ArithmeticError({name!r})"
         ops.append({"name": name, "body": body})
     return render("numpy/tape_floats.py.j2", version=__version__, ops=ops)
+
+
+def _float_spelling(name: str) -> str | None:
+    """Opcode ``name`` on Python floats, ``{0}``... for its operands (None: the op has no float spelling)."""
+    return _FLOAT_ARITHMETIC.get(name) or OPS[name].python or None
+
+
+def straight_line_source(tape: Tape, name: str) -> str | None:
+    """The tape as one Python function on floats, a statement per instruction; None if an opcode has no float form.
+
+    Each statement is the expression :func:`float_functions_source` gives that
+    opcode's function, on the same operands in the same order, so a point gets
+    the same bits from this function as from the tape's per-opcode functions;
+    it only skips their calls (a few times faster).  Registers are local names
+    reused as the tape reuses them.
+    """
+    n_in, n_out, n_const = tape.n_inputs, tape.n_outputs, len(tape.constants)
+    spellings = [_float_spelling(op) for op in OPCODES]
+    if any(spellings[c] is None for c in set(tape.code.tolist())):
+        return None
+
+    def operand(k: int) -> str:
+        if k < n_in:
+            return f"x{k}"
+        if k < n_in + n_out:
+            return f"o{k - n_in}"
+        if k < n_in + n_out + n_const:
+            return f"({PYTHON.literal(tape.constants[k - n_in - n_out])})"
+        return f"r{k - n_in - n_out - n_const}"
+
+    lines = [
+        f"{operand(d)} = {spellings[c].format(*(operand(a) for a in row if a >= 0))}"
+        for c, row, d in zip(tape.code.tolist(), tape.args.tolist(), tape.dest.tolist())
+    ]
+    return render(
+        "numpy/tape_straight.py.j2",
+        version=__version__,
+        name=name,
+        params=", ".join(f"x{k}" for k in range(n_in)),
+        lines=lines,
+        results="".join(f"o{k}, " for k in range(n_out)),
+    )
 
 
 @dataclass(frozen=True, eq=False)

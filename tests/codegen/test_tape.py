@@ -1,8 +1,8 @@
 """The numpy backend's instruction tape: the same values as the printed kernel, without CPython's compiler.
 
 Past ``TAPE_STATEMENTS`` steps the numpy backend runs a tape (opcodes and operand
-slots) instead of printed source (and past ``SCALAR_TAPE_STATEMENTS`` its scalar path
-too).  These tests lower the thresholds to -1 so small random graphs run on both, and hold the tape to the printed kernel bit for bit
+slots) instead of printed source, and so does its scalar path (printed as straight-line
+code from the tape after its first calls, up to ``SCALAR_TAPE_STATEMENTS`` instructions).  These tests lower the thresholds to -1 so small random graphs run on both, and hold the tape to the printed kernel bit for bit
 (the same ufuncs in the same order): values, nan/inf, float32, constant and
 repeated output slots, numpy's warnings policy and ``verify=True``.  A kernel of
 10^5 statements must be ready in seconds.
@@ -19,8 +19,10 @@ from hypothesis import strategies as st
 from oracle import EXTRA_BINARY, EXTRA_UNARY, SMOOTH_BINARY, SMOOTH_UNARY, SX, SY, X, Y, examples, expressions
 
 import symgrad as sg
+from symgrad.backends.pyload import load_python
+from symgrad.backends.tape import TIER_CALLS, TapeScalar
 from symgrad.codegen import kernel as codegen
-from symgrad.codegen.tape import OPCODES, op_function
+from symgrad.codegen.tape import OPCODES, op_function, straight_line_source
 from symgrad.ir.ops import OPS
 
 UNARY = {**SMOOTH_UNARY, **EXTRA_UNARY}
@@ -117,20 +119,46 @@ def test_taped_scalar_path_runs_on_python_floats(monkeypatch):
         assert np.isnan(tape(-1.0, 2.0)[5]) and tape(0.0, 2.0)[5] == -np.inf
 
 
-def test_mid_sized_kernels_run_arrays_on_the_tape_and_floats_on_printed_code():
-    """Between TAPE_STATEMENTS and SCALAR_TAPE_STATEMENTS: no numpy source compiled, a printed scalar path."""
+def test_mid_sized_kernels_run_floats_on_the_tape_then_on_its_straight_line_code():
+    """Past TAPE_STATEMENTS nothing is printed at build or first call; floats called again and again tier up."""
     e = X
     for _ in range(40):
         e = sg.sin(e) * 0.5 + Y * e
     f = sg.compile([e, *sg.gradient(e, [X, Y])], inputs=[X, Y])
-    assert codegen.TAPE_STATEMENTS < f.statement_count <= codegen.SCALAR_TAPE_STATEMENTS
-    assert f.kernel.tape is not None and not f.kernel.numpy_parts and not f.kernel.scalar_on_tape
-    assert f"def {f.kernel.scalar_name}(" in f.kernel.scalar_source  # straight-line float code
+    assert codegen.TAPE_STATEMENTS < f.statement_count
+    assert f.kernel.tape is not None and not f.kernel.numpy_parts and f.kernel.scalar_on_tape
     a = np.linspace(-1.0, 1.0, 7)
     arrays = f(a, 0.25)
-    floats = [f(float(v), 0.25) for v in a]
-    assert all(type(v) is float for v in floats[0])
-    np.testing.assert_allclose(np.array(floats).T, np.array(arrays), rtol=1e-13)
+    on_tape = [f(float(v), 0.25) for v in a]
+    scalar = f._scalar_fn
+    assert scalar.straight is None  # the first calls: the tape's per-opcode functions, nothing compiled
+    for _ in range(TIER_CALLS):
+        f(0.1, 0.2)
+    assert scalar.straight  # tiered up: the tape printed as one straight-line function
+    straight = [f(float(v), 0.25) for v in a]
+    assert straight == on_tape  # the same bits either way
+    assert all(type(v) is float for v in straight[0])
+    np.testing.assert_allclose(np.array(straight).T, np.array(arrays), rtol=1e-13)
+
+
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(GRAPHS, min_size=3, max_size=3))
+def test_straight_line_code_gives_the_tapes_float_bits_on_random_graphs(pairs):
+    outs = [node for node, _ in pairs]
+    with pytest.MonkeyPatch.context() as patch, np.errstate(all="ignore"):
+        patch.setattr(codegen, "TAPE_STATEMENTS", -1)  # small graphs: on the tape all the same
+        tape = sg.compile(outs, inputs=[X, Y]).kernel.tape
+    straight = load_python(straight_line_source(tape, "straight"), "straight")
+    for a, b in zip(*_points("float64")[:2]):
+        a, b = float(a), float(b)
+        try:
+            want = TapeScalar._on_tape(tape, (a, b))
+        except (ArithmeticError, ValueError) as exc:
+            with pytest.raises(type(exc)):
+                straight(a, b)
+            continue
+        got = straight(a, b)
+        assert [x.hex() for x in got] == [x.hex() for x in want]  # bit for bit, nan and signed zeros included
 
 
 def test_tape_follows_numpys_warning_policy(monkeypatch):

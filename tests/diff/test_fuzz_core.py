@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import sympy
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from oracle import EXTRA_BINARY, EXTRA_UNARY, SMOOTH_BINARY, SX, SY, X, Y, central_gradient, examples, expressions
 from oracle import sympy_values as _sympy_values
 
@@ -40,7 +40,10 @@ def test_values_first_and_second_derivatives_match_sympy(pair):
     specs = [(X,), (Y,), (X, X), (X, Y)]
     ours = [e] + [sg.diff(e, *spec) for spec in specs]
     sspecs = [tuple(SX if v is X else SY for v in spec) for spec in specs]
-    theirs = [s] + [sympy.diff(s, *spec) for spec in sspecs]
+    try:
+        theirs = [s] + [sympy.diff(s, *spec) for spec in sspecs]
+    except RecursionError:  # sympy's own Piecewise simplification of nested Max/where can recurse without end
+        reject()  # the oracle has no answer: not a symgrad failure, another example instead
     got = sg.compile(ours, inputs=[X, Y])(POINTS[0], POINTS[1])
     for what, g, w in zip(["value", "d/dx", "d/dy", "d2/dx2", "d2/dxdy"], got, _sympy_eval(theirs)):
         g = np.broadcast_to(np.asarray(g, dtype=float), w.shape)

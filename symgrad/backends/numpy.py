@@ -37,7 +37,7 @@ class NumpyBackend:
     def load_scalar(self, kernel: Kernel):
         """The straight-line function for plain Python floats (for a taped kernel: one point through the tape)."""
         fn = load_python(kernel.scalar_parts, kernel.scalar_name)
-        if kernel.scalar_on_tape:
+        if kernel.tape is not None:  # the scalar path of a taped kernel runs on the tape too
             return TapeScalar(TapeKernel(kernel.tape, kernel.dtype), fn, codegen.SCALAR_TAPE_STATEMENTS)
         return fn
 

@@ -71,7 +71,6 @@ class Kernel:
     numpy_parts: tuple[str, ...]  # the numpy module (empty when the kernel runs on a tape)
     scalar_parts: tuple[str, ...] | None  # the scalar path's module; None when there is no scalar path
     tape: Tape | None = None
-    scalar_on_tape: bool = False  # the scalar path sends its point through the tape (every taped kernel)
     dtype: str = "float64"
     listing: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     """A taped kernel's equivalent numpy source, printed on demand."""
@@ -465,7 +464,7 @@ def generate(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, 
             source = "".join(_numpy_parts(table.schedule, inputs, unique, dtype, numpy_name, gh))
             return render("numpy/tape_listing.py.j2", **_tape_facts(tape, len(sched.steps))) + source
 
-        return Kernel(numpy_parts=(), scalar_parts=scalar, tape=tape, scalar_on_tape=True, listing=listing, **common)
+        return Kernel(numpy_parts=(), scalar_parts=scalar, tape=tape, listing=listing, **common)
     scalar = None
     if results_format is not None:  # the scalar path spells every slot: there are few of them
         scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, table.slots)

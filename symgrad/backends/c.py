@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import itertools
+import math
 import os
 import shutil
 import signal
@@ -72,14 +73,25 @@ def find_compiler() -> str:
     )
 
 
+PROBE_TIMEOUT = 60.0
+"""Seconds a question to the compiler (``--version``, whether it takes a flag) may take, at most ``$SYMGRAD_CC_TIMEOUT``."""
+
+
+def _probe(argv: list[str]) -> tuple[int, str]:
+    """Ask the compiler something, supervised as a compile is (its whole group stopped on a timeout); status, stdout."""
+    limit = compiler_timeout()
+    returncode, stdout, _ = _run_supervised(argv, PROBE_TIMEOUT if limit is None else min(limit, PROBE_TIMEOUT))
+    return returncode, stdout
+
+
 @functools.cache
 def _compiler_identity(cc: str) -> str:
     """What the cache key records of the compiler (its path and version banner)."""
     try:
-        res = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60, check=False)
-        return cc + "\n" + res.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+        _, stdout = _probe([cc, "--version"])
+    except OSError:
         return cc
+    return cc + "\n" + stdout.strip()
 
 
 _LINK_TIME_FAST_MATH = frozenset({"-ffast-math", "-Ofast", "-funsafe-math-optimizations"})
@@ -133,6 +145,24 @@ def compile_library(source: str | tuple[str, ...], flags: tuple[str, ...], langu
     return fetch_or_build(key, ".so", build)
 
 
+def load_library(path: Path) -> ctypes.CDLL:
+    """Load a built library with ``ctypes``; a BackendError saying why when the system refuses it.
+
+    dlopen fails on a library that is sound on disk when the cache sits on a file
+    system mounted ``noexec`` (``failed to map segment``), or when ``$CC`` made
+    something that is not a shared library for this machine (``file too short``,
+    ``invalid ELF header``): a raw OSError would name neither.
+    """
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError as exc:
+        raise BackendError(
+            f"the compiled library {path} could not be loaded ({exc}); if the cache directory is on a file "
+            f"system mounted noexec, point $SYMGRAD_CACHE_DIR elsewhere; if $SYMGRAD_CC or $CC names a compiler "
+            f"for another machine, point it at this machine's; or use backend='numpy'"
+        ) from None
+
+
 def _check(result: tuple[int, str], cc: str) -> None:
     returncode, stderr = result
     if returncode != 0:
@@ -143,10 +173,10 @@ def _check(result: tuple[int, str], cc: str) -> None:
 def _accepts(cc: str, flag: str) -> bool:
     """Whether the compiler takes ``flag`` (an -march level is newer than some compilers)."""
     try:
-        res = subprocess.run([cc, flag, "-x", "c", "-E", os.devnull], capture_output=True, timeout=60, check=False)
-    except (OSError, subprocess.SubprocessError):
+        returncode, _ = _probe([cc, flag, "-x", "c", "-E", os.devnull])
+    except OSError:
         return False
-    return res.returncode == 0
+    return returncode == 0
 
 
 def kernel_flags(kernel: NativeKernel, fast_math: bool = False) -> tuple[str, ...]:
@@ -220,7 +250,8 @@ DEFAULT_CC_TIMEOUT = 600.0
 """Seconds the C compiler may run on one kernel before it is stopped (``$SYMGRAD_CC_TIMEOUT`` overrides)."""
 
 
-def compiler_timeout() -> float:
+def compiler_timeout() -> float | None:
+    """``$SYMGRAD_CC_TIMEOUT`` in seconds (default 600); None for ``inf``, no limit."""
     raw = os.environ.get(CC_TIMEOUT_ENV, "")
     try:
         value = float(raw) if raw.strip() else DEFAULT_CC_TIMEOUT
@@ -228,7 +259,7 @@ def compiler_timeout() -> float:
         raise BackendError(f"${CC_TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
     if not value > 0:
         raise BackendError(f"${CC_TIMEOUT_ENV} must be positive, got {raw!r}")
-    return value
+    return None if math.isinf(value) else value
 
 
 # The compiler runs under a small supervisor process: the kernel of Linux sends the supervisor
@@ -262,15 +293,23 @@ def run_compiler(argv: list[str]) -> tuple[int, str]:
     this function (a timeout, KeyboardInterrupt, an exception) the supervisor is
     stopped, and it takes the compiler's whole process group with it.
     """
-    timeout = compiler_timeout()
-    if sys.platform.startswith("linux"):
-        argv = [sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(os.getpid()), *argv]
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        returncode, _, stderr = _run_supervised(argv, compiler_timeout())
     except OSError as exc:
         raise BackendError(f"could not start the C compiler {argv[0]!r}: {exc}") from None
+    return returncode, stderr
+
+
+def _run_supervised(argv: list[str], timeout: float | None) -> tuple[int, str, str]:
+    """``argv`` under the supervisor, in a process group of its own; status, stdout and stderr.
+
+    A BackendError past ``timeout`` seconds (None: no limit); an OSError if it cannot start.
+    """
+    if sys.platform.startswith("linux"):
+        argv = [sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(os.getpid()), *argv]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        _, stderr = proc.communicate(timeout=timeout)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         raise BackendError(
             f"the C compiler ran past its time limit of {timeout:g} s on a kernel of symgrad's and was stopped; "
@@ -279,7 +318,7 @@ def run_compiler(argv: list[str]) -> tuple[int, str]:
     finally:
         if proc.poll() is None:
             _stop(proc)
-    return proc.returncode, stderr
+    return proc.returncode, stdout, stderr
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -309,7 +348,7 @@ def load_kernel(kernel: NativeKernel, fast_math: bool = False):
 
     def build():
         source = kernel.source if not kernel.units else kernel.translation_units
-        fn = getattr(ctypes.CDLL(str(compile_library(source, flags))), kernel.name)
+        fn = getattr(load_library(compile_library(source, flags)), kernel.name)
         fn.restype = None
         fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 3 + [ctypes.c_void_p] * bool(kernel.scratch)
         return fn
@@ -410,7 +449,7 @@ class EmulatedCudaKernel:
         if self._fn is None:
             source = render("cuda/emulation.cpp.j2", kernel_source=self.kernel.source, name=self.kernel.name)
             flags = tuple(f for f in BASE_FLAGS if not f.startswith("-std=")) + ("-std=c++14",)
-            lib = ctypes.CDLL(str(compile_library(source, flags, "c++")))
+            lib = load_library(compile_library(source, flags, "c++"))
             self._fn = lib.sg_launch
             self._fn.restype = None
             self._fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 2 + [ctypes.c_uint] * 2

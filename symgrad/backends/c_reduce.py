@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..codegen.reduce_source import ReduceKernel
-from .c import compile_library, kernel_flags, pointers_and_strides
+from .c import compile_library, kernel_flags, load_library, pointers_and_strides
 
 
 def slot_totals(kernel: ReduceKernel, sums: np.ndarray, n: int) -> np.ndarray:
@@ -42,7 +42,7 @@ class CReduceKernel:
         with self._lock:
             if self._fn is None:
                 flags = kernel_flags(self.kernel, self.fast_math)
-                fn = getattr(ctypes.CDLL(str(compile_library(self.kernel.source, flags))), self.kernel.name)
+                fn = getattr(load_library(compile_library(self.kernel.source, flags)), self.kernel.name)
                 fn.restype = None
                 fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] * 2
                 self._fn = fn

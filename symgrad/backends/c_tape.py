@@ -333,7 +333,7 @@ def load_vm(dtype: str, fast_math: bool = False):
 
     def build():
         with gc_paused():  # rendering (jinja2's first import) would run full collections over a huge caller's graph
-            fn = getattr(ctypes.CDLL(str(native.compile_library(vm_source(dtype), flags))), vm_name(dtype))
+            fn = getattr(native.load_library(native.compile_library(vm_source(dtype), flags)), vm_name(dtype))
         fn.restype = None
         fn.argtypes = _ARGTYPES
         return fn

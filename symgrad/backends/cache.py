@@ -259,7 +259,7 @@ def _verified(d: _Dir, key: str, suffix: str) -> str | None:
             return None  # never a path out of the cache, nor a temporary file
         if _digest(lambda: d.open(name, _READ_FLAGS)) == record["sha256"]:
             return name
-    except (OSError, ValueError, KeyError, TypeError, _Refused):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, _Refused):  # RecursionError: a deeply nested JSON
         pass
     return None
 

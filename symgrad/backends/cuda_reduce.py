@@ -18,7 +18,7 @@ import numpy as np
 
 from ..codegen.reduce_source import ReduceKernel
 from ..codegen.render import render
-from .c import BASE_FLAGS, compile_library, pointers_and_strides
+from .c import BASE_FLAGS, compile_library, load_library, pointers_and_strides
 from .c_reduce import slot_totals
 from .cuda import cupy, loaded_function, sm_count
 
@@ -74,7 +74,7 @@ class EmulatedCudaReduce:
         if self._fn is None:
             source = render("cuda/reduce_emulation.cpp.j2", kernel_source=self.kernel.source, name=self.kernel.name)
             flags = tuple(f for f in BASE_FLAGS if not f.startswith("-std=")) + ("-std=c++14", "-pthread", "-lstdc++")
-            lib = ctypes.CDLL(str(compile_library(source, flags, "c++")))
+            lib = load_library(compile_library(source, flags, "c++"))
             self._fn = lib.sg_launch_reduce
             self._fn.restype = None
             self._fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_longlong] + [ctypes.c_uint] * 2

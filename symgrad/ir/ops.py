@@ -84,15 +84,19 @@ class Op:
 # -- helpers: numpy's rules where C's or Python's differ, stable forms -------------------------
 
 _C_MAX = Helper(
-    "sg_max", "c", "SG_FN real sg_max(real a, real b) { return (a >= b || a != a) ? a : b; } /* nan wins, as numpy */"
+    "sg_max",
+    "c",
+    "SG_FN real sg_max(real a, real b) { return (a > b || a != a) ? a : b; } /* nan wins; a tie (0, -0) gives b, as numpy */",
 )
 _C_MIN = Helper(
-    "sg_min", "c", "SG_FN real sg_min(real a, real b) { return (a <= b || a != a) ? a : b; } /* nan wins, as numpy */"
+    "sg_min",
+    "c",
+    "SG_FN real sg_min(real a, real b) { return (a < b || a != a) ? a : b; } /* nan wins; a tie (0, -0) gives b, as numpy */",
 )
 _C_SIGN = Helper(
     "sg_sign",
     "c",
-    "SG_FN real sg_sign(real a) { return a > 0 ? (real)1 : (a < 0 ? (real)-1 : a); } /* sign(nan) = nan */",
+    "SG_FN real sg_sign(real a) { return a > 0 ? (real)1 : (a < 0 ? (real)-1 : (a == a ? (real)0 : a)); } /* sign(+-0) = +0, sign(nan) = nan, as numpy */",
 )
 # 1/(1 + e^-a) as scipy.special.expit: e^-|a| never overflows, and the left tail is e^a/(1 + e^a), not 1 - (...)
 _C_SIGMOID = Helper(
@@ -114,11 +118,11 @@ _C_SOFTPLUS = Helper(
 
 
 def _max(a: float, b: float) -> float:
-    return a if (a >= b or math.isnan(a)) else b
+    return a if (a > b or math.isnan(a)) else b  # a tie (0.0, -0.0) gives b, as numpy
 
 
 def _min(a: float, b: float) -> float:
-    return a if (a <= b or math.isnan(a)) else b
+    return a if (a < b or math.isnan(a)) else b  # a tie (0.0, -0.0) gives b, as numpy
 
 
 def _sign(a: float) -> float:

@@ -78,8 +78,9 @@ _UNARY_NAMES = tuple(name for name, f in FUNCTIONS.items() if f.max_args == 1 an
 ALIASES = {alias: op.public for op in OPS.values() for alias in op.aliases}
 """Other common spellings; ``max``/``min`` take exactly two arguments (elementwise, as ``maximum``)."""
 
-CONSTANTS = {"pi": math.pi, "e": math.e}
-"""Named constants; a name declared in ``shapes`` is a symbol instead."""
+CONSTANTS = {"pi": math.pi, "e": math.e, "E": math.e, "inf": math.inf, "nan": math.nan}
+"""Named constants; a name declared in ``shapes`` is a symbol instead.  ``E`` (as in sympy), ``inf`` and ``nan``
+are how ``str()`` prints ``sg.E`` and non-finite constants, so printed text reads back as the same values."""
 
 _BINARY_OPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "@"}
 _OP_TEXT = {

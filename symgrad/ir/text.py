@@ -81,11 +81,18 @@ def _split(node: Node) -> tuple[Number, list[Node]]:
     return 1, [node]
 
 
+class _Name(tuple):
+    """The memo entry ``(name, _ATOM)`` of a let-bound node."""
+
+
 def _add_text(node: Node, memo: dict) -> tuple[str, int]:
     entries = []
     for term in node.args:
         if term.op == "const":
             entries.append((1, "", term.value))
+            continue
+        if isinstance(memo[term], _Name):  # a bound term reads its name (its sign inside), not its factors again
+            entries.append((0, memo[term][0], (False, memo[term][0])))
             continue
         coeff, factors = _split(term)
         text, _ = _mul_text(abs(coeff), factors, memo)
@@ -178,6 +185,13 @@ def to_text(node: Node) -> str:
             for a in set(n.args):
                 users[a] = users.get(a, 0) + 1
         bound = {n for n in order if users.get(n, 0) > 1 and n.args and size[n] >= _BIND_MIN}
+        # a product prints a negative power's base under its bar, not the power's own text: bind the base
+        # (printed once, read as 1/t0 or x/t0), else the power's name would go unused and the base be
+        # written out at every use
+        for n in [n for n in bound if _under_bar(n)]:
+            bound.discard(n)
+            if n.args[0].args:
+                bound.add(n.args[0])
     memo: dict[Node, tuple[str, int]] = {}
     lines: list[str] = []
     names = _names(order) if bound else None
@@ -186,8 +200,13 @@ def to_text(node: Node) -> str:
         if n in bound:
             name = next(names)
             lines.append(f"{name} = {_bare(n, memo[n][0])}")
-            memo[n] = (name, _ATOM)
+            memo[n] = _Name((name, _ATOM))
     return "\n".join([*lines, _bare(node, memo[node][0])])
+
+
+def _under_bar(node: Node) -> bool:
+    """Whether ``node`` is a negative constant power, which a product prints as its base under a division bar."""
+    return node.op == "pow" and node.args[1].op == "const" and node.args[1].value < 0
 
 
 def _bare(node: Node, text: str) -> str:

@@ -99,3 +99,45 @@ def test_str_reads_back_through_the_formula_parser(pair, other):
             want = np.broadcast_to(sg.lambdify([X, Y], expr)(pts, pts[::-1]), pts.shape)
             got = np.broadcast_to(sg.lambdify([X, Y], back)(pts, pts[::-1]), pts.shape)
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+# -- let-bindings are used where the shared node is printed ------------------------------------------
+
+
+def test_a_shared_reciprocal_is_printed_once():
+    """x/e and y/e print e under the bar: e itself is bound, not 1/e (whose name the bar never reads)."""
+    x, y = sg.symbols("x y")
+    e = x
+    for _ in range(16):
+        e = x / e + y / e + 1  # 68 nodes; the text doubled per step (1.4 MB here, 2**n copies of the innermost term)
+    start = time.perf_counter()
+    text = str(e)
+    assert time.perf_counter() - start < 5
+    assert len(text) < 1000, len(text)
+    pts = np.linspace(0.5, 2.0, 7)
+    np.testing.assert_allclose(sg.lambdify([x, y], read_back(text))(pts, 1.3), sg.lambdify([x, y], e)(pts, 1.3))
+
+
+def test_a_shared_term_of_a_sum_is_printed_by_name():
+    x = sg.symbols("x")
+    e = x
+    for _ in range(160):
+        m = x * sg.exp(e)
+        e = m + sg.sin(m)  # m is a term of the sum and the argument of sin
+    text = str(e)
+    assert len(text) < 20 * 640, len(text)  # about the graph's size, not its square
+    pts = np.linspace(-2.0, -0.5, 5)
+    np.testing.assert_allclose(sg.lambdify([x], read_back(text))(pts), sg.lambdify([x], e)(pts), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda x: sg.E * x, lambda x: x + float("inf"), lambda x: sg.where(x > 0, x, float("nan"))]
+)
+def test_named_and_non_finite_constants_read_back(make):
+    """str() prints sg.E as E and non-finite constants as inf and nan: the parser reads them as those numbers."""
+    x = sg.symbols("x")
+    e = make(x)
+    back = sg.parse_formula(str(e)).value
+    assert back.free_symbols == {x}
+    pts = np.array([-1.5, 0.5, 2.0])
+    np.testing.assert_array_equal(sg.lambdify([x], back)(pts), sg.lambdify([x], e)(pts))

@@ -201,8 +201,21 @@ def compile(
     if isinstance(inputs, (Node, np.ndarray)):
         inputs = [inputs]
     args = tuple(_input_arg(i) for i in inputs)
+    _check_distinct(args)
     program = Program(args, symbolic)
     return compiled_for(program, opts, dataset_spec(None, program, data, reduce, "compile"), what="compile")
+
+
+def _check_distinct(args: tuple[Arg, ...]) -> None:
+    """An InputError if a symbol is among the inputs twice (sympy's lambdify: duplicate argument), not the last wins."""
+    seen: dict[Node, str] = {}
+    for a in args:
+        for s in a.symbols:
+            if s in seen:
+                raise InputError(
+                    f"the inputs hold {s.name} twice (in {seen[s]} and in {a.name}): give each symbol once"
+                )
+            seen[s] = a.name
 
 
 _MODULES = frozenset({"numpy", "math", "scipy"})  # what symgrad's generated code computes like

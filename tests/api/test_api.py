@@ -862,3 +862,12 @@ def test_vmap_of_a_sparse_hessian_function_says_what_to_do():
     with pytest.raises(sg.InputError, match="call it on the batch directly"):
         sg.vmap(H)  # was "cannot tell how many arguments the function takes (it has *args)"
     assert H(np.ones((4, 3))).values.shape == (4, 3)
+
+
+def test_an_input_given_twice_is_refused_as_sympy_does():
+    x = sg.symbols("x")
+    a = sg.symbols("a", shape=(2,))
+    with pytest.raises(sg.InputError, match="x twice"):
+        sg.lambdify([x, x], 2 * x)  # the last value silently won: 6.0 for (2.0, 3.0)
+    with pytest.raises(sg.InputError, match=r"a\[0\] twice"):
+        sg.compile(10 * a[0] + a[1], inputs=[a, a[0]])

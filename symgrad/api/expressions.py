@@ -97,7 +97,7 @@ def _elementwise(e, fn):
 
 
 def diff(e, *spec, **kwargs):
-    """sympy's ``diff``: ``diff(e, x)``, ``diff(e, x, 3)``, ``diff(e, x, x, y)``; arrays elementwise.
+    """sympy's ``diff``: ``diff(e, x)``, ``diff(e, x, 3)``, ``diff(e, (x, 3), y)``, ``diff(e, x, x, y)``; arrays elementwise.
 
     Differentiating with respect to an array symbol gives ``e.shape + x.shape``.
     ``e`` may be a formula string and the variables names: ``diff("x**2", "x")``.
@@ -109,11 +109,25 @@ def diff(e, *spec, **kwargs):
         raise InputError(
             "diff(evaluate=False) is not supported: symgrad builds the derivative itself, not a Derivative"
         )
+    spec = tuple(item for v in spec for item in _counted(v))
     spec = tuple(_variable(v) for v in spec)
     e = _formula(e, spec)
     if len(spec) == 1 and isinstance(spec[0], (np.ndarray, list, tuple)):
         return jacobian(e, spec[0])
     return _elementwise(e, lambda node: diff_spec(node, spec))
+
+
+def _counted(v) -> tuple:
+    """sympy's ``(x, 2)`` (a variable and how many times) as ``x, 2``; anything else as itself."""
+    if (
+        isinstance(v, tuple)
+        and len(v) == 2
+        and isinstance(v[1], (int, np.integer))
+        and not isinstance(v[1], (bool, np.bool_))
+        and not isinstance(v[0], (tuple, list, np.ndarray))
+    ):
+        return v
+    return (v,)
 
 
 def gradient(e, wrt):

@@ -871,3 +871,12 @@ def test_an_input_given_twice_is_refused_as_sympy_does():
         sg.lambdify([x, x], 2 * x)  # the last value silently won: 6.0 for (2.0, 3.0)
     with pytest.raises(sg.InputError, match=r"a\[0\] twice"):
         sg.compile(10 * a[0] + a[1], inputs=[a, a[0]])
+
+
+def test_diff_takes_sympys_variable_count_pairs():
+    x, y = sg.symbols("x y")
+    e = x**3 * y**2
+    assert sg.diff(e, (x, 2)) is sg.diff(e, x, 2)  # was a DiffError: "got 2"
+    assert sg.diff(e, (x, 2), y) is sg.diff(e, x, x, y) and e.diff((x, 2)) is sg.diff(e, x, 2)
+    assert sg.diff("x**3*y", ("x", 2)) is sg.diff(sg.parse_formula("x**3*y").value, x, 2)
+    assert list(sg.diff(e, (x, y))) == [sg.diff(e, x), sg.diff(e, y)]  # a tuple of variables: still the gradient

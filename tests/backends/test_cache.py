@@ -443,3 +443,13 @@ def test_racing_compilers_leave_no_orphaned_library(cache_dir):
     assert [p.name for p in cache_dir.glob("*.so")] == [library.name]
     assert not [p for p in cache_dir.iterdir() if p.name.startswith((".tmp-", ".build-"))]
     assert _probe(library) == 14.0
+
+
+@pytest.mark.parametrize("text", ["[" * 30000 + "]" * 30000, '{"a":' * 10000 + "1" + "}" * 10000])
+def test_a_deeply_nested_manifest_is_rebuilt(cache_dir, text):
+    """json.loads raises RecursionError (not ValueError) on 30,000 nested brackets, well under the 64-KB limit."""
+    build = Builder()
+    first = cache.fetch_or_build(KEY, ".so", build)
+    (cache_dir / f"{KEY}.json").write_text(text)
+    again = cache.fetch_or_build(KEY, ".so", build)
+    assert build.calls == 2 and again == first and again.read_bytes() == build.data

@@ -298,16 +298,10 @@ def _order_may_overrule(value_fn, xs, grads, failing, f0, f_eps, g_eps, notes) -
 
 def _entry_order(value_fn, xs, grads, i: int, idx: tuple, f0: float, f_eps: float, g_eps: float) -> float | None:
     """The convergence order along one entry's own coordinate direction (None: at rounding level)."""
-    scale = max(1.0, max(float(np.max(np.abs(x))) if x.size else 0.0 for x in xs))
+    vs = [np.zeros(x.shape) for x in xs]
+    vs[i][idx] = 1.0
     g = float(grads[i][idx])
-    logs = []
-    for h in scale * 1e-2 * 4.0 ** -np.arange(10):
-        fh = _shifted(value_fn, xs, i, idx, float(h))
-        r = abs(fh - f0 - h * g)
-        noise = 16 * f_eps * (abs(fh) + abs(f0)) + 16 * g_eps * h * abs(g)
-        if math.isfinite(r) and r > noise:
-            logs.append((math.log(h), math.log(r)))
-    return _tail_slope(logs)
+    return _order_along(value_fn, xs, vs, g, abs(g), f0, f_eps, g_eps)
 
 
 def _shifted(value_fn, xs, i: int, idx: tuple, h: float) -> float:
@@ -325,8 +319,6 @@ def _orders(value_fn, xs, grads, f0: float, f_eps: float, g_eps: float, directio
     dropped; a direction with fewer than two informative points gives None.
     """
     rng = np.random.default_rng(1)
-    scale = max(1.0, max(float(np.max(np.abs(x))) if x.size else 0.0 for x in xs))
-    steps = scale * 1e-2 * 4.0 ** -np.arange(10)
     orders: list[float | None] = []
     for _ in range(directions):
         vs = [rng.standard_normal(x.shape) for x in xs]
@@ -334,15 +326,21 @@ def _orders(value_fn, xs, grads, f0: float, f_eps: float, g_eps: float, directio
         vs = [v / norm for v in vs]
         slope = sum(float(np.sum(g * v)) for g, v in zip(grads, vs))
         g_size = sum(float(np.sum(np.abs(g * v))) for g, v in zip(grads, vs))
-        logs = []
-        for h in steps:
-            fh = value_fn([x + h * v for x, v in zip(xs, vs)])[0]
-            r = abs(fh - f0 - h * slope)
-            noise = 16 * f_eps * (abs(fh) + abs(f0)) + 16 * g_eps * h * g_size
-            if math.isfinite(r) and r > noise:
-                logs.append((math.log(h), math.log(r)))
-        orders.append(_tail_slope(logs))
+        orders.append(_order_along(value_fn, xs, vs, slope, g_size, f0, f_eps, g_eps))
     return orders
+
+
+def _order_along(value_fn, xs, vs, slope: float, g_size: float, f0: float, f_eps: float, g_eps: float) -> float | None:
+    """The slope of log r(h) against log h along the direction ``vs`` (``slope`` = g.v, ``g_size`` = sum |g*v|)."""
+    scale = max(1.0, max(float(np.max(np.abs(x))) if x.size else 0.0 for x in xs))
+    logs = []
+    for h in scale * 1e-2 * 4.0 ** -np.arange(10):
+        fh = value_fn([x + h * v for x, v in zip(xs, vs)])[0]
+        r = abs(fh - f0 - h * slope)
+        noise = 16 * f_eps * (abs(fh) + abs(f0)) + 16 * g_eps * h * g_size
+        if math.isfinite(r) and r > noise:
+            logs.append((math.log(h), math.log(r)))
+    return _tail_slope(logs)
 
 
 def _tail_slope(logs: list[tuple[float, float]]) -> float | None:

@@ -19,7 +19,7 @@ from ..errors import DiffError
 from ..ir import builders as B
 from ..ir.custom import CUSTOM, note_derivatives
 from ..ir.node import Node, const, normalize_number, toposort
-from ..ir.ops import OPS
+from ..ir.ops import OPS, power_rule
 from ..limits import checkpoint, gc_paused
 
 ZERO = const(0)
@@ -217,8 +217,8 @@ def _propagate(contributions: dict, node: Node, k, g: Node, marked: set[Node], m
                 _contribute(contributions, a, _scaled(k, c, others[0] if len(others) == 1 else B.mul(*others)))
         return
     if op == "pow" and g is ONE and args[1].op == "const":  # a square in a sum of squares: k*e * base**(e-1)
-        base, expo = args  # base is marked: the exponent is a number
-        _contribute(contributions, base, _scaled(k, expo, B.pow(base, const(expo.value - 1))))
+        e, factor = power_rule(B, *args)  # the base is marked: the exponent is a number
+        _contribute(contributions, args[0], _scaled(k, e, factor))
         return
     if k is not ONE:
         g = k if g is ONE else B.mul(k, g)

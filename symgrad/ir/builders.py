@@ -278,7 +278,7 @@ def mul(*xs) -> Node:
             elif (scaled := _rescaled(a, b)) is not None:
                 return scaled
             elif b.op == "add" and a.value != 0 and a.value != 1:  # a short sum: the number distributes
-                return add(*[mul(a, t) for t in b.args])
+                return add(*scaled_terms(a, b))
         elif a.op == "mul" or b.op == "mul":  # an adjoint product times a local partial
             product, factor = (a, b) if a.op == "mul" else (b, a)
             extended = None if factor.op in _PLAIN_FACTOR_BLOCKERS else _extended(product, factor)
@@ -332,7 +332,7 @@ def mul(*xs) -> Node:
         if coeff == 1:
             return parts[0]
         if parts[0].op == "add" and len(parts[0].args) <= DISTRIBUTE_LIMIT:
-            return add(*(mul(coeff, t) for t in parts[0].args))
+            return add(*scaled_terms(const(coeff), parts[0]))
     if coeff != 1:
         parts.insert(0, const(coeff))
     return make("mul", tuple(parts))
@@ -341,9 +341,10 @@ def mul(*xs) -> Node:
 def scaled_terms(c: Node, b: Node) -> list[Node]:
     """What :func:`add` takes in from ``c*b`` (``c`` a constant): the terms ``c*t`` of a short sum ``b``, else ``c*b``.
 
-    A sum of scaled terms (reverse mode's adjoint of a node with several users)
-    then collects them without first building the sum ``c*b`` distributes into,
-    which it would flatten at once.
+    The one place the rule "a number times a short sum distributes" is spelled:
+    :func:`mul` builds ``add(*scaled_terms(c, b))``, and a sum of scaled terms
+    (reverse mode's adjoint of a node with several users) collects them without
+    first building the sum ``c*b`` distributes into, which it would flatten at once.
     """
     if b.op == "add" and len(b.args) <= DISTRIBUTE_LIMIT and c.value != 0 and c.value != 1:
         return [mul(c, t) for t in b.args]

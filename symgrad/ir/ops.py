@@ -239,9 +239,18 @@ def _mul_partials(B, args, out):
     return tuple(B.mul(*(args[:i] + args[i + 1 :])) for i in range(len(args)))
 
 
+def power_rule(B, base, expo):
+    """``d base**expo / d base`` as its two factors ``(expo, base**(expo - 1))``.
+
+    Reverse mode multiplies the number ``expo`` into an adjoint that is a number
+    itself before building the product (see :func:`symgrad.diff.reverse._propagate`).
+    """
+    return expo, B.pow(base, B.add(expo, -1))
+
+
 def _pow_partials(B, args, out):
     base, expo = args
-    d_base = B.mul(expo, B.pow(base, B.add(expo, -1)))
+    d_base = B.mul(*power_rule(B, base, expo))
     if expo.op == "const":
         return (d_base, B.const(0))
     if base.op == "const" and base.value == 0:

@@ -74,11 +74,9 @@ def schedule(outputs: list[Node] | tuple[Node, ...], order: list[Node] | None = 
         if op == "add":
             if node in absorbed:
                 continue
-            for a in node.args:  # negated(a), spelled out: this runs for every term of every sum
-                if a.op == "mul" and len(a.args) == 2:
-                    c = a.args[0]
-                    if c.op == "const" and c.value == -1 and users[a] == 1 and a not in output_set:
-                        absorbed.add(a)
+            for a in node.args:
+                if a.op == "mul" and users[a] == 1 and negated(a) is not None and a not in output_set:
+                    absorbed.add(a)
         elif op == "mul":
             if node in absorbed:
                 continue  # its user reads its operand directly, so that operand must be computed

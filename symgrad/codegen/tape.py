@@ -274,17 +274,11 @@ def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
             b.emit("copy", (slots[node],), n_in + k)
     absorbed = sched.absorbed
     plan, n_registers = buffer_plan(sched, outputs)
-    rows = b.rows
     for node, register in zip(sched.steps, plan):
         out = outputs[node] if register is None else _REGISTER - register
         op = node.op
         if op == "add" or op == "mul":
             args = node.args
-            if len(args) == 2 and (not absorbed or (args[0] not in absorbed and args[1] not in absorbed)):
-                # most sums and products: one instruction, as chain() writes it
-                rows += (_ADD if op == "add" else _MULTIPLY, slots[args[0]], slots[args[1]], -1, out)
-                slots[node] = out
-                continue
             if not absorbed:
                 plus, minus = [slots[a] for a in args], []
             else:

@@ -274,3 +274,22 @@ def compiled_on(outs, inputs, path: str, dtype: str, monkeypatch):
     taped = f.kernel.tape is not None if path.startswith("numpy") else isinstance(f.kernel, TapedKernel)
     assert taped == path.endswith("tape")
     return f
+
+
+def nodes_created(fn) -> tuple[int, int, object]:
+    """Nodes created while ``fn()`` runs (kept or not), their operands, and ``fn``'s result: the work sizes hide."""
+    from symgrad.ir import node as node_module
+
+    count = [0, 0]
+
+    def hook(args):
+        count[0] += 1
+        count[1] += len(args)
+
+    saved = node_module._CREATION_HOOK
+    node_module.set_creation_hook(hook)
+    try:
+        result = fn()
+    finally:
+        node_module.set_creation_hook(saved)
+    return count[0], count[1], result

@@ -16,11 +16,11 @@ import math
 
 import numpy as np
 import pytest
+from oracle import nodes_created
 
 import symgrad as sg
 from symgrad.diff.reverse import gradient_nodes
 from symgrad.ir import builders as B
-from symgrad.ir import node as node_module
 from symgrad.ir.node import toposort
 
 X = sg.symbols("x")
@@ -61,22 +61,6 @@ def rnn_reference(x: float, n: int) -> tuple[float, float]:
     return y, d
 
 
-def built_operands(fn) -> int:
-    """Operands of every node created while ``fn`` runs, kept or not (the work, where sizes hide it)."""
-    count = [0]
-
-    def hook(args):
-        count[0] += len(args)
-
-    saved = node_module._CREATION_HOOK
-    node_module.set_creation_hook(hook)
-    try:
-        fn()
-    finally:
-        node_module.set_creation_hook(saved)
-    return count[0]
-
-
 @pytest.mark.parametrize("chain", [sin_chain, rnn], ids=["sin", "rnn"])
 def test_gradient_size_is_linear(chain):
     sizes = [operands(gradient_nodes(chain(n), [X])) for n in (500, 1000, 2000)]
@@ -87,7 +71,7 @@ def test_gradient_size_is_linear(chain):
 def test_gradient_work_is_linear(chain):
     """The sin chain's gradient was small but rebuilt a k-factor product at step k: count what is built."""
     ys = {n: chain(n) for n in (500, 1000, 2000)}
-    work = [built_operands(lambda y=y: gradient_nodes(y, [X])) for y in ys.values()]
+    work = [nodes_created(lambda y=y: gradient_nodes(y, [X]))[1] for y in ys.values()]
     assert work[1] < 2.5 * work[0] and work[2] < 2.5 * work[1], work
 
 

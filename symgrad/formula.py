@@ -134,7 +134,7 @@ class _Source:
     def __init__(self, text: str) -> None:
         self.text = text
         self.lead = len(text) - len(text.lstrip(" \t\f"))
-        """Leading blanks, which Python's parser reads as an indent: parsed without them, as eval() does."""
+        """Leading blanks, which ast.parse reads as an indent: parsed without them (sympy's parser accepts them)."""
         self.lines: list[str] = [m.group(0) for m in _LINE.finditer(text)]
         self.starts: list[int] = []
         pos = 0

@@ -266,7 +266,6 @@ def compiled_on(outs, inputs, path: str, dtype: str, monkeypatch):
 
     if path == "numpy-tape":
         monkeypatch.setattr(codegen, "TAPE_STATEMENTS", -1)
-        monkeypatch.setattr(codegen, "SCALAR_TAPE_STATEMENTS", -1)
     if path == "c-tape":
         monkeypatch.delenv(native.C_TAPE_ENV, raising=False)
         monkeypatch.setattr(native, "C_TAPE_STATEMENTS", 0)

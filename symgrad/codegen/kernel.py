@@ -39,7 +39,7 @@ TAPE_STATEMENTS = 200
 # first calls on the tape's per-opcode functions, is the tape printed as straight-line float
 # code (a few times faster a call, the same bits; compiled once, ~5 µs and ~2.5 KB of compiler
 # memory an instruction, ~100 MB at the limit); past it every call stays on the tape.
-SCALAR_TAPE_STATEMENTS = 40_000
+STRAIGHT_LINE_INSTRUCTIONS = 40_000
 
 
 def chunk_size(n_buffers: int) -> int:

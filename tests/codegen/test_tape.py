@@ -2,8 +2,9 @@
 
 Past ``TAPE_STATEMENTS`` steps the numpy backend runs a tape (opcodes and operand
 slots) instead of printed source, and so does its scalar path (printed as straight-line
-code from the tape after its first calls, up to ``SCALAR_TAPE_STATEMENTS`` instructions).  These tests lower the thresholds to -1 so small random graphs run on both, and hold the tape to the printed kernel bit for bit
-(the same ufuncs in the same order): values, nan/inf, float32, constant and
+code from the tape after its first calls, up to ``STRAIGHT_LINE_INSTRUCTIONS`` instructions).
+These tests lower TAPE_STATEMENTS to -1 so small random graphs run on both, and hold the
+tape to the printed kernel bit for bit (the same ufuncs in the same order): values, nan/inf, float32, constant and
 repeated output slots, numpy's warnings policy and ``verify=True``.  A kernel of
 10^5 statements must be ready in seconds.
 """
@@ -43,7 +44,6 @@ def _both(outs, dtype: str, monkeypatch, **options):
     with np.errstate(all="ignore"):  # the suite's SYMGRAD_VERIFY=1 runs both at random points, some outside a domain
         source = sg.compile(outs, inputs=[X, Y], dtype=dtype, **options)
         monkeypatch.setattr(codegen, "TAPE_STATEMENTS", -1)
-        monkeypatch.setattr(codegen, "SCALAR_TAPE_STATEMENTS", -1)
         tape = sg.compile(outs, inputs=[X, Y], dtype=dtype, **options)
         monkeypatch.undo()
     assert source.kernel.tape is None and tape.kernel.tape is not None
@@ -176,7 +176,6 @@ def test_tape_follows_numpys_warning_policy(monkeypatch):
 
 def test_taped_kernel_verifies_and_reports_its_source(monkeypatch):
     monkeypatch.setattr(codegen, "TAPE_STATEMENTS", -1)
-    monkeypatch.setattr(codegen, "SCALAR_TAPE_STATEMENTS", -1)
     f = sg.grad(lambda x, y: sg.sin(x * y) * sg.exp(-(y**2)) + x**3, argnums=(0, 1), verify=True)
     assert f.kernel.tape is not None
     assert "instruction tape" in f.source and "np.sin(" in f.source  # what the tape executes, printed on demand

@@ -31,7 +31,7 @@ from ..ir.builders import substitute
 from ..ir.custom import check_rules, lower
 from ..ir.domain import valid_points
 from ..ir.evaluate import evaluate
-from ..ir.node import Node, float_value
+from ..ir.node import Node
 from ..limits import gc_paused
 from ..tracing.functions import is_symbolic
 from ..tracing.program import Arg, Program, as_value
@@ -357,14 +357,13 @@ class _SlotLayout:
         if len(consts):
             fill = _majority_constant(table, consts)
             if fill is not None:
-                self.fill = float_value(nodes[fill].value)
+                self.fill = float(table.values[fill])
                 is_const = is_const.copy()
                 is_const[fill] = False  # the fill writes its slots: they are not listed
                 consts = consts[consts != fill]
         if len(consts):
             self.const_idx = np.flatnonzero(is_const[inverse])
-            values = np.array([float_value(n.value) if n.op == "const" else 0.0 for n in nodes])
-            self.const_val = values[inverse[self.const_idx]][:, None]
+            self.const_val = table.values[inverse[self.const_idx]][:, None]
         else:
             self.const_idx = np.zeros(0, dtype=np.intp)
             self.const_val = np.zeros((0, 1))

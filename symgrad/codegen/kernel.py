@@ -18,7 +18,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import TraceError
-from ..ir.node import Node, toposort
+from ..ir.node import Node, float_value, toposort
 from .printer import PYTHON, expression_statements, numpy_statements, value_text
 from .render import render
 from .schedule import Schedule, schedule
@@ -166,6 +166,11 @@ class SlotTable:
     def is_const(self) -> np.ndarray:
         """Per distinct node: whether it is a constant (its slots are filled, not computed)."""
         return np.fromiter((n.op == "const" for n in self.nodes), dtype=bool, count=len(self.nodes))
+
+    @functools.cached_property
+    def values(self) -> np.ndarray:
+        """Per distinct node: a constant's value as a float (0.0 for a computed node), what fills its slots."""
+        return np.array([float_value(n.value) if n.op == "const" else 0.0 for n in self.nodes], dtype=float)
 
     @functools.cached_property
     def computed(self) -> list[Node]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._version import __version__
-from ..ir.node import Node, float_value
+from ..ir.node import Node
 from ..ir.ops import c_helpers
 from .csource import REAL, vector_declarations
 from .kernel import SlotTable, check_inputs, graph_hash, legend, slot_table
@@ -83,7 +83,7 @@ def _parts(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, pr
     is_const = table.is_const
     sum_of = np.full(len(table.nodes), -1, dtype=np.intp)
     sum_of[~is_const] = np.arange(len(unique))
-    value_of = np.array([float_value(n.value) if n.op == "const" else 0.0 for n in table.nodes], dtype=float)
+    value_of = table.values
     facts = {
         "name": name,
         "dtype": dtype,

@@ -177,7 +177,10 @@ def add(*xs) -> Node:
         else:
             coeffs[key] = c
             originals[key] = node
-    terms = _merge_selects(coeffs, originals)
+    terms, merged = _merge_selects(coeffs, originals)
+    if any(m.op != "where" for m in merged):  # where(c, a, a) -> a, a number or a sum: collected with the rest
+        return add(total, *terms, *merged)
+    terms += merged
     terms.sort(key=_key)
     total = _num(total)
     if total != 0 or isinstance(total, float) and math.isnan(total):
@@ -189,8 +192,12 @@ def add(*xs) -> Node:
     return make("add", tuple(terms))
 
 
-def _merge_selects(coeffs: dict[object, Number], originals: dict[object, Node | None]) -> list[Node]:
-    """Build the terms, merging ``where(c, a, b) + where(c, d, e) -> where(c, a+d, b+e)``."""
+def _merge_selects(coeffs: dict[object, Number], originals: dict[object, Node | None]) -> tuple[list[Node], list[Node]]:
+    """Build the terms, merging ``where(c, a, b) + where(c, d, e) -> where(c, a+d, b+e)``: the other terms, the merged.
+
+    A merged select may simplify to no select at all (``where(c, x, 0) + where(c, -x, 0)`` is
+    ``where(c, 0, 0)``, which is 0): the caller collects it with the other terms again.
+    """
     selects: dict[Node, list[Node]] = {}
     terms: list[Node] = []
     for key, c in coeffs.items():
@@ -206,12 +213,13 @@ def _merge_selects(coeffs: dict[object, Number], originals: dict[object, Node | 
             selects.setdefault(rest.args[0], []).append(rest)
             continue
         terms.append(rest if c == 1 else mul(c, rest))
+    merged: list[Node] = []
     for cond, group in selects.items():
         if len(group) == 1:
             terms.append(group[0])
         else:
-            terms.append(where(cond, add(*(g.args[1] for g in group)), add(*(g.args[2] for g in group))))
-    return terms
+            merged.append(where(cond, add(*(g.args[1] for g in group)), add(*(g.args[2] for g in group))))
+    return terms, merged
 
 
 def _key(node: Node) -> int:

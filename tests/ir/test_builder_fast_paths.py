@@ -77,3 +77,13 @@ def test_commutative_operands_have_one_order_whatever_the_build_order():
     assert sg.sin(sg.cos(X)) * sg.cos(sg.sin(X)) is sg.cos(sg.sin(X)) * sg.sin(sg.cos(X))
     nested = [X, sg.sin(X), sg.sin(sg.sin(X)), sg.cos(sg.sin(X)), sg.sin(sg.cos(X)), sg.exp(sg.exp(X)), -X]
     assert len({n.key for n in nested}) == len(nested)
+
+
+def test_selects_that_merge_into_no_select_are_collected_with_the_other_terms():
+    """where(c, x, 0) + where(c, -x, 0) is where(c, 0, 0), which is 0: it was left in the sum as a term ``+ 0``."""
+    x = sg.symbols("x")
+    c = x > 1
+    s = B.add(B.add(sg.exp(x), sg.where(c, x, 0)), sg.where(c, -x, 0))
+    assert s is sg.exp(x)
+    assert B.add(s, x) is B.add(s, x, 0) and str(B.add(s, x)) == "exp(x) + x"
+    assert B.add(x, sg.where(c, x, 2), sg.where(c, 0, x - 2)) is 2 * x  # where(c, x, x) is x, collected with x

@@ -202,12 +202,10 @@ def _propagate(contributions: dict, node: Node, k, g: Node, marked: set[Node], m
         if a.op == "const":  # c*t: t's partial is the number c (operands are sorted, a number first)
             _contribute(contributions, b, _scaled(k, a, g))  # b is marked: a number is not
             return
-        if k is not ONE:
-            g = k if g is ONE else B.mul(k, g)
         if a in marked:
-            _contribute(contributions, a, b if g is ONE else g if b is ONE else B.mul(g, b))
+            _contribute(contributions, a, _times(k, g, b))
         if b in marked:
-            _contribute(contributions, b, a if g is ONE else g if a is ONE else B.mul(g, a))
+            _contribute(contributions, b, _times(k, g, a))
         return
     if op == "mul" and g is ONE and args[0].op == "const":  # c*a*b*...: a's term is (k*c) * b*..., built once
         c, factors = args[0], args[1:]
@@ -216,14 +214,31 @@ def _propagate(contributions: dict, node: Node, k, g: Node, marked: set[Node], m
                 others = factors[:i] + factors[i + 1 :]
                 _contribute(contributions, a, _scaled(k, c, others[0] if len(others) == 1 else B.mul(*others)))
         return
-    if op == "pow" and g is ONE and args[1].op == "const":  # a square in a sum of squares: k*e * base**(e-1)
+    if op == "pow" and args[1].op == "const":  # k*g * e*base**(e-1), the numbers k and e multiplied apart
         e, factor = power_rule(B, *args)  # the base is marked: the exponent is a number
-        _contribute(contributions, args[0], _scaled(k, e, factor))
+        if g is ONE:  # a square in a sum of squares
+            _contribute(contributions, args[0], _scaled(k, e, factor))
+        else:
+            term = _scaled(k, e, g)
+            ke, g = term if term.__class__ is tuple else (ONE, term)
+            _contribute(contributions, args[0], _times(ke, g, factor))
         return
-    if k is not ONE:
-        g = k if g is ONE else B.mul(k, g)
     for arg, partial in _local_partials(node, marked, memo):
-        _contribute(contributions, arg, partial if g is ONE else g if partial is ONE else B.mul(g, partial))
+        _contribute(contributions, arg, _times(k, g, partial))
+
+
+def _times(k: Node, g: Node, p: Node) -> Node:
+    """The term ``k*g*p`` (``k`` a carried number, ``g`` an adjoint, ``p`` a local partial), the number multiplied last.
+
+    ``g`` is often a short sum, which a number alone would distribute over
+    (``k*(a + b) -> k*a + k*b``, new terms and a new sum, used once as a factor);
+    times the partial first, the number then only becomes the product's
+    coefficient, as sympy keeps ``k*(a + b)*p``.
+    """
+    if g is ONE or p is ONE:
+        gp = p if g is ONE else g
+        return gp if k is ONE else k if gp is ONE else B.mul(k, gp)
+    return B.mul(g, p) if k is ONE else B.mul(k, g, p)
 
 
 def gradient_nodes(root: Node, wrt: Sequence[Node]) -> list[Node]:

@@ -267,6 +267,32 @@ def _extended(p: Node, f: Node) -> Node | None:
     return make("mul", tuple(factors))
 
 
+_PAIR_BLOCKERS = frozenset({"const", "mul", "pow", "where"})  # factors a product flattens, folds or combines
+
+
+def _scaled_pair(c, a, b) -> Node | None:
+    """Fast path: ``c*a*b`` for a number ``c`` (not 0 or 1) and two distinct factors nothing combines (else None).
+
+    Reverse mode's term for an operand is a carried number times an adjoint times
+    a local partial: the result is the product of the three, the number first
+    and the others sorted, which is what the general path builds (a sum among two
+    factors is a factor: a number distributes over a sum only when it is alone).
+    """
+    if (
+        c.__class__ is Node
+        and c.op == "const"
+        and a.__class__ is Node
+        and b.__class__ is Node
+        and a is not b
+        and a.op not in _PAIR_BLOCKERS
+        and b.op not in _PAIR_BLOCKERS
+        and c.value != 0
+        and c.value != 1
+    ):
+        return make("mul", (c, a, b) if a.key <= b.key else (c, b, a))
+    return None
+
+
 def mul(*xs) -> Node:
     """The canonical n-ary product."""
     if len(xs) == 2:
@@ -292,6 +318,8 @@ def mul(*xs) -> Node:
             extended = None if factor.op in _PLAIN_FACTOR_BLOCKERS else _extended(product, factor)
             if extended is not None:
                 return extended
+    elif len(xs) == 3 and (scaled := _scaled_pair(*xs)) is not None:
+        return scaled
     elif len(xs) == 1 and xs[0].__class__ is Node:
         return xs[0]
     coeff: Number = 1

@@ -123,15 +123,7 @@ def _accumulate(
             continue
         cls = parts.__class__
         if cls is list:
-            terms: list[Node] = []
-            for p in parts:
-                if p.__class__ is not tuple:
-                    terms.append(p)
-                elif p[1] is ONE:
-                    terms.append(p[0])  # k*1: the number k itself
-                else:
-                    terms += B.scaled_terms(*p)
-            k, g = ONE, B.add(*terms)
+            k, g = ONE, B.add_scaled(parts)  # a scaled term that collects with another is not built alone
         elif cls is tuple:
             k, g = parts
         else:

@@ -152,6 +152,8 @@ def add(*xs) -> Node:
         if a.__class__ is Node and b.__class__ is Node:
             if _unlike_terms(a, b):  # nothing to collect or flatten
                 return make("add", (a, b) if a.key <= b.key else (b, a))
+            if a.op == "const" and b.op == "const":  # two numbers fold (the power rule's expo - 1)
+                return const(_num(a.value + b.value))
             if a.op == "add" or b.op == "add":
                 joined = _with_term(a, b) if a.op == "add" else _with_term(b, a)
                 if joined is not None:
@@ -177,6 +179,68 @@ def add(*xs) -> Node:
         else:
             coeffs[key] = c
             originals[key] = node
+    return _sum_of(total, coeffs, originals)
+
+
+def add_scaled(parts: Sequence) -> Node:
+    """The sum of ``parts``, each a node or a pair ``(c, t)`` for the term ``c*t`` (``c`` a constant node).
+
+    ``add(*terms)`` of the products built first gives the same node: reverse
+    mode's adjoint sums pass their numbers this way, so a term that collects with
+    another (``2*x + 200*x -> 202*x``) is never built alone.  A number distributes
+    over a short sum as :func:`scaled_terms` says, term by term, and is
+    multiplied in first where the product does more than rescale the term (a
+    constant folds, a select takes the number in, a product kept whole).
+    """
+    total: Number = 0
+    coeffs: dict[object, Number] = {}
+    originals: dict[object, Node | tuple | None] = {}  # a pair while its term appears once: built at the end
+    for part in parts:
+        if part.__class__ is tuple:
+            c, t = part
+            if c.value == 1:
+                part = t
+            elif t.op == "add" and len(t.args) <= DISTRIBUTE_LIMIT:
+                items = [(c, u) for u in t.args]
+            else:
+                items = (part,)
+        if part.__class__ is Node:
+            items = part.args if part.op == "add" and len(part.args) <= FLATTEN_LIMIT else (part,)
+        for item in items:
+            if item.__class__ is tuple:
+                c, u = item
+                if u.op in _PAIR_EAGER or c.value == 0 or (u.op == "mul" and len(u.args) > FLATTEN_LIMIT):
+                    item = mul(c, u)
+                else:
+                    k, key = _term_key(u)
+                    k = _num(c.value * k)  # the coefficient mul(c, u) gives u's factors
+                    if k == 0:  # mul(c, u) is the number 0 (an underflow)
+                        continue
+                    if key in coeffs:
+                        coeffs[key] = coeffs[key] + k
+                        originals[key] = None
+                    else:
+                        coeffs[key] = k
+                        originals[key] = item
+                    continue
+            if item.op == "const":
+                total = total + item.value
+                continue
+            k, key = _term_key(item)
+            if key in coeffs:
+                coeffs[key] = coeffs[key] + k
+                originals[key] = None
+            else:
+                coeffs[key] = k
+                originals[key] = item
+    return _sum_of(total, coeffs, originals)
+
+
+_PAIR_EAGER = frozenset({"const", "where"})  # terms a number is multiplied into before collecting: folds, selects
+
+
+def _sum_of(total: Number, coeffs: dict[object, Number], originals: dict[object, Node | tuple | None]) -> Node:
+    """The canonical sum of a number and collected terms (by :func:`_term_key`), each unchanged one reused."""
     terms, merged = _merge_selects(coeffs, originals)
     if any(m.op != "where" for m in merged):  # where(c, a, a) -> a, a number or a sum: collected with the rest
         return add(total, *terms, *merged)
@@ -192,7 +256,9 @@ def add(*xs) -> Node:
     return make("add", tuple(terms))
 
 
-def _merge_selects(coeffs: dict[object, Number], originals: dict[object, Node | None]) -> tuple[list[Node], list[Node]]:
+def _merge_selects(
+    coeffs: dict[object, Number], originals: dict[object, Node | tuple | None]
+) -> tuple[list[Node], list[Node]]:
     """Build the terms, merging ``where(c, a, b) + where(c, d, e) -> where(c, a+d, b+e)``: the other terms, the merged.
 
     A merged select may simplify to no select at all (``where(c, x, 0) + where(c, -x, 0)`` is
@@ -203,7 +269,7 @@ def _merge_selects(coeffs: dict[object, Number], originals: dict[object, Node | 
     for key, c in coeffs.items():
         original = originals[key]
         if original is not None and (key.__class__ is not Node or key.op != "where"):  # unchanged: reuse
-            terms.append(original)
+            terms.append(original if original.__class__ is Node else mul(*original))  # a pair: c*t built now
             continue
         c = _num(c)
         if c == 0:

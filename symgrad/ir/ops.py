@@ -245,7 +245,7 @@ def power_rule(B, base, expo):
     Reverse mode multiplies the number ``expo`` into an adjoint that is a number
     itself before building the product (see :func:`symgrad.diff.reverse._propagate`).
     """
-    return expo, B.pow(base, B.add(expo, -1))
+    return expo, B.pow(base, B.add(expo, B.const(-1)))
 
 
 def _pow_partials(B, args, out):

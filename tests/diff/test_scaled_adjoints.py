@@ -32,8 +32,9 @@ def test_a_sum_of_squares_gradient_builds_few_nodes_it_throws_away(n):
     created, _, grad = nodes_created(lambda: gradient_nodes(f, wrt))
     forward = set(toposort([f]))
     kept = sum(1 for m in toposort(grad) if m not in forward)
-    # eager scaling created 2.1-2.3 nodes per node kept (each 2*base and 200*base built, then copied)
-    assert created < 1.5 * kept, (created, kept)
+    # eager scaling created 2.1-2.3 nodes per node kept (each 2*base and 200*base built, then copied);
+    # carried apart, and collected without building the terms that collect (2*x + 200*x), none is thrown away
+    assert created < 1.05 * kept, (created, kept)
 
 
 def test_the_gradient_of_a_sum_of_squares_is_its_formula():

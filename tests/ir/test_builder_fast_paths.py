@@ -59,6 +59,34 @@ def test_sums_built_a_term_at_a_time_and_scaled(terms, c):
         assert B.mul(c, s) is B.mul(c, s, 1)  # a number times a sum (distributes when short)
 
 
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from([0.5, -2, 3, 1.5, 1e-200, 1]), TERMS, TERMS)
+def test_a_number_times_two_factors_is_the_general_product(c, a, b):
+    """mul(c, a, b)'s fast path (reverse mode's k * adjoint * partial) builds what the general path builds."""
+    k = B.as_node(c)
+    assert B.mul(k, a, b) is B.mul(k, a, b, 1)
+    assert B.mul(k, b, a) is B.mul(k, a, b)
+
+
+LONG = B.add(*sg.symbols("l0:10"))  # more terms than a sum flattens or a number distributes over
+PART_TERMS = st.one_of(TERMS, st.just(LONG), st.just(B.mul(*sg.symbols("m0:10"))), st.just(B.as_node(2.5)))
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.sampled_from([None, 0.5, -2, 3, 1e-200, 1e-200, 1]), PART_TERMS), min_size=1, max_size=6))
+def test_a_sum_of_scaled_terms_is_the_sum_of_the_built_products(parts):
+    """add_scaled([t, (c, u), ...]) (reverse mode's adjoint sums) is add(t, c*u, ...) with the products built first.
+
+    The numbers cover distributing over short sums, a long sum kept whole, selects taking the
+    number in, constants folding and 1e-200 * 1e-200 underflowing to a term that is the number 0.
+    """
+    pairs = [t if c is None else (B.as_node(c), t) for c, t in parts]
+    nested = [t if c is None else (B.as_node(c), B.mul(1e-200, t)) for c, t in parts]  # products of numbers
+    for given_parts in (pairs, nested):
+        built = [p if p.__class__ is not tuple else B.mul(*p) for p in given_parts]
+        assert B.add_scaled(given_parts) is B.add(*built, 0)
+
+
 def test_the_fast_paths_are_taken():
     """The common shapes (names here would fail if a fast path stopped matching them) still canonicalize."""
     s = B.add(sg.sin(X), sg.cos(Y))

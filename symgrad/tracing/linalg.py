@@ -232,9 +232,11 @@ def tensordot(a, b, axes=2):
     free_a = [d for d in range(x.ndim) if d not in axes_a]
     free_b = [d for d in range(y.ndim) if d not in axes_b]
     k = math.prod(x.shape[i] for i in axes_a)
-    left = np.transpose(x, free_a + axes_a).reshape(-1, k)
-    right = np.transpose(y, axes_b + free_b).reshape(k, -1)
-    shape = tuple(x.shape[d] for d in free_a) + tuple(y.shape[d] for d in free_b)
+    rows, cols = tuple(x.shape[d] for d in free_a), tuple(y.shape[d] for d in free_b)
+    # sizes, not -1: with an empty summed axis (k = 0) numpy cannot infer the other one
+    left = np.transpose(x, free_a + axes_a).reshape(math.prod(rows), k)
+    right = np.transpose(y, axes_b + free_b).reshape(k, math.prod(cols))
+    shape = rows + cols
     return _result(_objects(matmul(left, right)).reshape(shape))
 
 

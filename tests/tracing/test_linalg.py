@@ -295,3 +295,19 @@ def test_formulas_reach_det_inv_and_trace():
         parsed = sg.parse_formula(text, shapes=shapes)
         got = sg.compile(parsed.value, inputs=[parsed.symbols["A"]])(a)
         np.testing.assert_allclose(got, want, rtol=1e-14, err_msg=text)
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape", "fn"),
+    [
+        ((2, 0), (0, 3), lambda a, b: np.tensordot(a, b, axes=1)),
+        ((2, 0, 3), (0, 3, 4), lambda a, b: np.tensordot(a, b, axes=2)),
+        ((2, 2, 0), (3, 0, 4), np.dot),  # dot of 3-d operands is a tensordot
+    ],
+)
+def test_tensordot_over_an_empty_axis_is_zeros_as_numpys(a_shape, b_shape, fn):
+    fn_sg = sg.compile(fn, shapes=[a_shape, b_shape])
+    want = fn(np.ones(a_shape), np.ones(b_shape))
+    got = fn_sg(np.ones(a_shape), np.ones(b_shape))
+    assert np.shape(got) == want.shape
+    np.testing.assert_array_equal(got, want)

@@ -95,6 +95,9 @@ class SymbolicArray(np.ndarray):
     def trace(self, *args, **kwargs):
         return _as_function(np.trace, self, args, kwargs)
 
+    def clip(self, *args, **kwargs):  # ndarray's own runs numpy's clip ufunc, whose object loop compares elements
+        return _as_function(np.clip, self, args, kwargs)
+
     def dot(self, *args, **kwargs):
         return _as_function(np.dot, self, args, kwargs)
 

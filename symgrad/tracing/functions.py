@@ -263,13 +263,27 @@ def logaddexp2(a, b):
     return B.elementwise(lambda u, v: B.mul(_logaddexp(B.mul(u, ln2), B.mul(v, ln2)), 1 / ln2), _arr(a), _arr(b))
 
 
-def clip(x, a_min=None, a_max=None):
-    """``minimum(maximum(x, a_min), a_max)``; either bound may be None."""
+def clip(x, a_min=None, a_max=None, out=None, *, min=None, max=None):
+    """``minimum(maximum(x, a_min), a_max)``; either bound may be None (``min=``/``max=``: numpy 2's names for them)."""
+    _refuse_numeric_options("sg.clip", out=out)
+    a_min = _one_bound(a_min, min, "a_min", "min")
+    a_max = _one_bound(a_max, max, "a_max", "max")
     if a_min is not None:
         x = maximum(x, a_min)
     if a_max is not None:
         x = minimum(x, a_max)
     return x
+
+
+def _one_bound(positional, keyword, name: str, alias: str):
+    """A clip bound given by numpy's old name or its new one (not both, as numpy refuses)."""
+    if positional is np._NoValue:
+        positional = None
+    if keyword is None or keyword is np._NoValue:
+        return positional
+    if positional is not None:
+        raise InputError(f"sg.clip: give {name}= or {alias}=, not both")
+    return keyword
 
 
 def logical_and(x1, x2):

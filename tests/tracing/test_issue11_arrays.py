@@ -32,6 +32,9 @@ ELEMENTWISE = {
     "fmax": (lambda x: np.fmax(x, -1.0), lambda x: np.fmax(x, -1.0)),
     "fmin": (lambda x: np.fmin(x, 1.0), lambda x: np.fmin(x, 1.0)),
     "clip": (lambda x: np.clip(x, -1.0, 1.0) * 3, lambda x: np.clip(x, -1.0, 1.0) * 3),
+    "clip method": (lambda x: x.clip(-1.0, 1.0) * 3, lambda x: x.clip(-1.0, 1.0) * 3),
+    "clip method max": (lambda x: x.clip(max=0.5), lambda x: x.clip(max=0.5)),
+    "clip min= max=": (lambda x: np.clip(x, min=-1.0, max=0.5), lambda x: np.clip(x, min=-1.0, max=0.5)),
     "sign": (lambda x: np.sign(x) * x**3, lambda x: np.sign(x) * x**3),
     "accumulate": (lambda x: np.maximum.accumulate(x) * x, lambda x: np.maximum.accumulate(x) * x),
     "logical": (
@@ -134,3 +137,11 @@ def test_hvp_with_a_new_vector_reuses_the_compiled_kernel(monkeypatch):
     assert len(builds) == 1
     sg.hvp(f, (x,), (x,), shapes=[(5,)], backend="numpy", dtype="float32")  # other options: compiled anew
     assert len(builds) == 2
+
+
+def test_clip_takes_one_name_for_each_bound():
+    x = sg.symbols("x", shape=(2,))
+    with pytest.raises(sg.InputError, match="a_min= or min="):
+        np.clip(x, 0.0, 1.0, min=0.0)
+    with pytest.raises(sg.UnsupportedOpError, match=r"clip\(out=\.\.\.\)"):
+        np.clip(x, 0.0, 1.0, out=np.empty(2))

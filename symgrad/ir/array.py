@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import TraceError
 from .node import PROTOCOL, Node, free_symbols
 
 
@@ -41,6 +42,20 @@ class SymbolicArray(np.ndarray):
         plain_args = tuple(_deep_plain(a) for a in args)
         plain_kwargs = {k: _deep_plain(v) for k, v in kwargs.items()}
         return symbolic_array(PROTOCOL.array_function(func, types, plain_args, plain_kwargs))
+
+    def __getitem__(self, key):
+        try:
+            return super().__getitem__(key)
+        except IndexError:
+            _refuse_symbolic_index(key)
+            raise
+
+    def __setitem__(self, key, value) -> None:
+        try:
+            super().__setitem__(key, value)
+        except IndexError:
+            _refuse_symbolic_index(key)
+            raise
 
     # sympy's expression methods, elementwise (as on a sympy Matrix)
     def subs(self, *args, **kwargs) -> SymbolicArray:
@@ -108,6 +123,23 @@ class SymbolicArray(np.ndarray):
             "the truth value of an array with more than one element is ambiguous; "
             "use sg.where(cond, a, b) for an elementwise choice"
         )
+
+
+def _refuse_symbolic_index(key) -> None:
+    """A TraceError if ``key`` holds a symbolic value (``a[a > 0]``, ``a[i]`` with ``i`` traced): numpy refused it."""
+    parts = key if isinstance(key, tuple) else (key,)
+    for part in parts:
+        try:
+            values = np.asarray(part, dtype=object).flat if isinstance(part, (list, np.ndarray)) else [part]
+        except ValueError:  # a ragged list: numpy's own IndexError says what is wrong with it
+            continue
+        symbolic = next((v for v in values if isinstance(v, Node)), None)
+        if symbolic is not None:
+            raise TraceError(
+                f"cannot index a symbolic array with the symbolic value {symbolic}: which elements a mask or a "
+                "traced index picks is known only at run time, so it cannot be followed symbolically; mask with "
+                "sg.where(mask, a, 0) (a[mask] = v is a = sg.where(mask, v, a)), and index with integers"
+            ) from None
 
 
 def _as_function(func, array: SymbolicArray, args: tuple, kwargs: dict):

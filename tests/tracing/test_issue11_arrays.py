@@ -145,3 +145,26 @@ def test_clip_takes_one_name_for_each_bound():
         np.clip(x, 0.0, 1.0, min=0.0)
     with pytest.raises(sg.UnsupportedOpError, match=r"clip\(out=\.\.\.\)"):
         np.clip(x, 0.0, 1.0, out=np.empty(2))
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: x[x > 0],  # a mask: how many elements it picks is known only at run time
+        lambda x: x[:, x[0] > 0],
+        lambda x: x[[x[0, 0] > 0]],
+        lambda x: x[x[0, 0]],  # a traced index
+        lambda x: x.__setitem__(x > 0, 0.0),
+    ],
+)
+def test_indexing_with_a_symbolic_mask_or_index_is_a_trace_error_pointing_to_where(fn):
+    with pytest.raises(sg.TraceError, match=r"symbolic value x\[0, 0\].*sg\.where"):
+        sg.compile(fn, shapes=[(2, 3)])
+
+
+def test_indexing_errors_of_the_traced_code_itself_stay_numpys():
+    with pytest.raises(IndexError) as info:
+        sg.compile(lambda x: x[5], shapes=[(2, 3)])
+    assert not isinstance(info.value, sg.SymgradError)
+    f = sg.compile(lambda x: x[np.array([True, False])] * 2, shapes=[(2, 3)])  # a numeric mask is numpy's
+    np.testing.assert_array_equal(f(np.ones((2, 3))), [[2.0, 2.0, 2.0]])

@@ -43,6 +43,7 @@ _REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin, "fm
 
 
 _IGNORED_KWARGS = {"casting", "order", "subok", "signature"}  # no effect on values computed with objects
+_MATMUL_AXES = [(-2, -1), (-2, -1), (-2, -1)]  # matmul's own axes, which ndarray's a @= b passes
 
 
 def _ufunc_name(ufunc, method: str = "__call__") -> str:
@@ -66,11 +67,28 @@ def _check_ufunc_kwargs(ufunc, method: str, kwargs: dict, allowed: set[str]) -> 
             continue
         if key == "where" and value is True and method != "__call__":  # passed on by ndarray.sum() & co.
             continue
+        if key == "axes" and ufunc is np.matmul and value == _MATMUL_AXES:  # passed on by a @= b
+            continue
         raise UnsupportedOpError(
             f"{_ufunc_name(ufunc, method)}({key}=...)",
             hint="A symbolic value cannot be written into a numeric buffer or masked; compute the result and use "
             "sg.where for masking.",
         )
+
+
+def _object_output(kwargs: dict) -> np.ndarray | None:
+    """The ``out=`` of an in-place operator on a symbolic array (``a += b``): one object array, taken out of kwargs.
+
+    An object array holds symbolic values as well as numbers, so writing into it is what numpy does;
+    a numeric buffer is left in ``kwargs`` for :func:`_check_ufunc_kwargs` to refuse.
+    """
+    out = kwargs.get("out")
+    if isinstance(out, tuple) and len(out) == 1:
+        out = out[0]
+    if isinstance(out, np.ndarray) and out.dtype == object:
+        del kwargs["out"]
+        return out
+    return None
 
 
 def ufunc_to_symbolic(ufunc, method: str, inputs, kwargs):
@@ -86,7 +104,11 @@ def ufunc_to_symbolic(ufunc, method: str, inputs, kwargs):
         hint = "It has no symbolic counterpart: write it with symgrad's functions (sg.exp, sg.where, ...)."
         raise UnsupportedOpError(_ufunc_name(ufunc, method), hint=hint)
     if method == "__call__":
+        target = _object_output(kwargs)
         _check_ufunc_kwargs(ufunc, method, kwargs, set())
+        if target is not None:  # a += b on symbolic arrays: numpy writes the result into a's object buffer
+            target[...] = fn(*inputs)
+            return target
         return fn(*inputs)
     if method == "outer" and ufunc.nin == 2:
         _check_ufunc_kwargs(ufunc, method, kwargs, set())

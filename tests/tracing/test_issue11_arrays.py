@@ -168,3 +168,41 @@ def test_indexing_errors_of_the_traced_code_itself_stay_numpys():
     assert not isinstance(info.value, sg.SymgradError)
     f = sg.compile(lambda x: x[np.array([True, False])] * 2, shapes=[(2, 3)])  # a numeric mask is numpy's
     np.testing.assert_array_equal(f(np.ones((2, 3))), [[2.0, 2.0, 2.0]])
+
+
+def _add_in_place(a):
+    a += 1.0
+    return a
+
+
+def _scale_in_place(a):
+    a[1:] *= a[:-1]  # overlapping: the right-hand side is read before anything is written, as numpy
+    a[:, 0] -= np.sin(a[:, 1])
+    a /= a.sum()
+    return a
+
+
+def _matmul_in_place(a):
+    b = a.copy()
+    b @= a
+    return b
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fn", [_add_in_place, _scale_in_place, _matmul_in_place])
+def test_in_place_operators_on_symbolic_arrays_follow_numpy(fn, backend):
+    m = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.5], [0.75, 1.0, 3.0]])
+    f = sg.compile(fn, shapes=[(3, 3)], backend=backend)
+    np.testing.assert_allclose(f(m), fn(m.copy()), rtol=1e-14)
+    jac = sg.jacobian(fn, shapes=[(3, 3)], backend=backend)(m)
+    np.testing.assert_allclose(jac, central_jacobian(lambda x: fn(x.copy()), m), rtol=1e-6, atol=1e-8)
+
+
+def test_in_place_into_a_float_buffer_is_refused_by_name():
+    def fn(a):
+        x = np.zeros(3)
+        x += a
+        return x
+
+    with pytest.raises(sg.UnsupportedOpError, match=r"numpy\.add\(out=\.\.\.\)"):
+        sg.compile(fn, shapes=[(3,)])

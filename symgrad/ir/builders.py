@@ -662,6 +662,20 @@ def truth(x) -> Node:
     return call("ne", node, 0)
 
 
+def is_boolean(x) -> bool:
+    """Whether ``x`` is a truth value as numpy types one: a bool, a condition, a select of conditions (``a & b``)."""
+    if isinstance(x, (bool, np.bool_)):
+        return True
+    if not isinstance(x, Node):
+        return False
+    if x.op in _CONDITIONS:
+        return True
+    # logical_and/or's selects choose between conditions (truth(b)) and the constants 0 and 1
+    return x.op == "where" and all(
+        branch.op in _CONDITIONS or (branch.op == "const" and branch.value in (0, 1)) for branch in x.args[1:]
+    )
+
+
 def logical_and(a, b) -> Node:
     return where(a, truth(b), 0)
 

@@ -206,3 +206,20 @@ def test_in_place_into_a_float_buffer_is_refused_by_name():
 
     with pytest.raises(sg.UnsupportedOpError, match=r"numpy\.add\(out=\.\.\.\)"):
         sg.compile(fn, shapes=[(3,)])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: (x > 0) + (x < 0.5),  # numpy: a boolean array, True + True is True
+        lambda x: ((x > -1) & (x < 1)) + (x > 1.2),
+        lambda x: np.add(x > 0, np.array([True, False, False, True])),
+        lambda x: ((x > 0) + (x < 0.5)) * x,
+        lambda x: (x > 0) + (x < 0.5) + 1.0,  # a number added: arithmetic again
+        lambda x: np.sum(x > -1) + np.sum(x < 1),  # counts stay counts
+    ],
+)
+def test_adding_boolean_arrays_is_numpys_logical_or(fn, backend):
+    f = sg.compile(fn, shapes=[(4,)], backend=backend)
+    np.testing.assert_array_equal(f(V), np.asarray(fn(V), dtype=float))

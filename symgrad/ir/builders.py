@@ -676,6 +676,23 @@ def is_boolean(x) -> bool:
     )
 
 
+def boolean_arrays(operands) -> bool:
+    """Whether numpy would type ``operands`` as booleans, an array among them (a bare scalar keeps Python's True + True).
+
+    numpy's ``+`` of boolean arrays is a logical or; both the ``+`` of a node
+    and numpy's add ufunc on symbolic arrays ask this.
+    """
+    if not any(isinstance(v, np.ndarray) for v in operands):
+        return False
+    for v in operands:
+        if isinstance(v, np.ndarray):
+            if v.dtype != bool and not (v.dtype == object and all(map(is_boolean, v.flat))):
+                return False
+        elif not is_boolean(v):
+            return False
+    return True
+
+
 def logical_and(a, b) -> Node:
     return where(a, truth(b), 0)
 
@@ -697,6 +714,8 @@ def binary(kind: str, a, b):
     if isinstance(a, (np.ndarray, list, tuple)) or isinstance(b, (np.ndarray, list, tuple)):
         if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
             return NotImplemented
+        if kind == "add" and boolean_arrays((a, b)):  # a condition plus an array of conditions: numpy's or
+            return elementwise(logical_or, a, b)
         return elementwise(_BINARY[kind], a, b)
     try:
         return _BINARY[kind](a, b)

@@ -92,19 +92,6 @@ def _object_output(kwargs: dict) -> np.ndarray | None:
     return None
 
 
-def _boolean_arrays(inputs) -> bool:
-    """Whether numpy would type ``inputs`` as booleans, an array among them (a bare scalar keeps Python's True + True)."""
-    if not any(isinstance(v, np.ndarray) for v in inputs):
-        return False
-    for v in inputs:
-        if isinstance(v, np.ndarray):
-            if v.dtype != bool and not (v.dtype == object and all(map(B.is_boolean, v.flat))):
-                return False
-        elif not B.is_boolean(v):
-            return False
-    return True
-
-
 def ufunc_to_symbolic(ufunc, method: str, inputs, kwargs):
     """numpy's ufunc protocol for nodes: map ``np.sin`` & co. to symgrad's functions.
 
@@ -120,7 +107,7 @@ def ufunc_to_symbolic(ufunc, method: str, inputs, kwargs):
     if method == "__call__":
         target = _object_output(kwargs)
         _check_ufunc_kwargs(ufunc, method, kwargs, set())
-        if name == "add" and _boolean_arrays(inputs):
+        if name == "add" and B.boolean_arrays(inputs):
             fn = F.logical_or  # numpy's + of boolean arrays is a boolean array: True + True is True, not 2
         if target is not None:  # a += b on symbolic arrays: numpy writes the result into a's object buffer
             target[...] = fn(*inputs)

@@ -218,6 +218,9 @@ def test_in_place_into_a_float_buffer_is_refused_by_name():
         lambda x: ((x > 0) + (x < 0.5)) * x,
         lambda x: (x > 0) + (x < 0.5) + 1.0,  # a number added: arithmetic again
         lambda x: np.sum(x > -1) + np.sum(x < 1),  # counts stay counts
+        lambda x: (x[2] > 0) + (x < 0.5),  # a condition plus an array of them: through the node's own +
+        lambda x: (x < 0.5) + (x[2] > 0),
+        lambda x: (x[2] > 0) + x,  # a condition plus numbers: arithmetic
     ],
 )
 def test_adding_boolean_arrays_is_numpys_logical_or(fn, backend):

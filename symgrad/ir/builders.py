@@ -158,43 +158,23 @@ def add(*xs) -> Node:
                 joined = _with_term(a, b) if a.op == "add" else _with_term(b, a)
                 if joined is not None:
                     return joined
-    items: list[Node] = []
-    for x in xs:
-        node = x if x.__class__ is Node else as_node(x)
-        if node.op == "add" and len(node.args) <= FLATTEN_LIMIT:
-            items.extend(node.args)
-        else:
-            items.append(node)
-    total: Number = 0
-    coeffs: dict[object, Number] = {}  # by _term_key
-    originals: dict[object, Node | None] = {}  # the term as given, while it appears only once
-    for node in items:
-        if node.op == "const":
-            total = total + node.value
-            continue
-        c, key = _term_key(node)
-        if key in coeffs:
-            coeffs[key] = coeffs[key] + c
-            originals[key] = None
-        else:
-            coeffs[key] = c
-            originals[key] = node
-    return _sum_of(total, coeffs, originals)
+    return add_scaled([x if x.__class__ is Node else as_node(x) for x in xs])
 
 
 def add_scaled(parts: Sequence) -> Node:
     """The sum of ``parts``, each a node or a pair ``(c, t)`` for the term ``c*t`` (``c`` a constant node).
 
-    ``add(*terms)`` of the products built first gives the same node: reverse
-    mode's adjoint sums pass their numbers this way, so a term that collects with
-    another (``2*x + 200*x -> 202*x``) is never built alone.  A number distributes
-    over a short sum as :func:`scaled_terms` says, term by term, and is
-    multiplied in first where the product does more than rescale the term (a
-    constant folds, a select takes the number in, a product kept whole).
+    ``add(*terms)`` of the products built first gives the same node (:func:`add`'s
+    general path is this, on nodes): reverse mode's adjoint sums pass their
+    numbers this way, so a term that collects with another (``2*x + 200*x ->
+    202*x``) is never built alone.  A number distributes over a short sum as
+    :func:`scaled_terms` says, term by term, and is multiplied in first where the
+    product does more than rescale the term (a constant folds, a select takes the
+    number in, a product kept whole).
     """
     total: Number = 0
-    coeffs: dict[object, Number] = {}
-    originals: dict[object, Node | tuple | None] = {}  # a pair while its term appears once: built at the end
+    coeffs: dict[object, Number] = {}  # by _term_key
+    originals: dict[object, Node | tuple | None] = {}  # the term as given while it appears once (a pair: built later)
     for part in parts:
         if part.__class__ is tuple:
             c, t = part
@@ -216,17 +196,11 @@ def add_scaled(parts: Sequence) -> Node:
                     k = _num(c.value * k)  # the coefficient mul(c, u) gives u's factors
                     if k == 0:  # mul(c, u) is the number 0 (an underflow)
                         continue
-                    if key in coeffs:
-                        coeffs[key] = coeffs[key] + k
-                        originals[key] = None
-                    else:
-                        coeffs[key] = k
-                        originals[key] = item
+            if item.__class__ is Node:
+                if item.op == "const":
+                    total = total + item.value
                     continue
-            if item.op == "const":
-                total = total + item.value
-                continue
-            k, key = _term_key(item)
+                k, key = _term_key(item)
             if key in coeffs:
                 coeffs[key] = coeffs[key] + k
                 originals[key] = None

@@ -50,13 +50,13 @@ def _check_chain(steps: int, min_nodes: int) -> None:
 
 
 def test_chain_with_a_hundred_thousand_node_graph():
-    _check_chain(16_000, 100_000)
+    _check_chain(17_000, 100_000)  # 6 nodes a step
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("SYMGRAD_SLOW"), reason="set SYMGRAD_SLOW=1: minutes of CPU")
 def test_chain_of_a_hundred_thousand_steps():
-    _check_chain(100_000, 600_000)
+    _check_chain(100_000, 590_000)
 
 
 def test_parts_are_bounded_and_agree_with_one_function(monkeypatch):

@@ -157,7 +157,7 @@ def _scaled(k: Node, c: Node, g: Node):
     """The term ``(k*c) * g`` for constants ``k`` (carried) and ``c`` (a node's), kept apart while that is safe."""
     if k is ONE:
         return (c, g)  # c is no 1: a product's number is never 1
-    kc = k.value * c.value
+    kc = B.times(k.value, c.value)  # an exact number past the float range and a float: inf, as float arithmetic
     if kc.__class__ is float and not _SAFE_SCALE[0] < abs(kc) < _SAFE_SCALE[1]:  # before 0.0 normalizes to 0
         return B.mul(c, B.mul(k, g))  # the eager steps, in their order
     kc = normalize_number(kc)

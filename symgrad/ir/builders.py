@@ -28,6 +28,7 @@ x**1.5``) drops a 0/0 or 0*inf at x = 0.  The README lists every such assumption
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -89,6 +90,27 @@ def _term(key: object) -> Node:
 
 def _num(value: Number) -> Number:
     return normalize_number(value)
+
+
+def plus(a: Number, b: Number) -> Number:
+    """``a + b`` of two constants' values, as float arithmetic reaches it when an exact one is past the float range.
+
+    Python raises OverflowError adding a float to an int or Fraction beyond ~1.8e308 (``0.1 + 10**400``);
+    float arithmetic gives the +-inf (or nan) that :func:`float_value` stands for.  The hot paths spell
+    this inline (``try``/``except`` costs nothing until it raises).
+    """
+    try:
+        return a + b
+    except OverflowError:
+        return float_value(a) + float_value(b)
+
+
+def times(a: Number, b: Number) -> Number:
+    """``a * b`` of two constants' values, as :func:`plus` adds them (``0.1 * 200!`` is inf, not OverflowError)."""
+    try:
+        return a * b
+    except OverflowError:
+        return float_value(a) * float_value(b)
 
 
 _PLAIN_TERM_BLOCKERS = frozenset({"const", "add", "mul", "where"})
@@ -153,7 +175,7 @@ def add(*xs) -> Node:
             if _unlike_terms(a, b):  # nothing to collect or flatten
                 return make("add", (a, b) if a.key <= b.key else (b, a))
             if a.op == "const" and b.op == "const":  # two numbers fold (the power rule's expo - 1)
-                return const(_num(a.value + b.value))
+                return const(_num(plus(a.value, b.value)))
             if a.op == "add" or b.op == "add":
                 joined = _with_term(a, b) if a.op == "add" else _with_term(b, a)
                 if joined is not None:
@@ -193,16 +215,19 @@ def add_scaled(parts: Sequence) -> Node:
                     item = mul(c, u)
                 else:
                     k, key = _term_key(u)
-                    k = _num(c.value * k)  # the coefficient mul(c, u) gives u's factors
+                    k = _num(times(c.value, k))  # the coefficient mul(c, u) gives u's factors
                     if k == 0:  # mul(c, u) is the number 0 (an underflow)
                         continue
             if item.__class__ is Node:
                 if item.op == "const":
-                    total = total + item.value
+                    try:
+                        total = total + item.value
+                    except OverflowError:  # a float and an exact number past the float range (see plus)
+                        total = plus(total, item.value)
                     continue
                 k, key = _term_key(item)
             if key in coeffs:
-                coeffs[key] = coeffs[key] + k
+                coeffs[key] = plus(coeffs[key], k)
                 originals[key] = None
             else:
                 coeffs[key] = k
@@ -274,7 +299,7 @@ def _rescaled(c: Node, b: Node) -> Node | None:
     """
     if b.op == "mul" and len(b.args) <= FLATTEN_LIMIT:
         args = b.args
-        k, rest = (c.value * args[0].value, args[1:]) if args[0].op == "const" else (c.value, args)
+        k, rest = (times(c.value, args[0].value), args[1:]) if args[0].op == "const" else (c.value, args)
     elif b.op == "add" and len(b.args) > DISTRIBUTE_LIMIT:
         k, rest = c.value, (b,)
     else:
@@ -369,14 +394,17 @@ def mul(*xs) -> Node:
     while stack:
         node = stack.pop()
         if node.op == "const":
-            coeff = coeff * node.value
+            try:
+                coeff = coeff * node.value
+            except OverflowError:  # a float and an exact number past the float range (see plus)
+                coeff = times(coeff, node.value)
         elif node.op == "mul" and len(node.args) <= FLATTEN_LIMIT:
             stack.extend(node.args)
         elif node.op == "mul":
             # not copied into this product: reverse mode multiplies an adjoint by one partial per step,
             # and flattening would rebuild the whole chain of factors at every step (quadratic)
             if node.args[0].op == "const":
-                coeff = coeff * node.args[0].value
+                coeff = times(coeff, node.args[0].value)
                 node = node.args[1] if len(node.args) == 2 else make("mul", node.args[1:])
             whole.add(node)
             powers.setdefault(node, []).append(1)
@@ -446,10 +474,11 @@ def _like_powers(base: Node, expos: list) -> list[Node]:
         return [pow(base, add(*expos))]
     numbers = [e for e in expos if not isinstance(e, Node)]
     fractional = [e for e in numbers if not _is_integer(e)]
-    integral = sum(e for e in numbers if _is_integer(e))
+    integral = functools.reduce(plus, [e for e in numbers if _is_integer(e)], 0)
     out: list[Node] = []
-    if fractional and not _is_integer(_num(sum(fractional))):
-        out.append(pow(base, _num(integral + sum(fractional))))
+    total = _num(functools.reduce(plus, fractional, integral))
+    if fractional and _fractional(_num(functools.reduce(plus, fractional))) and _fractional(total):
+        out.append(pow(base, total))
     else:
         if len(fractional) < len(numbers):
             out.append(pow(base, _num(integral)))
@@ -467,6 +496,15 @@ def _repeated(base: Node, expos: list) -> list[Node]:
 
 def _is_zero(node: Node) -> bool:
     return node.op == "const" and node.value == 0
+
+
+def _fractional(value) -> bool:
+    """Whether a number is a finite non-integer: ``x**value`` is then nan at every negative x, as ``x**0.5`` is.
+
+    A product of exponents past the float range (``0.1 * 10**400``) is inf, and ``x**inf`` is a number at
+    negative x, so it would widen the domain as an integer exponent would.
+    """
+    return not _is_integer(value) and not (value.__class__ is float and math.isinf(value))
 
 
 def _is_integer(value) -> bool:
@@ -493,8 +531,9 @@ def pow(base, expo) -> Node:
             # (x**p)**n -> x**(p*n), n an integer: only if p is an integer or p*n is not (so the
             # domain stays x >= 0); (x**0.5)**2 -> x would widen it to negative x.
             p = base.args[1].value
-            if _is_integer(p) or not _is_integer(_num(p * e)):
-                return pow(base.args[0], _num(p * e))
+            pe = _num(times(p, e))
+            if _is_integer(p) or _fractional(pe):
+                return pow(base.args[0], pe)
         if base.op == "mul" and _is_integer(e) and len(base.args) <= FLATTEN_LIMIT:
             return mul(*(pow(f, expo) for f in base.args))  # a longer product stays whole, as mul keeps it
     elif base.op == "const" and base.value == 1:

@@ -124,3 +124,40 @@ def test_float32_literals_round_as_the_compiler_at_the_top_of_the_range():
     c32 = sg.compile(X + midpoint, inputs=[X], backend="c", dtype="float32") if HAS_CC else None
     if c32 is not None:
         assert float(c32(np.zeros(1, dtype=np.float32))[0]) == top  # what gcc makes of 3.4028235677973366e+38f
+
+
+def _float_arithmetic(*values) -> list[float]:
+    """The floats a chain of operands reaches when each exact one is first rounded to a float (float_value)."""
+    return [float_value(v) for v in values]
+
+
+def test_a_float_meeting_an_exact_constant_past_the_range_is_float_arithmetic():
+    """Folding ``0.1 * 200!`` or ``0.1 + 10**400`` raised a bare OverflowError (Python's int-to-float conversion).
+
+    Float arithmetic with the exact number rounded to inf is what the builders now fold it to, as the README
+    promises for such constants: values compared with numpy on those floats at x = 2 and -3 (and 0.5 for powers).
+    """
+    tenth, big, factorial = _float_arithmetic(0.1, BIG, math.factorial(200))
+    x = np.array([2.0, -3.0])
+    cases = [
+        (sg.diff(0.1 * X**200, X, 200), np.full(2, tenth * factorial)),  # the 200th derivative of 0.1*x**200
+        (X + 0.1 + BIG, x + tenth + big),
+        (0.1 * X * BIG, tenth * x * big),
+        (0.1 * X + BIG * X, tenth * x + big * x),
+        (sg.where(X > 0, 0.1, 1) + sg.where(X > 0, BIG, 2), np.where(x > 0, tenth + big, 3.0)),
+    ]
+    for expr, want in cases:
+        got = np.broadcast_to(evaluate([expr], {X: x})[0], (2,))
+        _assert_same(got, want)
+        _assert_same(np.broadcast_to(sg.lambdify(X, expr)(x), (2,)), want)
+    # the exponents' product is inf: x**inf is a number at negative x, where x**0.1 is nan, so they stay apart
+    p = np.array([0.5, 2.0, -3.0])
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(sg.lambdify(X, (X**0.1) ** BIG)(p), np.power(np.power(p, 0.1), big))
+        np.testing.assert_array_equal(sg.lambdify(X, X**0.1 * X**BIG)(p), np.power(p, 0.1) * np.power(p, big))
+    # reverse mode multiplies the number it carries (10**400) by a term's coefficient (0.1)
+    w = sg.symbols("x0:4")
+    f = BIG * (0.1 * sg.sin(w[0]) + sg.sin(w[1]) + sg.sin(w[2]) + sg.sin(w[3]) + sg.cos(w[0]))
+    grad = sg.gradient(f, list(w))
+    got = evaluate([grad[1]], {w[1]: np.array([0.5, 4.0])})[0]
+    np.testing.assert_array_equal(got, big * np.cos([0.5, 4.0]))

@@ -557,7 +557,11 @@ class _Builder:
             return self.binary(node, *values)
         if isinstance(node, ast.UnaryOp):
             x = values[0]
-            return x if isinstance(node.op, ast.UAdd) else B.elementwise(lambda v: B.mul(-1, v), x)
+            if isinstance(node.op, ast.UAdd):
+                return x
+            if isinstance(node.operand, ast.Constant):  # a negative literal as Python reads it: -0.0 keeps its sign
+                return const(-node.operand.value)
+            return B.elementwise(lambda v: B.mul(-1, v), x)
         if isinstance(node, ast.Compare):
             self.check_size(node, [np.shape(v) for v in values])
             return _normalize(B.binary(_COMPARISONS[type(node.ops[0])], *_lift(values)))

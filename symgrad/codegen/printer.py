@@ -33,7 +33,7 @@ def _float_text(value) -> str:
     if math.isinf(v):
         return "INF" if v > 0 else "(-INF)"
     text = repr(v)
-    return f"({text})" if v < 0 else text
+    return f"({text})" if text.startswith("-") else text  # -0.0 too
 
 
 # -- numpy: statements into buffers -------------------------------------------------

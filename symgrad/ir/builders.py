@@ -415,7 +415,7 @@ def mul(*xs) -> Node:
             powers.setdefault(base, []).append(expo)
     coeff = _num(coeff)
     if coeff == 0:
-        return const(0)
+        return const(coeff if not powers else 0)  # a product of numbers keeps the sign of a zero (2 * -0.0)
     parts: list[Node] = []
     regroup = False
     for base, expos in powers.items():

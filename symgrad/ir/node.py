@@ -531,8 +531,8 @@ def float_value(value) -> float:
 
 
 def _normalize_float(value: float) -> Number:
-    if not math.isfinite(value):
-        return value
+    if not math.isfinite(value) or (value == 0 and math.copysign(1.0, value) < 0):
+        return value  # -0.0 stays a float: arctan2(-0.0, -1) is -pi and 1/-0.0 is -inf, as in numpy
     num, den = value.as_integer_ratio()
     if den == 1 and abs(num) < 2**53:
         return num

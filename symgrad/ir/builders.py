@@ -536,6 +536,12 @@ def pow(base, expo) -> Node:
                 return pow(base.args[0], pe)
         if base.op == "mul" and _is_integer(e) and len(base.args) <= FLATTEN_LIMIT:
             return mul(*(pow(f, expo) for f in base.args))  # a longer product stays whole, as mul keeps it
+        if base.op == "where" and base.args[1].op == "const" and base.args[2].op == "const":
+            # a select of numbers: where(c, 1, 0)**2 -> where(c, 1, 0), the product of two of a derivative's
+            # selects, which stays a select the product rule moves factors into (a select of expressions
+            # stays whole: where(c, x, 1)**-1 is the safe division of sinc's partial)
+            cond, a, b = base.args
+            return where(cond, pow(a, expo), pow(b, expo))
     elif base.op == "const" and base.value == 1:
         return const(1)
     return make("pow", (base, expo))

@@ -121,3 +121,55 @@ def test_where_on_vectors(backend):
         for i in range(3):
             expected[b, i, i] = 1.0 / v[b, i] if v[b, i] > 0 else 0.0
     np.testing.assert_allclose(h, expected, rtol=1e-14)
+
+
+SY = sympy.Symbol("y", real=True)
+
+
+def _guarded(s):
+    """sympy's select of the branch taken where x > 0, 0 elsewhere (the oracle's where(x > 0, s, 0))."""
+    return sympy.Piecewise((s, S > 0), (0, True))
+
+
+# products and powers of selects: a derivative's where(c, 1, 0) times another one must stay a select
+MIXED_CASES = [
+    (
+        "square-of-select",
+        lambda x, y: sg.where(x > 0, sg.sqrt(x), 0.0) ** 2 * y,
+        _guarded(sympy.sqrt(S)) ** 2 * SY,
+    ),
+    (
+        "select-times-select",
+        lambda x, y: sg.where(x > 0, sg.sqrt(x), 0.0) * sg.where(x > 0, sg.log(x), 0.0) * y,
+        _guarded(sympy.sqrt(S)) * _guarded(sympy.log(S)) * SY,
+    ),
+    (
+        "sin-of-select",
+        lambda x, y: sg.sin(y * sg.where(x > 0, sg.sqrt(x), 0.0)),
+        sympy.sin(SY * _guarded(sympy.sqrt(S))),
+    ),
+    (
+        "exp-of-select",
+        lambda x, y: sg.exp(sg.where(x > 0, sg.sqrt(x), 0.0)) * y,
+        sympy.exp(_guarded(sympy.sqrt(S))) * SY,
+    ),
+]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("backend", BACKENDS[:2])
+@pytest.mark.parametrize("spec", ["x", "xx", "xy", "xxy", "xxx", "xxxy"])
+@pytest.mark.parametrize("case", MIXED_CASES, ids=[c[0] for c in MIXED_CASES])
+def test_mixed_partials_of_products_of_selects_take_only_the_branch_taken(case, spec, backend):
+    _, fn, oracle = case
+    x, y = sg.symbols("x y")
+    names = {"x": (x, S), "y": (y, SY)}
+    derivative = sg.diff(fn(x, y), *(names[c][0] for c in spec))
+    want_expr = sympy.diff(oracle, *(names[c][1] for c in spec))
+    points = [-1.0, 0.0, 0.5, 2.0]
+    expected = np.array([float(want_expr.subs({S: p, SY: 1.5})) for p in points])
+    f = sg.compile(derivative, inputs=[x, y], backend=backend)
+    array = _host(f(np.array(points), np.full(len(points), 1.5)))
+    scalar = np.array([float(f(p, 1.5)) for p in points])
+    for got in (array, scalar):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)

@@ -17,8 +17,9 @@ through these builders, so the graph is always in a canonical form:
 - commutative operands are sorted by their structural key, so equal
   expressions are the same node;
 - a product with a select that has a zero branch moves inside the select
-  (``where(c, a, 0)*p -> where(c, a*p, 0)``) and selects on one condition
-  merge in sums.  Derivatives are products of adjoints and local partials, so
+  (``where(c, a, 0)*p -> where(c, a*p, 0)``), selects on one condition
+  merge in sums, and a sum (or the branches of a select) all guarded by one
+  condition, at any nesting, is a select on it.  Derivatives are products of adjoints and local partials, so
   this keeps a nan or inf from the branch not taken out of every derivative.
 
 Float caveat (as in sympy): ``x - x -> 0`` and ``0*x -> 0`` assume x is finite, and
@@ -246,6 +247,10 @@ def _sum_of(total: Number, coeffs: dict[object, Number], originals: dict[object,
     terms += merged
     terms.sort(key=_key)
     total = _num(total)
+    if total == 0 and len(terms) > 1 and terms[0].op == "where":
+        guard = _common_guard(terms)
+        if guard is not None:  # each term is 0 unless guard holds: so is the sum, a select that takes products in
+            return where(guard, add(*(_unguarded(t, guard) for t in terms)), 0)
     if total != 0 or isinstance(total, float) and math.isnan(total):
         terms.insert(0, const(total))
     if not terms:
@@ -427,7 +432,7 @@ def mul(*xs) -> Node:
         return mul(coeff, *parts)
     parts.sort(key=_key)  # before the select rule below: which select takes the product in is then canonical
     for i, p in enumerate(parts):
-        if p.op == "where" and (_is_zero(p.args[1]) or _is_zero(p.args[2])) and (len(parts) > 1 or coeff != 1):
+        if p.op == "where" and _has_zero_branch(p) and (len(parts) > 1 or coeff != 1):
             others = parts[:i] + parts[i + 1 :]
             return where(p.args[0], mul(coeff, p.args[1], *others), mul(coeff, p.args[2], *others))
     if not parts:
@@ -505,6 +510,53 @@ def _fractional(value) -> bool:
     negative x, so it would widen the domain as an integer exponent would.
     """
     return not _is_integer(value) and not (value.__class__ is float and math.isinf(value))
+
+
+def _has_zero_branch(select: Node) -> bool:
+    return _is_zero(select.args[1]) or _is_zero(select.args[2])
+
+
+_GUARD_DEPTH = 8  # how deep the selects of one term are searched for a guard
+
+
+def _guards(node: Node, depth: int = _GUARD_DEPTH) -> set[Node]:
+    """The conditions ``c`` for which ``node`` is ``where(c, t, 0)`` for some ``t`` (see :func:`_unguarded`)."""
+    if node.op != "where" or depth == 0:
+        return set()
+    c, a, b = node.args
+    if _is_zero(b):
+        return {c} | _guards(a, depth - 1)
+    if _is_zero(a):
+        return _guards(b, depth - 1)
+    return _guards(a, depth - 1) & _guards(b, depth - 1)
+
+
+def _unguarded(node: Node, guard: Node) -> Node:
+    """``t`` with ``node == where(guard, t, 0)``, for a ``guard`` among ``_guards(node)``: the select on it dropped."""
+    if _is_zero(node):
+        return node
+    c, a, b = node.args
+    if c is guard and _is_zero(b):
+        return a
+    return where(c, _unguarded(a, guard), _unguarded(b, guard))
+
+
+def _common_guard(terms: list[Node]) -> Node | None:
+    """A condition every term is guarded by (the one with the least key), else None.
+
+    ``where(x > 0, where(y > 0, a, 0), 0) + where(y > 0, b, 0)`` is ``where(y > 0, ..., 0)``:
+    the sum of a derivative's selects nested in other orders is one select again, so a
+    factor it is multiplied by (a partial nan where y <= 0) moves inside it.
+    """
+    common: set[Node] | None = None
+    for t in terms:
+        if t.op != "where":
+            return None
+        found = _guards(t)
+        common = found if common is None else common & found
+        if not common:
+            return None
+    return min(common, key=_key)
 
 
 def _is_integer(value) -> bool:
@@ -614,6 +666,14 @@ def call(name: str, *xs) -> Node:
             return a if cond.value != 0 else b
         if a is b:
             return a
+        if a.op == "where" and a.args[0] is cond:  # where(c, where(c, p, q), b) -> where(c, p, b)
+            return where(cond, a.args[1], b)
+        if b.op == "where" and b.args[0] is cond:
+            return where(cond, a, b.args[2])
+        if not (_is_zero(a) or _is_zero(b)):
+            guard = _common_guard([a, b])
+            if guard is not None:  # both branches are 0 unless guard holds: the guard goes outside
+                return where(guard, where(cond, _unguarded(a, guard), _unguarded(b, guard)), 0)
         args = (cond, a, b)
     return make(name, args)
 

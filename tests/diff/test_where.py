@@ -173,3 +173,43 @@ def test_mixed_partials_of_products_of_selects_take_only_the_branch_taken(case, 
     scalar = np.array([float(f(p, 1.5)) for p in points])
     for got in (array, scalar):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+# a node under selects on two conditions: a derivative's selects nest in either order, and their sum
+# (the adjoint of a node read by several terms) must still be one select on the guard they share
+NESTED_GUARD_CASES = [
+    (
+        "relu-inside",
+        lambda x, y: sg.where(y > 0, sg.sqrt(y) * x * sg.relu(x), 0.0),
+        sympy.sqrt(SY) * S * sympy.Max(S, 0),
+    ),
+    (
+        "select-inside",
+        lambda x, y: sg.where(y > 0, sg.sqrt(y) * sg.where(x > 0, x * x, x), 0.0),
+        sympy.sqrt(SY) * sympy.Piecewise((S**2, S > 0), (S, True)),
+    ),
+    (
+        "shared-power",
+        lambda x, y: sg.where(y > 0, y * sg.log(y) * x * sg.sin(sg.where(x > 0, x**1.5, 2.0)), 0.0),
+        SY * sympy.log(SY) * S * sympy.sin(sympy.Piecewise((S ** sympy.Rational(3, 2), S > 0), (2, True))),
+    ),
+]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("backend", BACKENDS[:2])
+@pytest.mark.parametrize("spec", ["xy", "xyy", "xxy"])
+@pytest.mark.parametrize("case", NESTED_GUARD_CASES, ids=[c[0] for c in NESTED_GUARD_CASES])
+def test_mixed_partials_under_selects_on_two_conditions(case, spec, backend):
+    _, fn, taken = case
+    oracle = sympy.Piecewise((taken, SY > 0), (0, True))
+    x, y = sg.symbols("x y")
+    names = {"x": (x, S), "y": (y, SY)}
+    derivative = sg.diff(fn(x, y), *(names[c][0] for c in spec))
+    want_expr = sympy.diff(oracle, *(names[c][1] for c in spec))
+    points = [(0.8, -1.0), (2.0, 0.0), (-0.7, -0.5), (0.6, 1.3), (-1.2, 0.4)]
+    expected = np.array([float(want_expr.subs({S: px, SY: py})) for px, py in points])
+    f = sg.compile(derivative, inputs=[x, y], backend=backend)
+    xs, ys = (np.array(v) for v in zip(*points))
+    for got in (_host(f(xs, ys)), np.array([float(f(px, py)) for px, py in points])):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)

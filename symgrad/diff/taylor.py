@@ -269,6 +269,25 @@ def taylor_coefficients(root: Node, var: Node, order: int) -> list[Node]:
     return series
 
 
+def divides_by_a_base(expr: Node, x: Node) -> bool:
+    """Whether Taylor mode's series of ``expr`` in ``x`` divide by the base of a fractional power (see ``_pow``).
+
+    The power recurrence multiplies by ``1/u_0``: where the base ``u`` of ``u**2.5``
+    is 0 the power and its first derivatives are finite, but the series give 0/0
+    unless the builders cancel the division, which they do for a symbol base only.
+    Reverse mode's chain rule divides by nothing at order 2 (``(x**2)**2.5``'s second
+    derivative is 0 at x = 0 there and nan here), so the order policy asks this.
+    """
+    order = toposort([expr])
+    depends = _dependents(order, {x})
+    for node in order:
+        if node.op == "pow" and node in depends and node.args[0].op != "sym" and node.args[1].op == "const":
+            e = node.args[1].value
+            if isinstance(e, Fraction) or (isinstance(e, float) and not e.is_integer()):  # ints stay int, exact
+                return True
+    return False
+
+
 def nth_derivative(root: Node, var: Node, order: int) -> Node:
     """The ``order``-th derivative of ``root`` with respect to ``var``, by Taylor mode."""
     result = B.mul(math.factorial(order), taylor_coefficients(root, var, order)[order])

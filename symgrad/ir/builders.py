@@ -170,31 +170,41 @@ def _with_term(s: Node, t: Node) -> Node | None:
 
 def add(*xs) -> Node:
     """The canonical n-ary sum."""
-    if len(xs) == 2:
-        a, b = xs
-        if a.__class__ is Node and b.__class__ is Node:
-            if _unlike_terms(a, b):  # nothing to collect or flatten
-                return make("add", (a, b) if a.key <= b.key else (b, a))
-            if a.op == "const" and b.op == "const":  # two numbers fold (the power rule's expo - 1)
-                return const(_num(plus(a.value, b.value)))
-            if a.op == "add" or b.op == "add":
-                joined = _with_term(a, b) if a.op == "add" else _with_term(b, a)
-                if joined is not None:
-                    return joined
-    return add_scaled([x if x.__class__ is Node else as_node(x) for x in xs])
+    if len(xs) == 2 and (pair := _two_terms(*xs)) is not None:
+        return pair
+    return _collected([x if x.__class__ is Node else as_node(x) for x in xs])
+
+
+def _two_terms(a, b) -> Node | None:
+    """Fast paths of ``a + b`` (None: take the general path): unlike terms, two numbers, a sum plus a new term."""
+    if a.__class__ is Node and b.__class__ is Node:
+        if _unlike_terms(a, b):  # nothing to collect or flatten
+            return make("add", (a, b) if a.key <= b.key else (b, a))
+        if a.op == "const" and b.op == "const":  # two numbers fold (the power rule's expo - 1)
+            return const(_num(plus(a.value, b.value)))
+        if a.op == "add" or b.op == "add":
+            return _with_term(a, b) if a.op == "add" else _with_term(b, a)
+    return None
 
 
 def add_scaled(parts: Sequence) -> Node:
     """The sum of ``parts``, each a node or a pair ``(c, t)`` for the term ``c*t`` (``c`` a constant node).
 
-    ``add(*terms)`` of the products built first gives the same node (:func:`add`'s
-    general path is this, on nodes): reverse mode's adjoint sums pass their
+    ``add(*terms)`` of the products built first gives the same node (both take the
+    same general path, :func:`_collected`): reverse mode's adjoint sums pass their
     numbers this way, so a term that collects with another (``2*x + 200*x ->
     202*x``) is never built alone.  A number distributes over a short sum as
     :func:`scaled_terms` says, term by term, and is multiplied in first where the
     product does more than rescale the term (a constant folds, a select takes the
     number in, a product kept whole).
     """
+    if len(parts) == 2 and (pair := _two_terms(*parts)) is not None:  # two nodes (a pair is a tuple)
+        return pair
+    return _collected(parts)
+
+
+def _collected(parts: Sequence) -> Node:
+    """:func:`add_scaled`'s general path: collect like terms, then build the canonical sum."""
     total: Number = 0
     coeffs: dict[object, Number] = {}  # by _term_key
     originals: dict[object, Node | tuple | None] = {}  # the term as given while it appears once (a pair: built later)
@@ -272,17 +282,17 @@ def _merge_selects(
     terms: list[Node] = []
     for key, c in coeffs.items():
         original = originals[key]
-        if original is not None and (key.__class__ is not Node or key.op != "where"):  # unchanged: reuse
-            terms.append(original if original.__class__ is Node else mul(*original))  # a pair: c*t built now
+        select = key.__class__ is Node and key.op == "where"
+        if original is not None and not select:  # appears once: the term as given, or a pair's c*t built now
+            terms.append(original if original.__class__ is Node else _scaled_term(c, key))  # (c normalized)
             continue
         c = _num(c)
         if c == 0:
             continue
-        rest = _term(key)
-        if rest.op == "where" and c == 1:
-            selects.setdefault(rest.args[0], []).append(rest)
+        if c == 1 and select:
+            selects.setdefault(key.args[0], []).append(key)
             continue
-        terms.append(rest if c == 1 else mul(c, rest))
+        terms.append(_scaled_term(c, key))
     merged: list[Node] = []
     for cond, group in selects.items():
         if len(group) == 1:
@@ -290,6 +300,26 @@ def _merge_selects(
         else:
             merged.append(where(cond, add(*(g.args[1] for g in group)), add(*(g.args[2] for g in group))))
     return terms, merged
+
+
+def _scaled_term(c: Number, key: object) -> Node:
+    """``c`` (not 0) times the term a key stands for, the node ``mul(c, _term(key))`` builds, without building the term.
+
+    A product's factors (a tuple key) take the number as their coefficient; a
+    factor the number would fold into, distribute over or move inside goes
+    through :func:`mul`.
+    """
+    if key.__class__ is Node:
+        if c == 1:
+            return key
+        if key.op in _PLAIN_TERM_BLOCKERS:
+            return mul(c, key)
+        return make("mul", (const(c), key))
+    if c == 1:
+        return make("mul", key)
+    if len(key) <= FLATTEN_LIMIT:
+        return make("mul", (const(c), *key))
+    return mul(c, make("mul", key))
 
 
 def _key(node: Node) -> int:

@@ -555,11 +555,21 @@ def const(value) -> Node:
                     _FLOATS.clear()
                 _FLOATS[value] = node
         return node
+    if cls is int or cls is Fraction:  # 800, 1200, 2/3: a derivative's coefficients, met again in every sweep
+        node = _EXACT.get(value)
+        if node is None:
+            node = make("const", (), normalize_number(value))
+            if len(_EXACT) >= _FLOATS_MAX:
+                _EXACT.clear()
+            _EXACT[value] = node
+        return node
     return make("const", (), normalize_number(value))
 
 
 _FLOATS: dict[float, Node] = {}
 _FLOATS_MAX = 4096
+# Ints and fractions apart from the floats: 2**60 and 2.0**60 are equal keys but different constants.
+_EXACT: dict[int | Fraction, Node] = {}
 
 
 _SMALL_INTS: list[Node] = []  # kept alive: the builders use them all the time

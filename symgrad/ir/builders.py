@@ -507,6 +507,8 @@ def _like_powers(base: Node, expos: list) -> list[Node]:
         return [base] if e.__class__ is int and e == 1 else [pow(base, e)]
     if base.op == "const" and base.value > 0:
         return [pow(base, add(*expos))]
+    if all(e.__class__ is int for e in expos):  # x*x, x**2*x**-1: integer powers combine (the common case)
+        return [pow(base, sum(expos))]
     numbers = [e for e in expos if not isinstance(e, Node)]
     fractional = [e for e in numbers if not _is_integer(e)]
     integral = functools.reduce(plus, [e for e in numbers if _is_integer(e)], 0)

@@ -180,11 +180,58 @@ def _two_terms(a, b) -> Node | None:
     if a.__class__ is Node and b.__class__ is Node:
         if _unlike_terms(a, b):  # nothing to collect or flatten
             return make("add", (a, b) if a.key <= b.key else (b, a))
-        if a.op == "const" and b.op == "const":  # two numbers fold (the power rule's expo - 1)
-            return const(_num(plus(a.value, b.value)))
+        if a.op == "const" or b.op == "const":
+            c, t = (a, b) if a.op == "const" else (b, a)
+            if t.op == "const":  # two numbers fold (the power rule's expo - 1)
+                return const(_num(plus(a.value, b.value)))
+            if t.op not in _SUM_BLOCKERS:  # a number and a term (1 - x)
+                return t if c.value == 0 else make("add", (c, t))
         if a.op == "add" or b.op == "add":
-            return _with_term(a, b) if a.op == "add" else _with_term(b, a)
+            joined = _with_term(a, b) if a.op == "add" else _with_term(b, a)
+            return joined if joined is not None else _joined(a, b)
     return None
+
+
+def _term_id(node: Node) -> object:
+    """A term's key (:func:`_term_key`) as identities: comparing it never calls a node's ``==``."""
+    key = _term_key(node)[1]
+    return id(key) if key.__class__ is Node else tuple(map(id, key))
+
+
+def _joined(a: Node, b: Node) -> Node | None:
+    """``a + b`` with a sum among them when nothing collects or merges (else None): the terms of both, in order.
+
+    A sum of more than FLATTEN_LIMIT terms counts as one term, as in the general
+    path.  A traced ``sum()`` adds a short sum to a growing one at every step
+    (Rosenbrock's ``100*(...)**2 + (1 - x)**2``): the result is both sets of terms,
+    at most one number (first) and no select (selects merge), which is what the
+    general path builds.
+    """
+    left = a.args if a.op == "add" and len(a.args) <= FLATTEN_LIMIT else (a,)
+    right = b.args if b.op == "add" and len(b.args) <= FLATTEN_LIMIT else (b,)
+    constant = None
+    terms: list[Node] = []
+    seen = set()
+    for side in (left, right):
+        for u in side:
+            if u.op == "const":
+                if u.value == 0:  # x + 0 -> x (a canonical sum holds no 0)
+                    continue
+                if constant is not None:
+                    return None  # two numbers to fold
+                constant = u
+                continue
+            if u.op == "where":
+                return None
+            k = _term_id(u)
+            if k in seen:
+                return None  # like terms collect
+            seen.add(k)
+            terms.append(u)
+    terms.sort(key=_key)
+    if constant is not None:
+        terms.insert(0, constant)
+    return make("add", tuple(terms))
 
 
 def add_scaled(parts: Sequence) -> Node:

@@ -87,6 +87,21 @@ def test_a_sum_of_scaled_terms_is_the_sum_of_the_built_products(parts):
         assert B.add_scaled(given_parts) is B.add(*built, 0)
 
 
+SUM_TERMS = st.one_of(
+    TERMS,
+    st.lists(TERMS, min_size=2, max_size=9).map(lambda ts: B.add(*ts)),  # short sums, and past FLATTEN_LIMIT
+    st.tuples(TERMS, TERMS).map(lambda p: B.add(LONG, *p)),  # a long sum kept whole as one term
+)
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
+@given(SUM_TERMS, SUM_TERMS)
+def test_a_sum_plus_a_sum_is_the_general_sum(a, b):
+    """A traced sum() adds a short sum to a growing one: the two-sum fast path builds the general path's node."""
+    assert B.add(a, b) is B.add(a, b, 0)
+    assert B.add(b, a) is B.add(a, b)
+
+
 def test_the_fast_paths_are_taken():
     """The common shapes (names here would fail if a fast path stopped matching them) still canonicalize."""
     s = B.add(sg.sin(X), sg.cos(Y))

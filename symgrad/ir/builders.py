@@ -228,6 +228,8 @@ def _joined(a: Node, b: Node) -> Node | None:
                 return None  # like terms collect
             seen.add(k)
             terms.append(u)
+    if len(terms) + (constant is not None) < 2:  # 0 + s is s itself
+        return None
     terms.sort(key=_key)
     if constant is not None:
         terms.insert(0, constant)
@@ -336,10 +338,11 @@ def _merge_selects(
         c = _num(c)
         if c == 0:
             continue
-        if c == 1 and select:
-            selects.setdefault(key.args[0], []).append(key)
+        term = _scaled_term(c, key)  # a select collected twice (2*w) takes its number in: still a select
+        if term.op == "where":
+            selects.setdefault(term.args[0], []).append(term)
             continue
-        terms.append(_scaled_term(c, key))
+        terms.append(term)
     merged: list[Node] = []
     for cond, group in selects.items():
         if len(group) == 1:
@@ -459,7 +462,7 @@ def mul(*xs) -> Node:
             elif (scaled := _rescaled(a, b)) is not None:
                 return scaled
             elif b.op == "add" and a.value != 0 and a.value != 1:  # a short sum: the number distributes
-                return add(*scaled_terms(a, b))
+                return _distributed(a, b)
         elif a.op == "mul" or b.op == "mul":  # an adjoint product times a local partial
             product, factor = (a, b) if a.op == "mul" else (b, a)
             extended = None if factor.op in _PLAIN_FACTOR_BLOCKERS else _extended(product, factor)
@@ -518,7 +521,7 @@ def mul(*xs) -> Node:
         if coeff == 1:
             return parts[0]
         if parts[0].op == "add" and len(parts[0].args) <= DISTRIBUTE_LIMIT:
-            return add(*scaled_terms(const(coeff), parts[0]))
+            return _distributed(const(coeff), parts[0])
     if coeff != 1:
         parts.insert(0, const(coeff))
     return make("mul", tuple(parts))
@@ -535,6 +538,32 @@ def scaled_terms(c: Node, b: Node) -> list[Node]:
     if b.op == "add" and len(b.args) <= DISTRIBUTE_LIMIT and c.value != 0 and c.value != 1:
         return [mul(c, t) for t in b.args]
     return [mul(c, b)]
+
+
+def _distributed(c: Node, s: Node) -> Node:
+    """``c*s`` for a number ``c`` (not 0 or 1) and a short sum ``s``: ``add(*scaled_terms(c, s))``, built directly.
+
+    Scaling keeps each term's key (``3*x*y`` and ``x*y`` key alike), and a canonical
+    sum's keys are distinct, so nothing collects: the scaled terms, sorted, are the
+    sum, unless a term folds to 0 or is a select (which the general path merges).
+    A traced ``0.9*y`` of a short sum ``y`` distributes at every step of a loop.
+    """
+    terms = scaled_terms(c, s)
+    constant = None
+    rest: list[Node] = []
+    for t in terms:
+        if t.op == "const" and t.value != 0:
+            constant = t
+        elif t.op in _SUM_BLOCKERS:  # a term gone to 0 (underflow), a select, a sum: the general path decides
+            return add(*terms)
+        else:
+            rest.append(t)
+    if len(rest) + (constant is not None) < 2:
+        return add(*terms)
+    rest.sort(key=_key)
+    if constant is not None:
+        rest.insert(0, constant)
+    return make("add", tuple(rest))
 
 
 def _like_powers(base: Node, expos: list) -> list[Node]:

@@ -102,6 +102,33 @@ def test_a_sum_plus_a_sum_is_the_general_sum(a, b):
     assert B.add(b, a) is B.add(a, b)
 
 
+def _selects_merged(node) -> bool:
+    """No sum under ``node`` holds two selects on one condition (the sum rule merges them)."""
+    from symgrad.ir.node import toposort
+
+    for m in toposort([node]):
+        if m.op == "add":
+            conditions = [t.args[0] for t in m.args if t.op == "where"]
+            if len(conditions) != len(set(conditions)):
+                return False
+    return True
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
+@given(SUM_TERMS, SUM_TERMS)
+def test_sums_merge_every_pair_of_selects_on_one_condition(a, b):
+    assert _selects_merged(a) and _selects_merged(b)
+    assert _selects_merged(B.add(a, b)) and _selects_merged(B.mul(3, B.add(a, b)))
+
+
+def test_a_select_collected_twice_merges_with_the_others_on_its_condition():
+    """w + w is 2*w, a select again (the number moves in): it merged with nothing (found by the sum fast-path test)."""
+    w = sg.where(B.as_node(X) < Y, X, 0.0)
+    v = sg.where(B.as_node(X) < Y, -X, 0.0)
+    assert B.add(v, w, w, Y) is B.add(w, Y)  # where(x < y, -x + 2*x, 0) + y
+    assert B.add(w, w, B.add(v, Y)) is B.add(w, Y)
+
+
 def test_the_fast_paths_are_taken():
     """The common shapes (names here would fail if a fast path stopped matching them) still canonicalize."""
     s = B.add(sg.sin(X), sg.cos(Y))

@@ -280,7 +280,7 @@ def claim_value(claim, subject: Subject, label: str):
     if isinstance(claim, str):
         return parse(claim, subject.shapes).value
     if isinstance(claim, Node):
-        return claim
+        return _elementwise(claim, subject)
     if isinstance(claim, (bool, np.bool_)):
         raise InputError(f"the claimed {label} must be a number, an expression or a formula, not a bool")
     if isinstance(claim, (int, float, np.integer, np.floating)):
@@ -288,6 +288,29 @@ def claim_value(claim, subject: Subject, label: str):
     if isinstance(claim, (list, tuple, np.ndarray)):
         return _claim_array(claim, subject, label)
     raise InputError(f"the claimed {label} must be a number, an expression or a formula, not {type(claim).__name__}")
+
+
+def _elementwise(claim: Node, subject: Subject):
+    """A claim in scalar symbols named like f's array arguments, read as the formula text is: elementwise.
+
+    ``9*a**2`` built from ``sg.symbols("a")`` for an argument ``a`` of shape (2,) is
+    ``(9*a[0]**2, 9*a[1]**2)``, as the string ``"9*a**2"`` is; left as it was, the
+    scalar ``a`` would be a further variable, unrelated to ``a[0]`` and ``a[1]``.
+    """
+    arrays = {n: v for n, v in subject.args.items() if isinstance(v, np.ndarray) and v.ndim}
+    hits = [s for s in free_symbols([claim]) if s.value[1] == () and s.value[0] in arrays] if arrays else []
+    if not hits:
+        return claim
+    try:
+        shape = np.broadcast_shapes(*(arrays[s.value[0]].shape for s in hits))
+    except ValueError:
+        shapes = ", ".join(f"{s.value[0]} {arrays[s.value[0]].shape}" for s in hits)
+        raise ShapeError(f"the claim combines arrays of shapes that do not broadcast ({shapes})") from None
+    elements = {s: np.broadcast_to(arrays[s.value[0]], shape) for s in hits}
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(*shape):
+        out[idx] = B.substitute([claim], {s: arr[idx] for s, arr in elements.items()})[0]
+    return out
 
 
 def _claim_array(claim, subject: Subject, label: str):

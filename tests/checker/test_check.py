@@ -363,3 +363,30 @@ def test_gradcheck_at_a_kink_judges_the_other_entries_and_says_so():
 def test_gradcheck_sees_no_kink_in_a_smooth_function():
     report = gradcheck(lambda x: np.sum(x**3 + np.exp(x)), lambda x: 3 * x**2 + np.exp(x) + 1e-3, np.array([0.0, 1.0]))
     assert not report and "kink" not in str(report)
+
+
+def test_claims_in_scalar_symbols_read_elementwise_for_array_arguments():
+    """A claim built from sg.symbols("a b") for f's array arguments a, b means what the formula "9*a**2" means.
+
+    A function checked at arrays (its shapes taken from at=) has array arguments a[0], a[1]; the claim
+    9*a**2*b**2 in the scalar symbols a, b was compared as if a and b were further, unrelated variables:
+    a right claim came back WRONG (with "difference, simplified: 0") and at= was dropped.
+    Expected values by hand: 9*a**2*b**2 at a = (2, 3), b = (6, 4) is (9*4*36, 9*9*16) = (1296, 1296);
+    6*a**3*b is (6*8*6, 6*27*4) = (288, 648).
+    """
+    a, b = sg.symbols("a b")
+    right = check(lambda a, b: 3 * a**3 * b**2, {"a": 9 * a**2 * b**2, "b": 6 * a**3 * b}, at=AT_N2)
+    assert right, str(right)
+    np.testing.assert_allclose(right.components[0].claimed_value, [1296, 1296])
+    np.testing.assert_allclose(right.components[1].claimed_value, [288, 648])
+    wrong = check(lambda a, b: 3 * a**3 * b**2, {"a": 9 * a**2, "b": -2 * b}, at=AT_N2)
+    assert not wrong
+    da, db = wrong.components
+    np.testing.assert_allclose(da.claimed_value, [36, 81])  # 9*a**2 at a = (2, 3)
+    np.testing.assert_allclose(db.claimed_value, [-12, -8])  # -2*b at b = (6, 4)
+    np.testing.assert_allclose(da.correct_value, [1296, 1296])
+    assert "misses the factor b**2" in " ".join(da.diagnosis)
+    # the same for an expression in array symbols
+    A, Bv = sg.symbols("a b", shape=(2,))
+    assert check(3 * A**3 - Bv**2, {"a": 9 * a**2, "b": -2 * b}, at=AT_N2)
+    assert not check(3 * A**3 - Bv**2, {"a": 9 * a**2, "b": 2 * b}, at=AT_N2)

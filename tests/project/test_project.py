@@ -40,5 +40,7 @@ def test_notes_walkthrough_runs_and_prints_the_notes_numbers():
     )
     assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout
-    for expected in ("9*a**2", "(43.0, 20.0)", "[288. 648.]", "[6. 8.]", "14.0", "0.357 2.303", "[ 4. 13.]"):
+    # the notes' numbers, by hand (the full list of every example is in test_examples.py)
+    for expected in ("9*a**2", "(43, 20)", "(288, 648)", "(6, 8)", "v.v = 14", "0.357", "2.303", "(2, 1)"):
         assert expected in out, expected
+    assert out.rstrip().endswith("all checks passed")  # the walkthrough asserts each number it prints

@@ -228,7 +228,7 @@ def decide(
                 _point(symbols, cols, witness),
                 entries,
                 notes,
-                _agreeing(bad, symbols, cols, c_vals, c_nodes),
+                _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs),
             )
     return _numeric_verdict(bad, symbols, cols, n, smp.beside_edges, at_used, notes, (c_vals, c_nodes))
 
@@ -336,11 +336,25 @@ arithmetic: tiny values (softmax at x = -779, which underflows to 0) match withi
 whatever the claim says, so agreeing there says nothing."""
 
 
-def _agreeing(bad, symbols, cols, c_vals, c_nodes) -> dict[Node, float] | None:
-    """A compared point where the wrong claim agrees with the derivative in a telling way, or None."""
+def _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs=None) -> dict[Node, float] | None:
+    """A compared point where the wrong claim agrees with the derivative in a telling way, or None.
+
+    ``diffs`` (sympy's correct - claimed per entry, None where unknown), when given: a point agrees only
+    where every known difference is exactly 0.  Agreement within the tolerance is not enough: a missing
+    4*x2 next to 3*x1**2 at x1 = -595, x2 = 0.0017 is within rtol, yet no point where the claim is right.
+    """
     if not bad.size or not symbols:
         return None
     agree = np.flatnonzero(~bad.any(axis=0))
+    if diffs is not None:
+        agree = [
+            col
+            for col in agree[:EXACT_POINTS]
+            if all(
+                d is None or exact_sign(d, symbols, cols[:, col], float(abs(c_vals[e, col]))) == "zero"
+                for e, d in enumerate(diffs)
+            )
+        ]
     large = np.abs(c_vals[:, agree]) >= AGREEMENT_MIN
     for j, col in enumerate(agree):
         if large[:, j].all():

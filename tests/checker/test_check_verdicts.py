@@ -230,3 +230,17 @@ def test_agreement_in_an_underflowed_tail_is_not_called_partial_rightness():
     # an exact zero is telling: relu' claimed 0 is right for x < 0
     relu_zero = str(sg.check(sg.relu(x), "0", wrt=x))
     assert "right on part of the domain" in relu_zero and "x = -" in relu_zero.split("agrees with the derivative at")[1]
+
+
+def test_agreement_within_the_tolerance_is_not_called_partial_rightness():
+    """A claim missing a term (4*x2 of d/dx1 of N6) agrees numerically wherever that term is small next to the rest.
+
+    At x1 = -595, x2 = 0.0017 the missing 4*x2 = 0.007 is within rtol of 3*x1**2 = 1.06e6; the exact
+    difference 4*x2 is nonzero there, so it is no point where the claim is right, and a polynomial has no
+    "missed case of abs, relu ..." to speak of.
+    """
+    report = str(sg.check("x1**3 + x2**2 + 4*x1*x2 + 5", "3*x1**2", wrt="x1", at={"x1": 3, "x2": 4}))
+    assert "WRONG" in report and "missing term from 4*x1*x2: 4*x2" in report
+    assert "right on part of the domain" not in report
+    # the same for a claim off by a small relative amount everywhere but at no point exactly right
+    assert "right on part of the domain" not in str(sg.check(x**3, "3*x**2 + 1", wrt=x))

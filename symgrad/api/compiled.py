@@ -84,6 +84,7 @@ class Compiled:
             self._table = table
             self._scalar_ok = (
                 impl.scalar_path
+                and self.dtype == "float64"  # Python's floats compute in float64: float32 rounds every step on numpy
                 and all(not a.shape for a in program.args)
                 and len(table) <= _SCALAR_SLOT_LIMIT
                 and literal_keys(self._plan)

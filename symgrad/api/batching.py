@@ -54,7 +54,7 @@ class Mapped(CompiledWrapper):
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD  # the function's own argument names, for tracing and help()
         self.__signature__ = inspect.Signature([inspect.Parameter(p.name, kind) for p in program.params])
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         program = self.compiled.program
         values = bind(program, args, kwargs)
         moved, sizes = [], []

@@ -145,7 +145,7 @@ class Compiled:
         return f"<symgrad.Compiled ({sig}) -> {self.outputs!r}, backend={self.backend}, dtype={self.dtype}>"
 
     # -- calling ------------------------------------------------------------------
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         if kwargs or len(args) != self._nargs:  # keywords, pytrees, or a wrong count (an InputError)
             args = bind_leaves(self.program, args, kwargs)
         if self._scalar_ok:

@@ -233,7 +233,7 @@ class DatasetCompiled(Compiled):
         self._compare(got, expected, "the fused C reduction")
 
     # -- calling ------------------------------------------------------------------------
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         leaves = list(bind_leaves(self.program, args, kwargs))
         if any(is_symbolic(v) for v in leaves):
             return self._substitute(leaves)  # inside another trace: one sample's value

@@ -96,6 +96,6 @@ class SparseHessianFunction(CompiledWrapper):
         self.cols = cols
         self.n = n
 
-    def __call__(self, *args, **kwargs) -> SparseHessian:
+    def __call__(self, /, *args, **kwargs) -> SparseHessian:
         values = self.compiled(*args, **kwargs)
         return SparseHessian(values, self.rows, self.cols, (self.n, self.n))

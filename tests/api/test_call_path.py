@@ -25,3 +25,28 @@ def test_float32_plain_floats_compute_in_float32(x):
     arrays = g(np.float32(x), np.float32(2.5))
     assert all(type(v) is np.float32 for v in (value, gx, gy))
     assert (value, gx, gy) == (arrays[0], *arrays[1])
+
+
+def test_an_argument_named_self_is_taken_by_keyword():
+    """Keyword arguments bind to the function's own names, ``self`` too (the call methods' own is positional-only).
+
+    Every compiled callable raised Python's TypeError "got multiple values for argument 'self'".
+    """
+
+    def f(self, x):
+        return self * x**2
+
+    s, x = np.array([2.0, -1.0]), np.array([3.0, 0.5])
+    np.testing.assert_allclose(sg.compile(f)(self=s, x=x), s * x**2, rtol=1e-15)
+    np.testing.assert_allclose(sg.compile(f, backend="numpy")(s, x=x), s * x**2, rtol=1e-15)
+    np.testing.assert_allclose(sg.grad(f, argnums=1)(self=s, x=x), 2 * s * x, rtol=1e-15)
+    np.testing.assert_allclose(sg.vmap(f)(self=s, x=x), s * x**2, rtol=1e-15)
+    sparse = sg.hessian(f, argnums=(0, 1), sparse=True)(self=s, x=x)
+    dense = np.zeros((2, 2, 2))
+    dense[:, 0, 1] = dense[:, 1, 0] = 2 * x
+    dense[:, 1, 1] = 2 * s
+    np.testing.assert_allclose(sparse.todense(), dense, rtol=1e-15)
+    mean = sg.compile(f, data=("x",))(self=2.0, x=x)
+    assert mean == pytest.approx(np.mean(2.0 * x**2), rel=1e-15)
+    with pytest.raises(sg.InputError, match="multiple values for argument 'self'"):
+        sg.compile(f)(2.0, self=2.0)

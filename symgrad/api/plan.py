@@ -16,6 +16,7 @@ import numpy as np
 from ..codegen.kernel import SlotTable
 from ..ir.node import Node
 from ..tracing.program import _output_node
+from ..tracing.pytree import container_kind, sequence_of
 
 _NODE_ONLY = frozenset({Node})
 
@@ -60,7 +61,7 @@ def _plan(outputs, pieces: list[list], count: list[int]):
     if isinstance(outputs, dict):
         return (dict, tuple(outputs), [_plan(o, pieces, count) for o in outputs.values()])
     if isinstance(outputs, (tuple, list)):
-        return (list if isinstance(outputs, list) else tuple, None, [_plan(o, pieces, count) for o in outputs])
+        return (container_kind(outputs), None, [_plan(o, pieces, count) for o in outputs])
     start = count[0]
     if isinstance(outputs, np.ndarray):
         flat = outputs.reshape(-1).tolist()  # a numeric array's numbers become nodes in flatten, with the rest
@@ -95,6 +96,8 @@ def literal_keys(plan) -> bool:
         return True
     if plan[0] is dict and any(type(k) not in (str, int) for k in plan[1]):
         return False
+    if plan[0] not in (dict, list, tuple):  # a namedtuple: its class is not in the scalar path's namespace
+        return False
     return all(literal_keys(p) for p in plan[2])
 
 
@@ -102,7 +105,7 @@ def map_plan(plan, leaf_fn):
     if plan[0] == "leaf":
         return leaf_fn(plan[1], plan[2])
     children = [map_plan(p, leaf_fn) for p in plan[2]]
-    return dict(zip(plan[1], children)) if plan[0] is dict else plan[0](children)
+    return dict(zip(plan[1], children)) if plan[0] is dict else sequence_of(plan[0], children)
 
 
 def plain_floats(result):
@@ -110,7 +113,7 @@ def plain_floats(result):
     if isinstance(result, dict):
         return {k: plain_floats(v) for k, v in result.items()}
     if isinstance(result, (tuple, list)):
-        return type(result)(plain_floats(r) for r in result)
+        return sequence_of(container_kind(result), [plain_floats(r) for r in result])
     return float(result) if isinstance(result, np.floating) else result
 
 
@@ -128,4 +131,4 @@ def rebuild(index_plan, finish):
         return finish(index_plan)
     if isinstance(index_plan, dict):
         return {k: rebuild(p, finish) for k, p in index_plan.items()}
-    return type(index_plan)(rebuild(p, finish) for p in index_plan)
+    return sequence_of(container_kind(index_plan), [rebuild(p, finish) for p in index_plan])

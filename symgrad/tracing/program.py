@@ -16,7 +16,7 @@ from ..errors import TraceError
 from ..ir.array import SymbolicArray
 from ..ir.builders import as_node
 from ..ir.node import Node
-from .pytree import LEAF, Tree, describe, unflatten
+from .pytree import LEAF, Tree, container_kind, describe, sequence_of, unflatten
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def symbolic_outputs(out):
     if isinstance(out, dict):
         return {k: symbolic_outputs(v) for k, v in out.items()}
     if isinstance(out, (tuple, list)):
-        return type(out)(symbolic_outputs(o) for o in out)
+        return sequence_of(container_kind(out), [symbolic_outputs(o) for o in out])
     if isinstance(out, np.ndarray):
         return _output_array(out)
     return _output_node(out)

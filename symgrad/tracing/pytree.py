@@ -3,8 +3,8 @@
 Code generation only knows flat arguments (one array symbol per leaf), so a
 pytree argument is flattened into its leaves when traced and when called, and
 derivatives and outputs are rebuilt in the argument's (or the output's)
-structure.  Only dicts, lists and tuples are containers; everything else is a
-leaf.  Dicts keep their key order (JAX sorts keys; matching here is by key, so
+structure.  Only dicts, lists and tuples are containers (a namedtuple is one, rebuilt
+as its own class, as in JAX); everything else is a leaf.  Dicts keep their key order (JAX sorts keys; matching here is by key, so
 the order a caller writes a dict in never matters).
 """
 
@@ -56,8 +56,21 @@ def _flatten(value, leaves: list, is_leaf) -> Tree:
         keys, items = tuple(value), tuple(value.values())
     else:
         keys, items = tuple(range(len(value))), tuple(value)
-    kind = dict if isinstance(value, dict) else (list if isinstance(value, list) else tuple)
-    return Tree(kind, keys, tuple(_flatten(v, leaves, is_leaf) for v in items))
+    return Tree(container_kind(value), keys, tuple(_flatten(v, leaves, is_leaf) for v in items))
+
+
+def container_kind(value) -> type:
+    """The kind of a container: dict, list, tuple, or a namedtuple's own class (rebuilt as itself)."""
+    if isinstance(value, dict):
+        return dict
+    if isinstance(value, list):
+        return list
+    return type(value) if hasattr(type(value), "_fields") else tuple
+
+
+def sequence_of(kind: type, items):
+    """A list, tuple or namedtuple of kind ``kind`` holding ``items`` (a namedtuple takes them as its fields)."""
+    return kind(*items) if hasattr(kind, "_fields") else kind(items)
 
 
 def unflatten(tree: Tree, leaves) -> object:
@@ -70,7 +83,7 @@ def _build(tree: Tree, it):
     if tree.kind is None:
         return next(it)
     children = [_build(c, it) for c in tree.children]
-    return dict(zip(tree.keys, children)) if tree.kind is dict else tree.kind(children)
+    return dict(zip(tree.keys, children)) if tree.kind is dict else sequence_of(tree.kind, children)
 
 
 def tree_map(fn: Callable, value, is_leaf: Callable[[object], bool] | None = None):

@@ -23,7 +23,7 @@ from ..ir.node import TRACING, symbol
 from ..limits import gc_paused
 from .functions import array_symbol
 from .program import Arg, Param, Program, symbolic_outputs
-from .pytree import LEAF, Tree, leaf_names
+from .pytree import LEAF, Tree, container_kind, leaf_names
 
 Shapes = dict | Sequence | None
 
@@ -117,8 +117,7 @@ def _arg_spec(spec, what) -> ArgSpec:
     else:
         keys, items = tuple(range(len(spec))), tuple(spec)
     subs = [_arg_spec(v, f"{what}.{k}") for k, v in zip(keys, items)]
-    kind = dict if isinstance(spec, dict) else (list if isinstance(spec, list) else tuple)
-    tree = Tree(kind, keys, tuple(sub.tree for sub in subs))
+    tree = Tree(container_kind(spec), keys, tuple(sub.tree for sub in subs))
     return ArgSpec(tree, tuple(s for sub in subs for s in sub.shapes))
 
 

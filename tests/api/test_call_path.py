@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 
 import symgrad as sg
+
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
+BACKENDS = ["numpy", pytest.param("c", marks=needs_cc)]
 
 
 @pytest.mark.parametrize("x", [1.00000001, 1, 3.0000002])
@@ -50,3 +56,48 @@ def test_an_argument_named_self_is_taken_by_keyword():
     assert mean == pytest.approx(np.mean(2.0 * x**2), rel=1e-15)
     with pytest.raises(sg.InputError, match="multiple values for argument 'self'"):
         sg.compile(f)(2.0, self=2.0)
+
+
+class Pair(NamedTuple):
+    first: object
+    second: object
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_namedtuples_are_pytrees_rebuilt_as_their_class(backend):
+    """A namedtuple output, aux, argument or cotangent comes back as that namedtuple, as JAX's pytrees do.
+
+    Tracing rebuilt outputs with ``type(out)(generator)``, which a namedtuple's constructor
+    does not take: sg.compile(lambda x: Pair(x, 2 * x)) raised Python's TypeError
+    "missing 1 required positional argument", and a namedtuple argument reached the
+    function as a plain tuple (``p.first`` an AttributeError).
+    """
+    x = np.array([0.5, -1.5, 2.0])
+    out = sg.compile(lambda v: Pair(v**2, {"k": 3 * v}), backend=backend)(x)
+    assert type(out) is Pair and type(out.second) is dict
+    np.testing.assert_allclose(out.first, x**2, rtol=1e-15)
+    np.testing.assert_allclose(out.second["k"], 3 * x, rtol=1e-15)
+    scalar = sg.compile(lambda v: Pair(v, 2 * v), backend=backend)(1.5)
+    assert type(scalar) is Pair and scalar == (1.5, 3.0)
+    g, aux = sg.grad(lambda v: (v**3, Pair(v, 1.0)), has_aux=True, backend=backend)(x)
+    np.testing.assert_allclose(g, 3 * x**2, rtol=1e-15)
+    assert type(aux) is Pair
+    np.testing.assert_allclose(aux.first, x, rtol=1e-15)
+    jac = sg.jacobian(lambda v: Pair(v**2, np.sin(v)), backend=backend)(x)
+    assert type(jac) is Pair
+    np.testing.assert_allclose(jac.second, np.cos(x), rtol=1e-15)
+
+    def loss(p):
+        return p.first**2 * np.sum(p.second)
+
+    w = np.array([1.0, 3.0])
+    grads = sg.grad(loss, shapes={"p": Pair(None, (2,))}, backend=backend)(Pair(2.0, w))
+    assert type(grads) is Pair
+    assert grads.first == pytest.approx(2 * 2.0 * np.sum(w), rel=1e-15)
+    np.testing.assert_allclose(grads.second, np.full(2, 2.0**2), rtol=1e-15)
+    value, back = sg.vjp(lambda v: Pair(v**2, 3 * v), 2.0, backend=backend)
+    assert type(value) is Pair and value == (4.0, 6.0)
+    assert back(Pair(1.0, 1.0)) == (2 * 2.0 + 3.0,)
+    mapped = sg.vmap(lambda v: Pair(v**2, v), out_axes=Pair(0, 0), backend=backend)(x)
+    assert type(mapped) is Pair
+    np.testing.assert_allclose(mapped.first, x**2, rtol=1e-15)

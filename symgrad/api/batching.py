@@ -96,15 +96,18 @@ def _move_in(arg, value, axis, sizes: list):
     if is_symbolic(value):
         raise TraceError("a vmapped function cannot be traced by another transformation; apply sg.vmap last")
     declared = len(arg.shape)
+    xp = backends.array_module_of(value)
+    try:
+        arr = xp.asarray(value)
+    except (ValueError, TypeError) as exc:  # a ragged nested list, or an object numpy cannot read
+        raise InputError(f"argument {arg.name!r} is not a numeric array (ragged or unreadable: {exc})") from None
     if axis is None:
-        if np.ndim(value) != declared:
+        if arr.ndim != declared:
             raise ShapeError(
                 f"argument {arg.name!r} is not mapped (in_axes None), so it must have its declared shape "
-                f"{arg.shape}, got shape {np.shape(value)}"
+                f"{arg.shape}, got shape {arr.shape}"
             )
         return value
-    xp = backends.array_module_of(value)
-    arr = xp.asarray(value)
     if arr.ndim != declared + 1:
         raise ShapeError(
             f"argument {arg.name!r} is mapped over axis {axis}, so it must have {declared + 1} dimension(s) "

@@ -101,3 +101,19 @@ def test_namedtuples_are_pytrees_rebuilt_as_their_class(backend):
     mapped = sg.vmap(lambda v: Pair(v**2, v), out_axes=Pair(0, 0), backend=backend)(x)
     assert type(mapped) is Pair
     np.testing.assert_allclose(mapped.first, x**2, rtol=1e-15)
+
+
+def test_vmap_of_a_ragged_list_is_a_symgrad_error_naming_the_argument():
+    """A ragged nested list is an InputError naming the argument under vmap too, as in a direct call.
+
+    sg.vmap read a mapped argument with np.asarray and an unmapped one with np.ndim, so numpy's
+    ValueError ("inhomogeneous shape") escaped.
+    """
+    f = sg.vmap(lambda a, b: a[0] * b, in_axes=(0, None), shapes={"a": (2,)})
+    np.testing.assert_allclose(f([[1.0, 2.0], [3.0, 4.0]], 2.0), [2.0, 6.0], rtol=1e-15)
+    with pytest.raises(sg.InputError, match="argument 'a' is not a numeric array"):
+        f([[1.0, 2.0], [3.0]], 2.0)
+    with pytest.raises(sg.InputError, match="argument 'b' is not a numeric array"):
+        f([[1.0, 2.0]], [[1.0], [2.0, 3.0]])
+    with pytest.raises(sg.InputError, match="argument 'a' is not a numeric array"):
+        sg.compile(lambda a, b: a[0] * b, shapes={"a": (2,)})([[1.0, 2.0], [3.0]], 2.0)

@@ -356,6 +356,8 @@ _NAN, _ONE, _ZERO = const(math.nan), const(1), const(0)
 
 
 def _from_symbol(e: sp.Symbol) -> Node:
+    if isinstance(e, sp.Dummy):  # a Dummy is no Symbol of its name (x - Dummy('x') is not 0): a name of its own
+        return symbol(f"_{e.name}_{e.dummy_index}")
     m = _INDEXED.match(e.name)
     if m:
         return symbol(m.group(1), tuple(int(i) for i in m.group(2).split(",")))

@@ -288,3 +288,14 @@ def test_other_objects_are_type_errors():
         from_sympy(object())
     with pytest.raises(TypeError):
         to_sympy("x")
+
+
+def test_a_dummy_is_not_the_symbol_of_its_name():
+    """sympy's Dummy('x') and Symbol('x') are different variables: x - Dummy('x') is not 0 (it was, merged by name)."""
+    x = sp.Symbol("x", real=True)
+    d, d2 = sp.Dummy("x", real=True), sp.Dummy("x", real=True)
+    e = from_sympy(x - d)
+    assert e is not from_sympy(sp.Integer(0))
+    assert len(e.free_symbols) == 2
+    assert from_sympy(d - d) is from_sympy(sp.Integer(0))  # one Dummy is one variable
+    assert len(from_sympy(d - d2).free_symbols) == 2  # two Dummies of one name are two

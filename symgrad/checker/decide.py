@@ -50,7 +50,9 @@ SAMPLE_POINTS = 40
 EXACT_POINTS = 3
 """Points at which each difference is evaluated exactly: the first mismatches, then the first points."""
 RTOL, ATOL = 1e-7, 1e-9
-"""Tolerance for equality at sampled points (float64 rounding of different forms)."""
+"""Tolerance for equality at sampled points (float64 rounding of different forms).  ATOL is relative to the
+derivative's size: an entry whose values at the compared points are all below 1 gets ATOL times the largest
+(see :func:`absolute_tolerance`)."""
 NUMBER_RTOL, NUMBER_ATOL = 1e-6, 1e-9
 """Default tolerance for claims given as numbers (hand computations are often rounded)."""
 MAX_ELEMENTS_SYMBOLIC = 64
@@ -151,11 +153,23 @@ def exact(v: float) -> sp.Rational:
     return sp.Rational(q.numerator, q.denominator)
 
 
-def exact_sign(diff, symbols: Sequence[Node], point: Sequence[float], scale: float) -> str | None:
+def absolute_tolerance(c_vals: np.ndarray) -> np.ndarray:
+    """Per entry (row of ``c_vals``, the derivative at the compared points): the absolute tolerance.
+
+    ATOL, times the largest finite value of the entry where that is below 1: a fixed 1e-9 would pass any
+    claim of ``1e-12*x**2``'s derivative (3e-12*x, 0, ...), since its values are all below 1e-9.  An entry
+    that is 0 at every point keeps ATOL (a claim of 0 written with decimals rounds to about 1e-17).
+    """
+    with np.errstate(invalid="ignore"):
+        size = np.where(np.isfinite(c_vals), np.abs(c_vals), 0.0).max(axis=-1, initial=0.0)
+    return np.where(size > 0, ATOL * np.minimum(size, 1.0), ATOL)
+
+
+def exact_sign(diff, symbols: Sequence[Node], point: Sequence[float], scale: float, atol: float = ATOL) -> str | None:
     """Whether ``diff`` is "zero" or "nonzero" at the point in exact arithmetic; None when sympy cannot tell.
 
     With floats in the difference (a claim written with decimals) exactness
-    means nothing, so the value is judged against the numeric tolerance.
+    means nothing, so the value is judged against the numeric tolerance (``atol``: the entry's).
     """
     try:
         mapping = {to_sympy(s): exact(v) for s, v in zip(symbols, point)}
@@ -163,7 +177,7 @@ def exact_sign(diff, symbols: Sequence[Node], point: Sequence[float], scale: flo
         if not v.is_number or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
             return None
         if diff.has(sp.Float):
-            return "nonzero" if abs(complex(sp.N(v, 30))) > ATOL + RTOL * scale else "zero"
+            return "nonzero" if abs(complex(sp.N(v, 30))) > atol + RTOL * scale else "zero"
         zero = v.is_zero
         return None if zero is None else "zero" if zero else "nonzero"
     except Exception:  # noqa: BLE001 - as in _difference: a failure only means "cannot tell"
@@ -205,7 +219,8 @@ def decide(
         )
     with np.errstate(invalid="ignore"):
         not_finite = ~np.isfinite(k_vals)
-        bad = not_finite | ~close_enough(c_vals, k_vals, RTOL, ATOL)
+        atol = absolute_tolerance(c_vals)
+        bad = not_finite | ~close_enough(c_vals, k_vals, RTOL, atol[:, None])
     diffs = sympy_differences(s_nodes, k_nodes)
     if all(d is not None and d == 0 for d in diffs):
         return _proven_equal(not_finite, symbols, cols, n, notes)
@@ -215,7 +230,7 @@ def decide(
         if d == 0:
             bad[e] = not_finite[e]  # proven equal: a finite difference is rounding
             continue
-        witness = _exact_witness(d, e, bad, not_finite, c_vals, symbols, cols)
+        witness = _exact_witness(d, e, bad, not_finite, c_vals, symbols, cols, float(atol[e]))
         if isinstance(witness, int):
             entries = sorted({e, *np.flatnonzero(bad.any(axis=1)).tolist()})
             value = d.xreplace({to_sympy(s): exact(v) for s, v in zip(symbols, cols[:, witness])})
@@ -228,9 +243,9 @@ def decide(
                 _point(symbols, cols, witness),
                 entries,
                 notes,
-                _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs),
+                _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs, atol),
             )
-    return _numeric_verdict(bad, symbols, cols, n, smp.beside_edges, at_used, notes, (c_vals, c_nodes))
+    return _numeric_verdict(bad, symbols, cols, n, smp.beside_edges, at_used, notes, (c_vals, c_nodes), atol)
 
 
 OVERFLOW_CHECKS = 40
@@ -301,12 +316,12 @@ def _proven_equal(not_finite, symbols, cols, n: int, notes: list[str]) -> Decisi
     return Decision("right", "decided symbolically: the difference simplifies to 0", None, [], notes)
 
 
-def _exact_witness(d, e: int, bad, not_finite, c_vals, symbols, cols) -> int | None:
+def _exact_witness(d, e: int, bad, not_finite, c_vals, symbols, cols, atol: float) -> int | None:
     """A point (column) where ``d`` is exactly nonzero; mismatches there that are exactly 0 are cleared as rounding."""
     mismatches = np.flatnonzero(bad[e] & ~not_finite[e])[:EXACT_POINTS].tolist()
     tried = list(dict.fromkeys(mismatches + list(range(min(EXACT_POINTS, cols.shape[1])))))
     for col in tried:
-        sign = exact_sign(d, symbols, cols[:, col], float(abs(c_vals[e, col])))
+        sign = exact_sign(d, symbols, cols[:, col], float(abs(c_vals[e, col])), atol)
         if sign == "nonzero":
             return col
         if sign == "zero" and col in mismatches:
@@ -314,8 +329,9 @@ def _exact_witness(d, e: int, bad, not_finite, c_vals, symbols, cols) -> int | N
     return None
 
 
-def _numeric_verdict(bad, symbols, cols, n: int, near: int, at_used: bool, notes: list[str], values) -> Decision:
-    tol = f"rtol={RTOL:g}, atol={ATOL:g}"
+def _numeric_verdict(bad, symbols, cols, n: int, near: int, at_used: bool, notes: list[str], values, atol) -> Decision:
+    scaled = f"atol={ATOL:g} times the derivative's largest value" if np.any(atol < ATOL) else f"atol={ATOL:g}"
+    tol = f"rtol={RTOL:g}, {scaled}"
     if n == 0:
         method = "no point was found where f and its derivative are finite, so nothing was compared"
         return Decision("undecided", method, None, [], notes)
@@ -323,7 +339,7 @@ def _numeric_verdict(bad, symbols, cols, n: int, near: int, at_used: bool, notes
         col = int(np.flatnonzero(bad.any(axis=0))[0])
         method = f"decided numerically at {n} points: they differ at the point shown ({tol})"
         entries = np.flatnonzero(bad.any(axis=1)).tolist()
-        agreeing = _agreeing(bad, symbols, cols, *values)
+        agreeing = _agreeing(bad, symbols, cols, *values, atol=atol)
         return Decision("wrong", method, _point(symbols, cols, col), entries, notes, agreeing)
     where = f"{near} beside kinks or domain edges" + (", and the given point" if at_used else "")
     method = f"decided numerically at {n} points: equal at every one ({where}; {tol})"
@@ -336,7 +352,7 @@ arithmetic: tiny values (softmax at x = -779, which underflows to 0) match withi
 whatever the claim says, so agreeing there says nothing."""
 
 
-def _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs=None) -> dict[Node, float] | None:
+def _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs=None, atol=None) -> dict[Node, float] | None:
     """A compared point where the wrong claim agrees with the derivative in a telling way, or None.
 
     ``diffs`` (sympy's correct - claimed per entry, None where unknown), when given: a point agrees only
@@ -351,7 +367,7 @@ def _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs=None) -> dict[Node, flo
             col
             for col in agree[:EXACT_POINTS]
             if all(
-                d is None or exact_sign(d, symbols, cols[:, col], float(abs(c_vals[e, col]))) == "zero"
+                d is None or exact_sign(d, symbols, cols[:, col], float(abs(c_vals[e, col])), _entry(atol, e)) == "zero"
                 for e, d in enumerate(diffs)
             )
         ]
@@ -363,6 +379,10 @@ def _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs=None) -> dict[Node, flo
         if all(large[e, j] or exactly_zero(c_nodes[e], symbols, cols[:, col]) for e in range(len(c_nodes))):
             return _point(symbols, cols, int(col))
     return None
+
+
+def _entry(atol, e: int) -> float:
+    return ATOL if atol is None else float(atol[e])
 
 
 def exactly_zero(node: Node, symbols: Sequence[Node], point: Sequence[float]) -> bool:

@@ -104,7 +104,8 @@ def gradcheck(
     right float32 gradients look wrong.  A gradient returned in float32 is
     judged with float32 tolerances (defaults atol=1e-5, rtol=1e-3; float64:
     atol=1e-7, rtol=1e-5).  A non-scalar output of fn is summed (the outside
-    gradient of ones).
+    gradient of ones), after the differences: each output entry is differenced
+    on its own scale, so a large entry does not drown a small one's change.
     """
     for name, value in (("eps", eps), ("atol", atol), ("rtol", rtol)):
         if value is not None and not (isinstance(value, (int, float, np.integer, np.floating)) and value >= 0):
@@ -136,15 +137,46 @@ def _inputs(inputs) -> tuple[list[np.ndarray], bool]:
 
 
 def _numeric_fn(fn: Callable) -> Callable:
-    def value(xs: list[np.ndarray]) -> tuple[float, np.dtype]:
+    def value(xs: list[np.ndarray]) -> tuple[np.ndarray, np.dtype]:
         out = fn(*xs)
         arr = np.asarray(out)
         if arr.dtype.kind not in "iuf":
             raise InputError(f"gradcheck: fn must return real numbers, got {arr.dtype}")
         dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
-        return float(np.sum(arr.astype(np.float64))), dtype
+        return arr.astype(np.float64).reshape(-1), dtype
 
     return value
+
+
+def _total(values: np.ndarray) -> float:
+    """The summed output (the outside gradient of ones) of an elementwise difference of outputs."""
+    return float(np.sum(values))
+
+
+PROBES = (0.1, 10.0)
+"""Steps, relative to max(1, |x|), that tell which output entries an input entry moves (see :func:`_moved`)."""
+
+
+def _moved(value_fn, xs, f0: np.ndarray, i: int, idx: tuple) -> np.ndarray | None:
+    """The output entries that input ``i`` at ``idx`` moves: only they add rounding to its differences.
+
+    Counting every entry's size, a large one that does not depend on the input (exp(40) beside
+    exp(1) in an elementwise f) would put the rounding level above the small one's whole change.
+    None (all entries) for a scalar output: it depends on the input even where a step is below its rounding.
+    """
+    if f0.size <= 1:
+        return None
+    moved = np.zeros(f0.shape, dtype=bool)
+    for probe in PROBES:
+        step = probe * max(1.0, abs(float(xs[i][idx])))
+        with np.errstate(all="ignore"):  # a probe may leave fn's domain or overflow: that entry counts as moved
+            moved |= (_shifted(value_fn, xs, i, idx, step) != f0) | (_shifted(value_fn, xs, i, idx, -step) != f0)
+    return moved
+
+
+def _size(moved: np.ndarray | None, *values: np.ndarray) -> float:
+    """The summed magnitude of the moved output entries (all when ``moved`` is None) of each of ``values``."""
+    return float(sum(np.sum(np.abs(v if moved is None else v[moved])) for v in values))
 
 
 def _analytic(grad_fn: Callable, xs: list[np.ndarray], single: bool) -> list[np.ndarray]:
@@ -170,8 +202,8 @@ def _symgrad_gradient(fn: Callable, xs: list[np.ndarray]):
     g = grad_transform(compiled, argnums=tuple(range(len(xs))))
     grads = [np.asarray(v, dtype=np.float64) for v in g(*xs)]
 
-    def value(ys: list[np.ndarray]) -> tuple[float, np.dtype]:
-        return float(np.sum(compiled(*ys))), np.dtype(np.float64)
+    def value(ys: list[np.ndarray]) -> tuple[np.ndarray, np.dtype]:
+        return np.asarray(compiled(*ys), dtype=np.float64).reshape(-1), np.dtype(np.float64)
 
     return value, grads
 
@@ -190,7 +222,7 @@ def _gradcheck(value_fn, xs, grads, eps, atol, rtol, notes) -> GradcheckReport:
     if f_eps > np.finfo(np.float64).eps:
         notes.append(f"fn computes in {f_dtype}: larger steps and rounding levels are used for it")
     grads64 = [g.astype(np.float64) for g in grads]
-    worst, failing = _tolerance_check(value_fn, xs, grads64, eps, atol, rtol, f_eps)
+    worst, failing = _tolerance_check(value_fn, xs, grads64, eps, atol, rtol, f_eps, f0)
     tolerance_ok = not failing
     orders = _orders(value_fn, xs, grads64, f0, f_eps, float(g_eps))
     order_ok = None if all(o is None for o in orders) else all(o is None or o > 1.5 for o in orders)
@@ -214,7 +246,7 @@ def _gradcheck(value_fn, xs, grads, eps, atol, rtol, notes) -> GradcheckReport:
     return GradcheckReport(ok, tolerance_ok, order_ok, basis, eps, rtol, atol, orders, worst, notes)
 
 
-def _kinks(value_fn, xs, f0: float, eps: float, f_eps: float) -> list[tuple[int, tuple]]:
+def _kinks(value_fn, xs, f0: np.ndarray, eps: float, f_eps: float) -> list[tuple[int, tuple]]:
     """The entries where f has a kink: one-sided slopes whose gap does not shrink with the step.
 
     Smooth f: the gap between the forward and backward slopes is about h*f'' (a
@@ -225,11 +257,11 @@ def _kinks(value_fn, xs, f0: float, eps: float, f_eps: float) -> list[tuple[int,
     for i, x in enumerate(xs):
         for idx in np.ndindex(*x.shape):
             h = eps * max(1.0, abs(float(x[idx])))
-            gaps, noise = [], 0.0
+            gaps, noise, moved = [], 0.0, _moved(value_fn, xs, f0, i, idx)
             for step in (h, h / 4):
                 fp, fm = _shifted(value_fn, xs, i, idx, step), _shifted(value_fn, xs, i, idx, -step)
-                gaps.append(abs((fp - f0) - (f0 - fm)) / step)
-                noise = 16 * f_eps * (abs(fp) + abs(fm) + 2 * abs(f0)) / step
+                gaps.append(abs(_total((fp - f0) - (f0 - fm))) / step)
+                noise = 16 * f_eps * _size(moved, fp, fm, f0, f0) / step
             if math.isfinite(gaps[1]) and gaps[1] > 10 * noise and gaps[1] > 0.6 * gaps[0]:
                 found.append((i, tuple(idx)))
     return found
@@ -239,7 +271,7 @@ MAX_ENTRY_ORDERS = 100
 ENTRY_ORDER = 1.8  # a slope between 1 and 2 is a linear term not yet dominant, not a right entry
 
 
-def _tolerance_check(value_fn, xs, grads, eps, atol, rtol, f_eps) -> tuple[dict, list[tuple]]:
+def _tolerance_check(value_fn, xs, grads, eps, atol, rtol, f_eps, f0) -> tuple[dict, list[tuple]]:
     """The worst entry, and each entry outside the tolerance as (input, index, error, uncertainty).
 
     The uncertainty of a failing entry's central difference is its truncation error, estimated
@@ -252,13 +284,13 @@ def _tolerance_check(value_fn, xs, grads, eps, atol, rtol, f_eps) -> tuple[dict,
         for idx in np.ndindex(*x.shape):
             h = eps * max(1.0, abs(float(x[idx])))
             fp, fm = _shifted(value_fn, xs, i, idx, h), _shifted(value_fn, xs, i, idx, -h)
-            numeric = (fp - fm) / (2 * h)
+            numeric = _total(fp - fm) / (2 * h)
             analytic = float(g[idx])
             err = abs(analytic - numeric)
             score = err / (atol + rtol * abs(numeric)) if math.isfinite(err) else math.inf
             if not score <= 1.0:
-                wide = (_shifted(value_fn, xs, i, idx, 2 * h) - _shifted(value_fn, xs, i, idx, -2 * h)) / (4 * h)
-                rounding = f_eps * (abs(fp) + abs(fm)) / (2 * h)
+                wide = _total(_shifted(value_fn, xs, i, idx, 2 * h) - _shifted(value_fn, xs, i, idx, -2 * h)) / (4 * h)
+                rounding = f_eps * _size(_moved(value_fn, xs, f0, i, idx), fp, fm) / (2 * h)
                 failing.append((i, idx, err, abs(wide - numeric) / 3 + rounding))
             if score > worst_score:
                 worst_score = score
@@ -296,21 +328,21 @@ def _order_may_overrule(value_fn, xs, grads, failing, f0, f_eps, g_eps, notes) -
     return True
 
 
-def _entry_order(value_fn, xs, grads, i: int, idx: tuple, f0: float, f_eps: float, g_eps: float) -> float | None:
+def _entry_order(value_fn, xs, grads, i: int, idx: tuple, f0: np.ndarray, f_eps: float, g_eps: float) -> float | None:
     """The convergence order along one entry's own coordinate direction (None: at rounding level)."""
     vs = [np.zeros(x.shape) for x in xs]
     vs[i][idx] = 1.0
     g = float(grads[i][idx])
-    return _order_along(value_fn, xs, vs, g, abs(g), f0, f_eps, g_eps)
+    return _order_along(value_fn, xs, vs, g, abs(g), f0, f_eps, g_eps, _moved(value_fn, xs, f0, i, idx))
 
 
-def _shifted(value_fn, xs, i: int, idx: tuple, h: float) -> float:
+def _shifted(value_fn, xs, i: int, idx: tuple, h: float) -> np.ndarray:
     ys = [x.copy() for x in xs]
     ys[i][idx] += h
     return value_fn(ys)[0]
 
 
-def _orders(value_fn, xs, grads, f0: float, f_eps: float, g_eps: float, directions: int = 3) -> list[float | None]:
+def _orders(value_fn, xs, grads, f0: np.ndarray, f_eps: float, g_eps: float, directions: int = 3) -> list[float | None]:
     """Slope of log r(h) against log h at the smallest steps above the rounding level, per random direction.
 
     r(h) = |f(x + h v) - f(x) - h g.v| is O(h^2) when g is the gradient and
@@ -330,14 +362,19 @@ def _orders(value_fn, xs, grads, f0: float, f_eps: float, g_eps: float, directio
     return orders
 
 
-def _order_along(value_fn, xs, vs, slope: float, g_size: float, f0: float, f_eps: float, g_eps: float) -> float | None:
-    """The slope of log r(h) against log h along the direction ``vs`` (``slope`` = g.v, ``g_size`` = sum |g*v|)."""
+def _order_along(
+    value_fn, xs, vs, slope: float, g_size: float, f0: np.ndarray, f_eps: float, g_eps: float, moved=None
+) -> float | None:
+    """The slope of log r(h) against log h along the direction ``vs`` (``slope`` = g.v, ``g_size`` = sum |g*v|).
+
+    ``moved``: the output entries the direction moves (see :func:`_moved`; None: all).
+    """
     scale = max(1.0, max(float(np.max(np.abs(x))) if x.size else 0.0 for x in xs))
     logs = []
     for h in scale * 1e-2 * 4.0 ** -np.arange(10):
         fh = value_fn([x + h * v for x, v in zip(xs, vs)])[0]
-        r = abs(fh - f0 - h * slope)
-        noise = 16 * f_eps * (abs(fh) + abs(f0)) + 16 * g_eps * h * g_size
+        r = abs(_total(fh - f0) - h * slope)
+        noise = 16 * f_eps * _size(moved, fh, f0) + 16 * g_eps * h * g_size
         if math.isfinite(r) and r > noise:
             logs.append((math.log(h), math.log(r)))
     return _tail_slope(logs)

@@ -364,12 +364,7 @@ def _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs=None, atol=None) -> dic
     agree = np.flatnonzero(~bad.any(axis=0))
     if diffs is not None:
         agree = [
-            col
-            for col in agree[:EXACT_POINTS]
-            if all(
-                d is None or exact_sign(d, symbols, cols[:, col], float(abs(c_vals[e, col])), _entry(atol, e)) == "zero"
-                for e, d in enumerate(diffs)
-            )
+            col for col in agree[:EXACT_POINTS] if _zero_around(diffs, symbols, cols[:, col], c_vals[:, col], atol)
         ]
     large = np.abs(c_vals[:, agree]) >= AGREEMENT_MIN
     for j, col in enumerate(agree):
@@ -379,6 +374,22 @@ def _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs=None, atol=None) -> dic
         if all(large[e, j] or exactly_zero(c_nodes[e], symbols, cols[:, col]) for e in range(len(c_nodes))):
             return _point(symbols, cols, int(col))
     return None
+
+
+BESIDE = 1e-9
+"""Relative distance (times max(1, |coordinate|)) of the point beside an agreeing one where the differences must
+be 0 as well: 3*x claimed for x**2's 2*x is exactly right at x = 0 (a given at= point, say), but on no part of
+the domain.  Well inside the nearest sampled distance from an edge (1e-6)."""
+
+
+def _zero_around(diffs, symbols, point, c_col, atol) -> bool:
+    """Whether every known difference is exactly 0 at the point and at one beside it, in no special direction."""
+    beside = [v + BESIDE * (1 + 0.37 * k) * max(1.0, abs(v)) for k, v in enumerate(point)]
+    return all(
+        d is None or exact_sign(d, symbols, p, float(abs(c_col[e])), _entry(atol, e)) == "zero"
+        for e, d in enumerate(diffs)
+        for p in (point, beside)
+    )
 
 
 def _entry(atol, e: int) -> float:

@@ -139,7 +139,13 @@ def _inputs(inputs) -> tuple[list[np.ndarray], bool]:
 def _numeric_fn(fn: Callable) -> Callable:
     def value(xs: list[np.ndarray]) -> tuple[np.ndarray, np.dtype]:
         out = fn(*xs)
-        arr = np.asarray(out)
+        if isinstance(out, (tuple, list)):  # several outputs (of any shapes): all their entries, as one sum
+            try:
+                arr = np.concatenate([np.asarray(o).reshape(-1) for o in out]) if out else np.zeros(0)
+            except ValueError:
+                raise InputError("gradcheck: fn returned a tuple whose items are not arrays of numbers") from None
+        else:
+            arr = np.asarray(out)
         if arr.dtype.kind not in "iuf":
             raise InputError(f"gradcheck: fn must return real numbers, got {arr.dtype}")
         dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)

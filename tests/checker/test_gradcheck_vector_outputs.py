@@ -10,6 +10,7 @@ exp's own derivative, written out.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import symgrad as sg
 
@@ -41,3 +42,13 @@ def test_scalar_outputs_keep_their_verdicts():
     assert sg.gradcheck(lambda x: np.sum(x**2), lambda x: 2 * x, np.array([0.3, -1.2, 2.0]))
     assert not sg.gradcheck(lambda x: np.sum(x**2), lambda x: 2 * x + 1e-4, np.array([0.3, -1.2, 2.0]))
     assert sg.gradcheck(lambda x: np.sum(x.astype(np.float32) ** 2), lambda x: 2 * x, np.array([0.3, -1.2, 2.0]))
+
+
+def test_a_tuple_of_outputs_of_any_shapes_is_checked_as_the_sum_of_all_its_entries():
+    """fn returning (x**2, ones(3)) raised numpy's bare 'inhomogeneous shape' ValueError; its outputs now sum, as arrays do."""
+    x = np.array([1.0, 2.0])
+    assert sg.gradcheck(lambda v: (v**2, np.ones(3)), lambda v: 2 * v, x).ok
+    assert sg.gradcheck(lambda v: (v**2, v**3), lambda v: 2 * v + 3 * v**2, x).ok
+    assert not sg.gradcheck(lambda v: (v**2, v**3), lambda v: 2 * v, x).ok  # the second output's part missing
+    with pytest.raises(sg.InputError, match="tuple"):
+        sg.gradcheck(lambda v: (v**2, [1.0, [2.0]]), lambda v: 2 * v, x)

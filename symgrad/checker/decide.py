@@ -416,5 +416,8 @@ def _short(value) -> str:
     text = str(value)
     if len(text) <= 16:
         return text
-    z = complex(sp.N(value, 15))
+    n = sp.N(value, 15)
+    z = complex(n)
+    if z == 0 and n != 0:  # past the smallest float (a difference of exp(-1e6*...)): sympy's digits, not -0
+        return str(sp.N(value, 6))
     return f"{z.real:.10g}" if z.imag == 0 else f"{z.real:.6g} + {z.imag:.6g}i (not real)"

@@ -9,6 +9,8 @@ a false hint.  The differences (-x, 2*x*(y - 1)) vanish on no open set.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import symgrad as sg
@@ -34,3 +36,11 @@ def test_agreement_on_a_branch_is_still_a_hint():
     assert report.verdict == "wrong" and HINT in str(report), str(report)
     report = sg.check("maximum(x, 1)", "1", wrt="x")
     assert report.verdict == "wrong" and HINT in str(report), str(report)
+
+
+def test_a_difference_past_the_smallest_float_is_shown_with_its_digits_not_as_minus_zero():
+    """The exact difference exp(-1e6*(x - 1/2)**2) at a point far from 1/2 is about 1e-909569, not 0 (it read '-0')."""
+    text = str(sg.check("x**2", "2*x + exp(-1e6*(x-0.5)**2)", wrt="x"))
+    assert "WRONG" in text
+    assert "difference is -0 " not in text and "difference is 0 " not in text
+    assert re.search(r"difference is -?\d\.\d+e-\d{4,}", text), text

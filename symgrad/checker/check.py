@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, SymgradError
 from ..ir import builders as B
 from ..ir.domain import valid_points
 from ..ir.node import Node
@@ -27,6 +27,7 @@ from .claims import (
     claim_value,
     expected_derivative,
     higher_derivatives,
+    nested_items,
     point_dict,
     point_values,
     split_claims,
@@ -74,6 +75,11 @@ def check(
     given); a claim without symbols given with ``at`` is a value at that
     point.  ``rtol``/``atol`` apply to claims given as numbers.
     """
+    return _check(f, claimed, wrt, at, order, shapes, name, rtol, atol, transpose_hint=True)
+
+
+def _check(f, claimed, wrt, at, order, shapes, name, rtol, atol, transpose_hint: bool) -> CheckReport:
+    """:func:`check`; ``transpose_hint``: look whether a wrong square Jacobian is right transposed."""
     subject = subject_of(f, at, shapes, name)
     point = point_values(at, subject) if at is not None else None
     tol = (NUMBER_RTOL if rtol is None else rtol, NUMBER_ATOL if atol is None else atol)
@@ -91,6 +97,13 @@ def check(
         expected, compared = expected_derivative(subject, var_name, var, np.shape(value))
         components.append(_component(subject, label, var_name, var, expected, value, compared, point, tol))
     notes = []
+    wrong = any(c.verdict == "wrong" for c in components)
+    if wrong and transpose_hint and _transpose_is_right(f, claimed, variables, subject, at, shapes):
+        notes.append(
+            "the claim read as a Jacobian has rows for f's entries and a column per variable (d f_i / d x_j at "
+            "row i, column j); its transpose is right: the rows written are the variables' derivatives "
+            "(give them as a dict {name: derivative} to mean that)"
+        )
     if any(c.compared.startswith("vector-Jacobian") for c in components):
         notes.append(
             f"{subject.name} is vector-valued (shape {np.shape(subject.value)}): a claim shaped like the variable "
@@ -98,6 +111,26 @@ def check(
             f"{subject.name}.backward(gradient=ones) uses"
         )
     return CheckReport(subject.name, components, notes)
+
+
+def _transpose_is_right(f, claimed, variables, subject: Subject, at, shapes) -> bool:
+    """Whether a square matrix claimed as the Jacobian of a vector f is right transposed (the layout slip)."""
+    if not isinstance(claimed, (str, list, tuple, np.ndarray)) or any(np.shape(v) for _, v in variables):
+        return False
+    n = len(variables)
+    if np.shape(subject.value) != (n,) or n < 2:
+        return False
+    items = nested_items(claimed) if isinstance(claimed, str) else claimed
+    arr = np.asarray(items, dtype=object) if isinstance(items, (list, tuple, np.ndarray)) else None
+    if arr is None or arr.shape != (n, n):
+        return False
+    try:
+        names = [name for name, _ in variables]
+        return (
+            _check(f, arr.T.tolist(), names, at, 1, shapes, None, None, None, transpose_hint=False).verdict == "right"
+        )
+    except SymgradError:
+        return False
 
 
 def _component(subject: Subject, label, var_name, var, expected, value, compared, point, tol) -> Component:

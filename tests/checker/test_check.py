@@ -390,3 +390,18 @@ def test_claims_in_scalar_symbols_read_elementwise_for_array_arguments():
     A, Bv = sg.symbols("a b", shape=(2,))
     assert check(3 * A**3 - Bv**2, {"a": 9 * a**2, "b": -2 * b}, at=AT_N2)
     assert not check(3 * A**3 - Bv**2, {"a": 9 * a**2, "b": 2 * b}, at=AT_N2)
+
+
+@pytest.mark.parametrize("claimed", [[["y", "cos(x)"], ["x", "0"]], "[[y, cos(x)], [x, 0]]"])
+def test_a_transposed_jacobian_is_wrong_and_the_report_says_it_is_the_transpose(claimed):
+    """The layout slip: rows written per variable where the Jacobian's rows are f's entries (d f_i / d x_j)."""
+    report = sg.check("[x*y, sin(x)]", claimed)
+    assert report.verdict == "wrong"
+    assert any("transpose is right" in n for n in report.notes)
+
+
+def test_a_wrong_jacobian_whose_transpose_is_wrong_too_gets_no_transpose_note():
+    report = sg.check("[x*y, sin(x)]", [["y", "x"], ["cos(x)", "1"]])
+    assert report.verdict == "wrong"
+    assert not any("transpose" in n for n in report.notes)
+    assert sg.check("[x*y, sin(x)]", [["y", "x"], ["cos(x)", "0"]]).verdict == "right"  # the Jacobian itself

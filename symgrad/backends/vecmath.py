@@ -22,17 +22,17 @@ import os
 import platform
 from pathlib import Path
 
-# Functions whose vector variants stayed within 2 ulp of libm, per library and float type.
-# (sinh/cosh from SLEEF return inf near the overflow threshold, 710, where libm is finite.)
+# Functions whose vector variants stayed within 2 ulp of libm, per library and float type, over the whole
+# float range (tests/backends/test_vector_math_range.py).
+# (sinh/cosh from SLEEF return inf near the overflow threshold, 710 (float32: 88.8), where libm is finite;
+# SLEEF's log1p returns inf past 1e307 (float32: 1e38), where libm gives 707-709 (87.5-88.7).)
 # (hypot: within 1 ulp in both, float64 and float32, over 1e-300..1e300 and every pair of inf, nan, 0, subnormals.)
 WITHIN_2_ULP = {
     ("sleef", "float64"): (
-        "sin", "cos", "tan", "asin", "acos", "atan", "tanh", "exp", "expm1", "log", "log1p", "erf", "atan2", "pow",
-        "hypot",
+        "sin", "cos", "tan", "asin", "acos", "atan", "tanh", "exp", "expm1", "log", "erf", "atan2", "pow", "hypot",
     ),
     ("sleef", "float32"): (
-        "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log", "log1p", "erf",
-        "atan2", "pow", "hypot",
+        "sin", "cos", "tan", "asin", "acos", "atan", "tanh", "exp", "expm1", "log", "erf", "atan2", "pow", "hypot",
     ),
     ("mvec", "float64"): ("acos", "atan", "cosh", "log", "log1p", "erf", "atan2", "pow", "hypot"),
     ("mvec", "float32"): ("sin", "cos", "acos", "atan", "sinh", "cosh", "expm1", "log1p", "pow", "hypot"),

@@ -165,8 +165,13 @@ def _sigmoid_array(x):
 _ERF = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf ufunc; math.erf is correctly rounded to an ulp or so
 
 
+def _float_type(*operands) -> np.dtype:
+    """The float type numpy computes the operands in (float32 stays float32): what a reference returns."""
+    return np.result_type(*operands, 1.0)
+
+
 def _erf_array(x):
-    return np.asarray(_ERF(x), dtype=float)
+    return np.asarray(_ERF(x), dtype=_float_type(x))
 
 
 def _erf_into(x, out) -> None:
@@ -177,7 +182,7 @@ _ERFC = np.frompyfunc(math.erfc, 1, 1)  # nor erfc: math.erfc keeps the right ta
 
 
 def _erfc_array(x):
-    return np.asarray(_ERFC(x), dtype=float)
+    return np.asarray(_ERFC(x), dtype=_float_type(x))
 
 
 def _erfc_into(x, out) -> None:
@@ -331,7 +336,7 @@ def _compare(name, ufunc, symbol, sympy_type, public=""):
     return Op(
         name=name,
         arity=2,
-        ref=lambda a, b: ufunc(a, b).astype(float),
+        ref=lambda a, b: np.asarray(ufunc(a, b)).astype(_float_type(a, b)),
         partials=_zero_partials,
         text="({0} " + symbol + " {1})",
         numpy=f"np.{ufunc.__name__}({{0}}, {{1}}, out={{out}})",
@@ -699,7 +704,7 @@ _OPS = [
     # Identity whose derivative is zero: keeps max-shifts in logsumexp out of derivatives.
     _unary(
         "stop_gradient",
-        lambda x: np.asarray(x, dtype=float),
+        lambda x: np.asarray(x, dtype=_float_type(x)),
         lambda B, x, out: B.const(0),
         numpy="np.copyto({out}, {0})",
         python="{0}",

@@ -70,8 +70,13 @@ def _numpy_pow(base: str, expo: Node, e_name: str, out: str) -> list[str]:
     return table.get(e, [f"np.power({base}, {_numpy_literal(e)}, out={out})"])
 
 
-def _numpy_chain(ufunc: str, inverse: str, unit: str, plus: list[str], minus: list[str], out: str) -> list[str]:
-    """``out = p0 (.) p1 (.) ... (inverse) m0 (inverse) m1 ...`` as in-place ufunc calls."""
+def _numpy_chain(ufunc: str, inverse: str, alone: str, plus: list[str], minus: list[str], out: str) -> list[str]:
+    """``out = p0 (.) p1 (.) ... (inverse) m0 (inverse) m1 ...`` as in-place ufunc calls.
+
+    ``alone`` spells the first step when no operand is left to start from: ``-m0`` as
+    negation is printed, ``(-1.0)*m0`` (``0.0 - m0`` is +0.0 at m0 = +0.0, where -m0 is -0.0),
+    and ``1.0/m0``.
+    """
     lines: list[str] = []
     if len(plus) >= 2:
         lines.append(f"np.{ufunc}({plus[0]}, {plus[1]}, out={out})")
@@ -83,7 +88,7 @@ def _numpy_chain(ufunc: str, inverse: str, unit: str, plus: list[str], minus: li
         lines.append(f"np.copyto({out}, {plus[0]})")
         rest = []
     else:
-        lines.append(f"np.{inverse}({unit}, {minus[0]}, out={out})")
+        lines.append(alone.format(minus[0], out=out))
         rest, minus = [], minus[1:]
     lines += [f"np.{ufunc}({out}, {p}, out={out})" for p in rest]
     lines += [f"np.{inverse}({out}, {m}, out={out})" for m in minus]
@@ -96,8 +101,8 @@ def _numpy_step(node: Node, out: str, name: Callable[[Node], str], absorbed: fro
         plus = [name(a) for a in node.args if a not in absorbed]
         minus = [name(probe(a)) for a in node.args if a in absorbed]
         if node.op == "add":
-            return _numpy_chain("add", "subtract", "0.0", plus, minus, out)
-        return _numpy_chain("multiply", "divide", "1.0", plus, minus, out)
+            return _numpy_chain("add", "subtract", "np.multiply((-1.0), {0}, out={out})", plus, minus, out)
+        return _numpy_chain("multiply", "divide", "np.divide(1.0, {0}, out={out})", plus, minus, out)
     if node.op == "pow":
         return _numpy_pow(name(node.args[0]), node.args[1], name(node.args[1]), out)
     spelling = OPS[node.op].numpy
@@ -247,14 +252,21 @@ MAX_OPERANDS = 32
 
 
 def _nary_pieces(node: Node, name: Callable[[Node], str], absorbed: frozenset, be: ExprBackend) -> list[str]:
-    """The operands of a sum or product as ``+a``/``-b`` (``*a``/``/b``) pieces."""
+    """The operands of a sum or product as ``+a``/``-b`` (``*a``/``/b``) pieces.
+
+    With no operand to start from, a sum starts ``(-1.0)*b`` (negation as it is printed:
+    ``0.0 - b`` is +0.0 at b = +0.0, where -b is -0.0) and a product ``1.0/b``.
+    """
     probe = negated if node.op == "add" else reciprocal_of
     join, inv = (" + ", " - ") if node.op == "add" else ("*", "/")
     plus = [join + name(a) for a in node.args if a not in absorbed]
     minus = [inv + name(probe(a)) for a in node.args if a in absorbed]
-    unit = be.literal(0 if node.op == "add" else 1)
     pieces = plus + minus
-    return [pieces[0][len(join) :]] + pieces[1:] if plus else [unit] + pieces
+    if plus:
+        return [pieces[0][len(join) :]] + pieces[1:]
+    if node.op == "add":
+        return [be.literal(-1) + "*" + pieces[0][len(inv) :]] + pieces[1:]
+    return [be.literal(1)] + pieces
 
 
 def _nary_piece_reads(node: Node, names: dict[Node, str], absorbed: frozenset) -> list[str | None]:
@@ -263,7 +275,7 @@ def _nary_piece_reads(node: Node, names: dict[Node, str], absorbed: frozenset) -
     plus = [a for a in node.args if a not in absorbed]
     minus = [probe(a) for a in node.args if a in absorbed]
     reads = [None if a.op == "const" else names[a] for a in plus + minus]
-    return reads if plus else [None, *reads]
+    return reads if plus or node.op == "add" else [None, *reads]
 
 
 def _expr_step(node: Node, name: Callable[[Node], str], absorbed: frozenset, be: ExprBackend) -> str:

@@ -27,19 +27,6 @@ pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc
 X, Y = sg.symbols("x y")
 
 
-@pytest.fixture
-def vector_math(monkeypatch):
-    """Set $SYMGRAD_VECTOR_MATH for one test (vecmath caches what it found)."""
-
-    def use(name: str) -> None:
-        monkeypatch.setenv("SYMGRAD_VECTOR_MATH", name)
-        vecmath.library.cache_clear()
-
-    yield use
-    monkeypatch.delenv("SYMGRAD_VECTOR_MATH", raising=False)
-    vecmath.library.cache_clear()
-
-
 def _w2_like():
     e = sg.sin(X * Y) * sg.exp(-(Y**2)) + sg.log(1 + X**2 + Y**2) * sg.tanh(Y) + X * Y / (1 + X**2)
     e = e + sg.where(X > Y, sg.sigmoid(X), sg.relu(Y)) + sg.maximum(X, 2.0) + sg.arctan2(X, 1 + Y**2)

@@ -28,17 +28,6 @@ UNARY = {
 BINARY = {"atan2": sg.arctan2, "hypot": sg.hypot, "pow": lambda a, b: a**b}
 
 
-@pytest.fixture
-def vector_math(monkeypatch):
-    def use(name: str) -> None:
-        monkeypatch.setenv("SYMGRAD_VECTOR_MATH", name)
-        vecmath.library.cache_clear()
-
-    yield use
-    monkeypatch.delenv("SYMGRAD_VECTOR_MATH", raising=False)
-    vecmath.library.cache_clear()
-
-
 def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ints = {4: np.int32, 8: np.int64}[a.dtype.itemsize]
     ia, ib = a.view(ints).astype(np.int64), b.view(ints).astype(np.int64)

@@ -46,7 +46,7 @@ REDUCTIONS = ("mean", "sum")
 DataArgs = str | int | Sequence[str | int] | None
 """What ``data=`` takes: the names or positions of the arguments that hold one value per sample."""
 FUSED_CHUNK = 8192
-"""Samples per call of a fused C reduction: each SIMD lane sums at most this many in order (the rest is compensated)."""
+"""Samples per call of a fused C reduction (inside it, blocks of ``SUM_BLOCK`` samples, their sums compensated)."""
 
 
 @dataclass(frozen=True)

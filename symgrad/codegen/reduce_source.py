@@ -2,9 +2,10 @@
 
 The body (load one sample's inputs, one SSA statement per scheduled node) is
 printed exactly as :func:`symgrad.codegen.csource.generate_native` prints it.
-``templates/c/reduce.c.j2`` wraps it in one vectorised loop over a range of the
-samples that adds each distinct output into a double accumulator
-(``omp simd reduction``), so no per-sample output is ever stored.
+``templates/c/reduce.c.j2`` wraps it in a vectorised loop over each block of
+``SUM_BLOCK`` samples of a range that adds each distinct output into a double
+accumulator (``omp simd reduction``), the block sums added with compensation,
+so no per-sample output is ever stored.
 ``templates/cuda/reduce.cu.j2`` wraps it in a grid-stride loop
 that adds each distinct output into a double accumulator of its own thread,
 then sums each accumulator over the block (a fixed tree in shared memory) and
@@ -31,6 +32,11 @@ from .render import render
 
 BLOCK = 256
 """Threads per block of the CUDA reduction (a power of two: the block sum is a halving tree)."""
+SUM_BLOCK = 128
+"""Points per block of the C reduction: each SIMD lane sums at most this many in order (32 with 4 lanes), and the
+block sums are added with compensation.  Summing a whole range (8192 points) in order lost 67 ulps of the sum of
+a constant 0.1 over 10^6 samples, where numpy's pairwise sum loses under one; at 128 the sums are as accurate
+as numpy's and the extra cost per block (a lane combination and a compensated add per output) is not measurable."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,19 @@ def generate_reduce_c(
     count = facts["n_sums"]
     accumulators = ", ".join(f"a{k}" for k in range(count))
     pragma = f"#pragma omp simd reduction(+: {accumulators})" if count else "#pragma omp simd"
-    finish = [f"P[{k}] = a{k};" for k in range(count)]
+    totals = [f"sg_acc t{k} = 0, c{k} = 0;" for k in range(count)]
+    fold = [f"sg_fold(&t{k}, &c{k}, a{k});" for k in range(count)]
+    finish = [f"P[{k}] = isfinite(t{k}) ? t{k} + c{k} : t{k};" for k in range(count)]
     declarations = vector_declarations(vector_math, dtype)
-    source = render("c/reduce.c.j2", cuda=False, pragma=pragma, finish=finish, declarations=declarations, **context)
+    source = render(
+        "c/reduce.c.j2",
+        cuda=False,
+        pragma=pragma,
+        totals=totals,
+        fold=fold,
+        finish=finish,
+        sum_block=SUM_BLOCK,
+        declarations=declarations,
+        **context,
+    )
     return ReduceKernel(source, frame="c", vector_math=vector_math, **facts)

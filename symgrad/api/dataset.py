@@ -305,13 +305,14 @@ class DatasetCompiled(Compiled):
                 )
             else:
                 sizes.append((arg.name, shape))
-        counts = {shape[0] for _, shape in sizes}
         detail = ", ".join(f"{name} {_shape_text(shape)}" for name, shape in sizes)
+        # a Dask array of unknown length (nan, never equal to another nan) is not a different number of samples
+        if any(shape[0] is None or (isinstance(shape[0], float) and math.isnan(shape[0])) for _, shape in sizes):
+            raise InputError(f"the data arguments have an unknown number of samples ({detail}); compute chunk sizes")
+        counts = {shape[0] for _, shape in sizes}
         if len(counts) > 1:
             raise ShapeError(f"the data arguments have different numbers of samples: {detail}")
         n = counts.pop()
-        if n is None or (isinstance(n, float) and math.isnan(n)):
-            raise InputError(f"the data arguments have an unknown number of samples ({detail}); compute chunk sizes")
         if n == 0:
             raise InputError(f"the data arguments hold no samples ({detail}): a {self.spec.reduce} over 0 samples")
         return int(n)

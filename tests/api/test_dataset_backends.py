@@ -75,6 +75,16 @@ def test_dask_bad_shapes_fail_before_computing():
         L(W0, B0, da.from_array(X, chunks=30), da.from_array(Y[:-1], chunks=30))
 
 
+def test_dask_data_of_unknown_length_is_called_unknown_not_different():
+    da = pytest.importorskip("dask.array")
+    X, Y = linear_data(100)
+    L = sg.compile(mse, shapes=SHAPES, data=("x", "y"))
+    keep = da.from_array(Y > np.median(Y), chunks=30)
+    for y in (da.from_array(Y, chunks=30)[keep], Y[Y > np.median(Y)]):  # nan != nan: once said "different"
+        with pytest.raises(sg.InputError, match=r"unknown number of samples \(x \(nan, 3\), y"):
+            L(W0, B0, da.from_array(X, chunks=(30, 3))[keep], y)
+
+
 def test_dask_distributed_local_cluster_equals_numpy(ce_case):
     pytest.importorskip("dask.array")
     distributed = pytest.importorskip("dask.distributed")

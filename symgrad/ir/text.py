@@ -8,6 +8,7 @@ shown as ``sqrt``, much as sympy prints.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 from .node import Node, Number, toposort
@@ -28,7 +29,8 @@ def format_number(value: Number) -> str:
 def _number_prec(value: Number) -> int:
     if isinstance(value, Fraction):
         return _MUL
-    return _NEG if value < 0 else _ATOM
+    negative = math.copysign(1.0, value) < 0 if isinstance(value, float) else value < 0
+    return _NEG if negative else _ATOM  # -0.0 too: (-0.0)**x, as -0.0**x reads as -(0.0**x)
 
 
 def _wrap(text_prec: tuple[str, int], prec: int) -> str:

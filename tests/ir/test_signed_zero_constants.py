@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
+from symgrad.ir import builders as B
 from symgrad.ir.evaluate import evaluate
 
 X = sg.symbols("x")
@@ -55,3 +56,15 @@ def test_text_reads_back_with_the_sign():
     for build, _ in CASES:
         expr = build()
         assert sg.parse_formula(str(expr)).value is expr, str(expr)
+
+
+def test_a_minus_zero_base_of_a_power_is_parenthesised():
+    """(-0.0)**x printed as -0.0**x, which Python and the parser read as -(0.0**x): 0 at x = 1 became -0.0, inf
+    at x = -1 became -inf, 1 at x = 0 became -1."""
+    expr = B.pow(NEG0, X)
+    assert str(expr) == "(-0.0)**x"
+    back = sg.parse_formula(str(expr)).value
+    x = np.array([1.0, -1.0, 0.0, 2.0])
+    with np.errstate(divide="ignore"):
+        _same(np.broadcast_to(evaluate([back], {X: x})[0], x.shape), np.power(NEG0, x))
+    assert str(expr * X) == "x*(-0.0)**x"

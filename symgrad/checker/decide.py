@@ -89,8 +89,11 @@ def evaluate_at(value, points: Mapping[Node, object]) -> np.ndarray:
 
 
 def close_enough(a, b, rtol: float, atol: float) -> np.ndarray:
+    """``|a - b| <= atol + rtol * max(|a|, |b|)``; an infinity is never close to a finite number (the relative
+    bound of inf is inf, which |inf - 2| would meet)."""
     with np.errstate(invalid="ignore"):
-        return np.abs(a - b) <= atol + rtol * np.maximum(np.abs(a), np.abs(b))
+        near = np.abs(a - b) <= atol + rtol * np.maximum(np.abs(a), np.abs(b))
+    return near & (np.isinf(a) == np.isinf(b))
 
 
 def flat_nodes(value) -> list[Node]:

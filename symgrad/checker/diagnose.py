@@ -168,7 +168,7 @@ def number_diagnosis(correct_vals, claimed_vals, label: str) -> list[str]:
     nonzero = np.abs(c) > NUMBER_ATOL
     if nonzero.all() and c.size:
         ratios = k / c
-        if np.allclose(ratios, ratios[0], rtol=1e-6):
+        if np.isfinite(ratios).all() and np.allclose(ratios, ratios[0], rtol=1e-6):
             r = sp.nsimplify(float(ratios[0]), rational=True, tolerance=1e-9)
             if sp.count_ops(r) < 6:
                 return [f"your values are {r} times the correct ones at every entry (a constant factor)"]

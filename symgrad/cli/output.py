@@ -61,6 +61,13 @@ def _json_number(value: float | None):
     return str(value)
 
 
+def _json_values(value):
+    """A point's value (a number or an array) as JSON-ready data, nan and inf as strings (as _json_number)."""
+    if isinstance(value, np.ndarray):
+        return [_json_values(v) for v in value]
+    return _json_number(float(value))
+
+
 def _value_text(v) -> str:
     if isinstance(v, np.ndarray):
         return "[" + ", ".join(_value_text(x) for x in v) + "]"
@@ -127,7 +134,7 @@ def _nested(flat: list, shape: tuple[int, int]) -> list[list]:
 
 def to_json(report: Report) -> dict:
     """The report as JSON-ready data: formulas as text and LaTeX, values as numbers."""
-    point = None if report.point is None else {k: np.asarray(v).tolist() for k, v in report.point.items()}
+    point = None if report.point is None else {k: _json_values(v) for k, v in report.point.items()}
     results = []
     for row in report.rows:
         entry = {"name": row.name, "wrt": list(row.wrt), "formula": str(row.expr)}

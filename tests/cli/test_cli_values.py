@@ -1,9 +1,11 @@
-"""Values on the command line: infinite claims in ``check``.
+"""Values on the command line: infinite claims in ``check`` and non-finite points in ``--json``.
 
 Run in-process through :func:`symgrad.cli.main.main`; expectations are plain arithmetic (d/dx x**2 = 2x).
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -20,3 +22,20 @@ def test_an_infinite_claimed_value_is_wrong(claimed, capsys):
     assert "WRONG" in out and "oo" not in out  # no sympy infinity as a "constant factor"
     x = sg.symbols("x")
     assert not sg.check(x**2, claimed.replace("[2, ", "").rstrip("]"), wrt=x, at={x: 1.0})
+
+
+def _strict_json(text: str):
+    def refuse(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_writes_a_non_finite_point_as_strings(capsys):
+    """--at x=nan printed "at": {"x": NaN}, which is not JSON; values were already the strings "nan", "inf"."""
+    assert cli.main(["grad", "x*y", "--at", "x=nan", "y=-inf", "--json"]) == 0
+    assert _strict_json(capsys.readouterr().out)["at"] == {"x": "nan", "y": "-inf"}
+    argv = ["hessian", "a[0, 1]*b", "--shape", "a=2x2", "--at", "a=[[nan, inf], [1, -2]]", "b=3", "--json"]
+    assert cli.main(argv) == 0
+    data = _strict_json(capsys.readouterr().out)
+    assert data["at"] == {"a": [["nan", "inf"], [1.0, -2.0]], "b": 3.0} and data["value"] == "inf"

@@ -114,6 +114,8 @@ def parse_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
     shapes = {}
     for item in items:
         name, text = _name_value(item, "--shape")
+        if name in shapes:
+            raise InputError(f"--shape gives {name} twice ({item} after an earlier shape): give each once")
         dims = text.strip("()[] ").replace("x", ",").replace("*", ",").split(",")
         try:
             shape = tuple(int(d) for d in dims if d.strip())

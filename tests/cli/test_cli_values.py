@@ -1,4 +1,4 @@
-"""Values on the command line: infinite claims in ``check`` and non-finite points in ``--json``.
+"""Values on the command line: infinite claims in ``check``, non-finite points in ``--json``, repeated names.
 
 Run in-process through :func:`symgrad.cli.main.main`; expectations are plain arithmetic (d/dx x**2 = 2x).
 """
@@ -39,3 +39,10 @@ def test_json_writes_a_non_finite_point_as_strings(capsys):
     assert cli.main(argv) == 0
     data = _strict_json(capsys.readouterr().out)
     assert data["at"] == {"a": [["nan", "inf"], [1.0, -2.0]], "b": 3.0} and data["value"] == "inf"
+
+
+def test_a_shape_given_twice_is_refused(capsys):
+    """--shape x=2 --shape x=3 silently kept the last shape, as --at x=1 x=2 once kept the last value."""
+    assert cli.main(["grad", "sum(x)", "--shape", "x=2", "--shape", "x=3"]) == cli.EXIT_USAGE
+    assert "gives x twice" in capsys.readouterr().err
+    assert cli.main(["grad", "sum(x) + y[0]", "--shape", "x=2", "--shape", "y=3"]) == cli.EXIT_OK

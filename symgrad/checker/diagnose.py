@@ -99,6 +99,8 @@ def _factor_diagnosis(expected, claimed, label: str) -> list[str]:
     ratio = sp.factor(sp.cancel(expected / claimed))
     if ratio == 1 or sp.count_ops(ratio) > 12 or ratio.has(sp.Piecewise, sp.Heaviside, sp.sign, sp.Abs):
         return []  # a factor that is 1 on one branch and not on another: the branch diagnosis says it better
+    if ratio == 0 or ratio.has(sp.nan, sp.oo, sp.S.NegativeInfinity, sp.zoo):
+        return []  # a claim of inf or nan is not off by a factor (2*x/inf is 0, 2*x/nan is nan)
     num, den = sp.fraction(ratio)
     if den == 1 and num == -1:
         return [f"your {label} has the wrong sign"]

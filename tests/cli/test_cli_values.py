@@ -46,3 +46,11 @@ def test_a_shape_given_twice_is_refused(capsys):
     assert cli.main(["grad", "sum(x)", "--shape", "x=2", "--shape", "x=3"]) == cli.EXIT_USAGE
     assert "gives x twice" in capsys.readouterr().err
     assert cli.main(["grad", "sum(x) + y[0]", "--shape", "x=2", "--shape", "y=3"]) == cli.EXIT_OK
+
+
+@pytest.mark.parametrize("claimed", ["inf", "-inf", "nan", "inf*x"])
+def test_a_non_finite_claim_is_not_off_by_a_factor(claimed, capsys):
+    """The diagnosis read "misses the factor 0 (correct = claimed * 0)" for inf, "the factor nan" for nan."""
+    assert cli.main(["check", "x**2", "--wrt", "x", "--claimed", claimed]) == cli.EXIT_CHECK_FAILED
+    out = capsys.readouterr().out
+    assert "WRONG" in out and "factor" not in out

@@ -207,6 +207,8 @@ expm1 = primitive("expm1")
 exp2 = primitive("exp2")
 log = primitive("log")
 log1p = primitive("log1p")
+log2 = primitive("log2")
+log10 = primitive("log10")
 erf = primitive("erf")
 erfc = primitive("erfc")
 cbrt = primitive("cbrt")
@@ -232,14 +234,6 @@ def sqrt(x):
 
 def square(x):
     return B.elementwise(lambda v: B.pow(v, 2), _arr(x))
-
-
-def log2(x):
-    return B.elementwise(lambda v: B.mul(B.call("log", v), 1 / math.log(2)), _arr(x))
-
-
-def log10(x):
-    return B.elementwise(lambda v: B.mul(B.call("log", v), 1 / math.log(10)), _arr(x))
 
 
 def _logaddexp(u, v):
@@ -641,8 +635,6 @@ def _linalg(name: str) -> Callable:
 COMPOSITES: dict[str, Composite] = {
     "sqrt": Composite(sqrt, 1, 1, ufuncs=("sqrt",)),
     "square": Composite(square, 1, 1, ufuncs=("square",)),
-    "log2": Composite(log2, 1, 1, ufuncs=("log2",)),
-    "log10": Composite(log10, 1, 1, ufuncs=("log10",)),
     "logaddexp": Composite(logaddexp, 2, 2, ufuncs=("logaddexp",)),
     "logaddexp2": Composite(logaddexp2, 2, 2, ufuncs=("logaddexp2",)),
     "clip": Composite(clip, 3, 3),

@@ -255,3 +255,15 @@ def test_to_sympy_shared_names_avoid_the_expressions_own_symbols_and_keep_contai
     names = {str(sym) for sym, _ in replacements}
     assert names and not names & {"t0", "t1"}
     assert sg.to_sympy(s) == sp.sin(sp.Symbol("t0", real=True) * sp.Symbol("t1", real=True))  # default unchanged
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_log2_and_log10_are_numpys_exactly_at_powers_of_their_base(backend):
+    """log2(8) was log(8)/log(2) = 2.9999999999999996: now numpy's log2 and log10, exact at powers of the base."""
+    x = sg.symbols("x")
+    points = np.array([8.0, 1024.0, 0.125, 1000.0, 1e-5, 3.0])
+    for fn, ref in ((sg.log2, np.log2), (sg.log10, np.log10)):
+        f = sg.compile(fn(x), inputs=[x], backend=backend)
+        np.testing.assert_array_equal(f(points), ref(points))
+        assert [float(f(float(p))) for p in points] == ref(points).tolist()  # the float path too
+    assert float(sg.lambdify(x, sg.diff(sg.log2(x), x))(8.0)) == pytest.approx(1 / (8 * np.log(2)), rel=1e-15)

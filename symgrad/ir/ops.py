@@ -332,6 +332,26 @@ def _unary(name, ref, partial, *, numpy, python, cuda, sympy, **extra):
     )
 
 
+def _log_of_base(base: int) -> Op:
+    """``log2``/``log10``: ops of their own (numpy's, libm's), not ``log(x)/log(b)``.
+
+    The quotient rounds off at the base's powers (``log(8)/log(2)`` is 2.9999999999999996,
+    where numpy's ``log2(8)`` is 3.0).
+    """
+    name = f"log{base}"
+    return _unary(
+        name,
+        getattr(np, name),
+        lambda B, x, out: B.mul(1 / math.log(base), B.pow(x, -1)),
+        numpy=f"np.{name}({{0}}, out={{out}})",
+        python=f"_m.{name}({{0}})",
+        cuda=f"{name}({{0}})",
+        sympy=lambda sp, a: sp.log(a, base),
+        ufuncs=(name,),
+        domain=(0.1, 3.0),
+    )
+
+
 def _compare(name, ufunc, symbol, sympy_type, public=""):
     return Op(
         name=name,
@@ -577,28 +597,8 @@ _OPS = [
         rewrites=(("sigmoid", lambda B, u: B.mul(-1, B.call("softplus", B.mul(-1, u)))),),
         domain=(0.2, 3.0),
     ),
-    _unary(  # its own op, not log(x)/log(2): log2(8) is 3.0, as numpy's log2 gives (the quotient rounds to 2.9999999999999996)
-        "log2",
-        np.log2,
-        lambda B, x, out: B.mul(1 / math.log(2), B.pow(x, -1)),
-        numpy="np.log2({0}, out={out})",
-        python="_m.log2({0})",
-        cuda="log2({0})",
-        sympy=lambda sp, a: sp.log(a, 2),
-        ufuncs=("log2",),
-        domain=(0.1, 3.0),
-    ),
-    _unary(  # as log2: log10(1000) is 3.0
-        "log10",
-        np.log10,
-        lambda B, x, out: B.mul(1 / math.log(10), B.pow(x, -1)),
-        numpy="np.log10({0}, out={out})",
-        python="_m.log10({0})",
-        cuda="log10({0})",
-        sympy=lambda sp, a: sp.log(a, 10),
-        ufuncs=("log10",),
-        domain=(0.1, 3.0),
-    ),
+    _log_of_base(2),
+    _log_of_base(10),
     _unary(
         "log1p",
         np.log1p,

@@ -8,6 +8,7 @@ body's own derivatives and finite differences; it prints by its name.
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import numpy as np
@@ -304,3 +305,19 @@ def test_bad_definitions_and_calls_are_symgrad_errors_naming_the_function():
         sg.custom_function(lambda x: x)
     with pytest.raises(sg.InputError, match="same 2 argument"):
         pair.defderiv(lambda a: a)
+
+
+def test_a_wrong_rules_result_does_not_fail_verify_of_unrelated_expressions_sharing_it():
+    """badplus's rule returns exp(x): the node exp(x) is shared by every expression that contains it.
+
+    Its derivative mark made verify=True of pi*exp(x), unrelated to badplus, raise badplus's
+    VerificationError (seen in CI, depending on when the marked node was collected).
+    """
+    badplus = _wrong()
+    g = sg.grad(badplus, verify=False)  # marks its result exp(x) as built by badplus's rule
+    assert g(0.0) == pytest.approx(1.0)
+    x = sg.symbols("x")
+    f = sg.lambdify(x, sg.exp(x) * sg.pi, verify=True)
+    assert f(1.0) == pytest.approx(math.e * math.pi)
+    with pytest.raises(sg.VerificationError, match="badplus"):  # the derivative itself is still checked
+        sg.grad(badplus, verify=True)

@@ -146,28 +146,6 @@ def _same_term(ka: object, kb: object) -> bool:
     return len(ka) == len(kb) and all(p is q for p, q in zip(ka, kb))
 
 
-def _with_term(s: Node, t: Node) -> Node | None:
-    """``s + t`` for a sum ``s`` of at most FLATTEN_LIMIT terms and a term ``t`` unlike all of them (else None).
-
-    A traced loop ``s = s + t`` and reverse mode's adjoint sums add one term at a
-    time: nothing collects, so the result is ``s``'s terms with ``t`` put in
-    order (its constant first), which is what the general path below builds.
-    """
-    args = s.args
-    if len(args) > FLATTEN_LIMIT or t.op in _SUM_BLOCKERS:
-        return None
-    kt = _term_key(t)[1]
-    for u in args:
-        if u.op != "const" and _same_term(_term_key(u)[1], kt):
-            return None
-    constant = args[0] if args[0].op == "const" else None
-    terms = [*(args[1:] if constant is not None else args), t]
-    terms.sort(key=_key)
-    if constant is not None:
-        terms.insert(0, constant)
-    return make("add", tuple(terms))
-
-
 def add(*xs) -> Node:
     """The canonical n-ary sum."""
     if len(xs) == 2 and (pair := _two_terms(*xs)) is not None:
@@ -187,23 +165,17 @@ def _two_terms(a, b) -> Node | None:
             if t.op not in _SUM_BLOCKERS:  # a number and a term (1 - x)
                 return t if c.value == 0 else make("add", (c, t))
         if a.op == "add" or b.op == "add":
-            joined = _with_term(a, b) if a.op == "add" else _with_term(b, a)
-            return joined if joined is not None else _joined(a, b)
+            return _joined(a, b)
     return None
-
-
-def _term_id(node: Node) -> object:
-    """A term's key (:func:`_term_key`) as identities: comparing it never calls a node's ``==``."""
-    key = _term_key(node)[1]
-    return id(key) if key.__class__ is Node else tuple(map(id, key))
 
 
 def _joined(a: Node, b: Node) -> Node | None:
     """``a + b`` with a sum among them when nothing collects or merges (else None): the terms of both, in order.
 
     A sum of more than FLATTEN_LIMIT terms counts as one term, as in the general
-    path.  A traced ``sum()`` adds a short sum to a growing one at every step
-    (Rosenbrock's ``100*(...)**2 + (1 - x)**2``): the result is both sets of terms,
+    path.  A traced loop ``s = s + t`` and reverse mode's adjoint sums add one term
+    at a time, a traced ``sum()`` a short sum to a growing one (Rosenbrock's
+    ``100*(...)**2 + (1 - x)**2``): nothing collects, and the result is both sets of terms,
     at most one number (first) and no select (selects merge), which is what the
     general path builds.
     """
@@ -223,7 +195,7 @@ def _joined(a: Node, b: Node) -> Node | None:
                 continue
             if u.op == "where":
                 return None
-            k = _term_id(u)
+            k = _term_key(u)[1]  # the keys the general path collects by
             if k in seen:
                 return None  # like terms collect
             seen.add(k)

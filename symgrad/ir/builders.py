@@ -84,11 +84,6 @@ def _term_key(node: Node) -> tuple[Number, object]:
     return args[0].value, args[1:]
 
 
-def _term(key: object) -> Node:
-    """The coefficient-free term a key stands for (see :func:`_term_key`)."""
-    return key if key.__class__ is Node else make("mul", key)
-
-
 def _num(value: Number) -> Number:
     return normalize_number(value)
 
@@ -234,7 +229,7 @@ def _collected(parts: Sequence) -> Node:
             c, t = part
             if c.value == 1:
                 part = t
-            elif t.op == "add" and len(t.args) <= DISTRIBUTE_LIMIT:
+            elif _distributes(c, t):
                 items = [(c, u) for u in t.args]
             else:
                 items = (part,)
@@ -325,7 +320,7 @@ def _merge_selects(
 
 
 def _scaled_term(c: Number, key: object) -> Node:
-    """``c`` (not 0) times the term a key stands for, the node ``mul(c, _term(key))`` builds, without building the term.
+    """``c`` (not 0) times the term a key stands for, the node ``mul(c, term)`` builds, without building the term.
 
     A product's factors (a tuple key) take the number as their coefficient; a
     factor the number would fold into, distribute over or move inside goes
@@ -433,7 +428,7 @@ def mul(*xs) -> Node:
                     return make("mul", (a, b))
             elif (scaled := _rescaled(a, b)) is not None:
                 return scaled
-            elif b.op == "add" and a.value != 0 and a.value != 1:  # a short sum: the number distributes
+            elif _distributes(a, b):  # a short sum
                 return _distributed(a, b)
         elif a.op == "mul" or b.op == "mul":  # an adjoint product times a local partial
             product, factor = (a, b) if a.op == "mul" else (b, a)
@@ -492,24 +487,26 @@ def mul(*xs) -> Node:
     if len(parts) == 1:
         if coeff == 1:
             return parts[0]
-        if parts[0].op == "add" and len(parts[0].args) <= DISTRIBUTE_LIMIT:
-            return _distributed(const(coeff), parts[0])
+        if _distributes(c := const(coeff), parts[0]):
+            return _distributed(c, parts[0])
     if coeff != 1:
         parts.insert(0, const(coeff))
     return make("mul", tuple(parts))
 
 
-def scaled_terms(c: Node, b: Node) -> list[Node]:
-    """What :func:`add` takes in from ``c*b`` (``c`` a constant): the terms ``c*t`` of a short sum ``b``, else ``c*b``.
+def _distributes(c: Node, b: Node) -> bool:
+    """The rule "a number times a short sum distributes" (``2*(x + y) -> 2*x + 2*y``, as sympy), spelled once.
 
-    The one place the rule "a number times a short sum distributes" is spelled:
-    :func:`mul` builds ``add(*scaled_terms(c, b))``, and a sum of scaled terms
-    (reverse mode's adjoint of a node with several users) collects them without
+    :func:`mul` then builds the scaled terms' sum (:func:`_distributed`), and a sum
+    of ``(c, b)`` pairs (:func:`add_scaled`) collects ``b``'s terms scaled, without
     first building the sum ``c*b`` distributes into, which it would flatten at once.
     """
-    if b.op == "add" and len(b.args) <= DISTRIBUTE_LIMIT and c.value != 0 and c.value != 1:
-        return [mul(c, t) for t in b.args]
-    return [mul(c, b)]
+    return b.op == "add" and len(b.args) <= DISTRIBUTE_LIMIT and c.value != 0 and c.value != 1
+
+
+def scaled_terms(c: Node, b: Node) -> list[Node]:
+    """What :func:`add` takes in from ``c*b`` (``c`` a constant): the terms ``c*t`` of a short sum ``b``, else ``c*b``."""
+    return [mul(c, t) for t in b.args] if _distributes(c, b) else [mul(c, b)]
 
 
 def _distributed(c: Node, s: Node) -> Node:

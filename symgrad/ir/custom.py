@@ -378,24 +378,18 @@ def note_derivatives(roots: Sequence[Node], results: Sequence[Node]) -> None:
 
 
 def rules_behind(roots: Sequence[Node]) -> set[CustomFunction]:
-    """The custom functions with rules that ``roots`` apply or were differentiated with (bodies and rules included).
-
-    A derivative's mark counts on the roots themselves, not on their parts: nodes
-    are shared, so a rule's result (``exp(x)``, a wrong rule's) is also a part of
-    unrelated expressions (``pi*exp(x)``), whose ``verify=True`` would check that rule.
-    """
+    """The custom functions with rules that ``roots`` apply or were differentiated with (bodies and rules included)."""
     found: set[CustomFunction] = set()
     if not _RULES_EXIST[0]:
         return found
-    for n in roots:
-        derived = _DERIVED.get(n) if n.args else None
-        if derived:
-            found |= derived
     seen: set[CustomFunction] = set()
     work = list(roots)
     while work:
         fresh: list[CustomFunction] = []
         for n in toposort(work):
+            derived = _DERIVED.get(n) if n.args else None
+            if derived:
+                found |= derived
             if n.op == CUSTOM and n.args and n.value not in seen:
                 seen.add(n.value)
                 fresh.append(n.value)

@@ -89,7 +89,7 @@ class Compiled:
                 and len(table) <= _SCALAR_SLOT_LIMIT
                 and literal_keys(self._plan)
             )
-            results = results_format(self._plan, self.dtype) if self._scalar_ok else None
+            results = results_format(self._plan) if self._scalar_ok else None
             self.kernel = impl.generate(self._inputs, table, self.dtype, results)
             table.drop_walks()
         self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
@@ -162,7 +162,7 @@ class Compiled:
                 try:
                     return fn(*args)
                 except (ArithmeticError, ValueError):  # numpy's semantics (nan, inf, warnings) instead
-                    return plain_floats(self._call_arrays(args)) if self.dtype == "float64" else self._call_arrays(args)
+                    return plain_floats(self._call_arrays(args))
         if any(is_symbolic(a) for a in args):
             return self._substitute(args)
         if self._backend.plain_floats and self.dtype == "float64" and all(type(a) in (float, int) for a in args):

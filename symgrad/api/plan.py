@@ -73,16 +73,16 @@ def _plan(outputs, pieces: list[list], count: list[int]):
     return ("leaf", (), start)
 
 
-def results_format(plan, dtype: str) -> str:
-    """The scalar path's return expression for ``plan``, with ``{k}`` per slot."""
+def results_format(plan) -> str:
+    """The scalar path's return expression for ``plan``, with ``{k}`` per slot (float64: the only scalar path)."""
     kind = plan[0]
     if kind == "leaf":
         _, shape, start = plan
         if not shape:
-            return f"{{{start}}}" if dtype == "float64" else f"np.float32({{{start}}})"
+            return f"{{{start}}}"
         items = ", ".join(f"{{{start + i}}}" for i in range(math.prod(shape)))
-        return f"np.array([{items}], dtype=np.{dtype}).reshape({shape!r})"
-    parts = [results_format(p, dtype) for p in plan[2]]
+        return f"np.array([{items}], dtype=np.float64).reshape({shape!r})"
+    parts = [results_format(p) for p in plan[2]]
     if kind is dict:  # keys are str/int literals here (_literal_keys); braces doubled for str.format
         items = ", ".join(f"{repr(k).replace('{', '{{').replace('}', '}}')}: {v}" for k, v in zip(plan[1], parts))
         return f"{{{{{items}}}}}"

@@ -110,11 +110,11 @@ TIER_CALLS = 16
 class TapeScalar:
     """The scalar path of a taped kernel: one point through the tape, arranged by the generated ``results``.
 
-    In float64 the point goes through the tape as plain Python floats, with the
-    scalar path's own rules: a math domain error, an overflow or a non-finite
-    result raises ArithmeticError / ValueError, and the caller then computes the
-    point with the numpy tape (numpy's values and warnings).  float32 runs the
-    numpy tape on one-element arrays, so every operation rounds to float32.
+    The point goes through the tape as plain Python floats (a float64 kernel's:
+    a float32 kernel has no scalar path), with the scalar path's own rules: a
+    math domain error, an overflow or a non-finite result raises ArithmeticError
+    / ValueError, and the caller then computes the point with the numpy tape
+    (numpy's values and warnings).
 
     Tiered: the first TIER_CALLS calls run the tape's per-opcode functions
     (nothing to compile: a first call costs the tape's dispatch, not CPython's
@@ -127,29 +127,21 @@ class TapeScalar:
     def __init__(self, kernel: TapeKernel, results, straight_limit: int = -1) -> None:
         self.kernel = kernel
         self.results = results
-        self.floats = kernel.dtype == np.float64
         self.calls = 0
         self.straight = None  # the compiled straight-line function, once tiered up
         self.straight_limit = straight_limit
 
     def __call__(self, *xs: float):
         t = self.kernel.tape
-        if self.floats:
-            if self.straight is None and len(t) <= self.straight_limit:
-                self.calls += 1
-                if self.calls > TIER_CALLS:
-                    self.straight = _straight_line(t) or False  # False: an opcode without a float spelling
-            if self.straight:
-                values = self.straight(*xs)
-            else:
-                values = self._on_tape(t, xs)
-            total = sum(values)
-            if total - total != 0.0:  # an inf or nan among the results: numpy computes them, with its warnings
-                raise ArithmeticError("non-finite result")
-            return self.results(values)
-        block = np.empty((t.n_outputs, 1), dtype=self.kernel.dtype)
-        self.kernel([np.array(x, dtype=self.kernel.dtype) for x in xs], list(block), 1)
-        return self.results(block[:, 0].tolist())
+        if self.straight is None and len(t) <= self.straight_limit:
+            self.calls += 1
+            if self.calls > TIER_CALLS:
+                self.straight = _straight_line(t) or False  # False: an opcode without a float spelling
+        values = self.straight(*xs) if self.straight else self._on_tape(t, xs)
+        total = sum(values)
+        if total - total != 0.0:  # an inf or nan among the results: numpy computes them, with its warnings
+            raise ArithmeticError("non-finite result")
+        return self.results(values)
 
     @staticmethod
     def _on_tape(t: Tape, xs) -> list[float]:

@@ -70,13 +70,9 @@ def _numpy_pow(base: str, expo: Node, e_name: str, out: str) -> list[str]:
     return table.get(e, [f"np.power({base}, {_numpy_literal(e)}, out={out})"])
 
 
-def _numpy_chain(ufunc: str, inverse: str, alone: str, plus: list[str], minus: list[str], out: str) -> list[str]:
-    """``out = p0 (.) p1 (.) ... (inverse) m0 (inverse) m1 ...`` as in-place ufunc calls.
-
-    ``alone`` spells the first step when no operand is left to start from: ``-m0`` as
-    negation is printed, ``(-1.0)*m0`` (``0.0 - m0`` is +0.0 at m0 = +0.0, where -m0 is -0.0),
-    and ``1.0/m0``.
-    """
+def _numpy_chain(ufunc: str, inverse: str, plus: list[str], minus: list[str], out: str) -> list[str]:
+    """``out = p0 (.) p1 (.) ... (inverse) m0 (inverse) m1 ...`` as in-place ufunc calls (``plus`` is never empty:
+    the schedule leaves an operand unabsorbed, see :func:`~symgrad.codegen.schedule.schedule`)."""
     lines: list[str] = []
     if len(plus) >= 2:
         lines.append(f"np.{ufunc}({plus[0]}, {plus[1]}, out={out})")
@@ -84,12 +80,9 @@ def _numpy_chain(ufunc: str, inverse: str, alone: str, plus: list[str], minus: l
     elif len(plus) == 1 and minus:
         lines.append(f"np.{inverse}({plus[0]}, {minus[0]}, out={out})")
         rest, minus = [], minus[1:]
-    elif len(plus) == 1:
+    else:
         lines.append(f"np.copyto({out}, {plus[0]})")
         rest = []
-    else:
-        lines.append(alone.format(minus[0], out=out))
-        rest, minus = [], minus[1:]
     lines += [f"np.{ufunc}({out}, {p}, out={out})" for p in rest]
     lines += [f"np.{inverse}({out}, {m}, out={out})" for m in minus]
     return lines
@@ -101,8 +94,8 @@ def _numpy_step(node: Node, out: str, name: Callable[[Node], str], absorbed: fro
         plus = [name(a) for a in node.args if a not in absorbed]
         minus = [name(probe(a)) for a in node.args if a in absorbed]
         if node.op == "add":
-            return _numpy_chain("add", "subtract", "np.multiply((-1.0), {0}, out={out})", plus, minus, out)
-        return _numpy_chain("multiply", "divide", "np.divide(1.0, {0}, out={out})", plus, minus, out)
+            return _numpy_chain("add", "subtract", plus, minus, out)
+        return _numpy_chain("multiply", "divide", plus, minus, out)
     if node.op == "pow":
         return _numpy_pow(name(node.args[0]), node.args[1], name(node.args[1]), out)
     spelling = OPS[node.op].numpy
@@ -251,22 +244,14 @@ def expr_pow(base: str, expo: Node, e_name: str, be: ExprBackend) -> str:
 MAX_OPERANDS = 32
 
 
-def _nary_pieces(node: Node, name: Callable[[Node], str], absorbed: frozenset, be: ExprBackend) -> list[str]:
-    """The operands of a sum or product as ``+a``/``-b`` (``*a``/``/b``) pieces.
-
-    With no operand to start from, a sum starts ``(-1.0)*b`` (negation as it is printed:
-    ``0.0 - b`` is +0.0 at b = +0.0, where -b is -0.0) and a product ``1.0/b``.
-    """
+def _nary_pieces(node: Node, name: Callable[[Node], str], absorbed: frozenset) -> list[str]:
+    """The operands of a sum or product as ``+a``/``-b`` (``*a``/``/b``) pieces, the first unsigned (never absorbed)."""
     probe = negated if node.op == "add" else reciprocal_of
     join, inv = (" + ", " - ") if node.op == "add" else ("*", "/")
     plus = [join + name(a) for a in node.args if a not in absorbed]
     minus = [inv + name(probe(a)) for a in node.args if a in absorbed]
     pieces = plus + minus
-    if plus:
-        return [pieces[0][len(join) :]] + pieces[1:]
-    if node.op == "add":
-        return [be.literal(-1) + "*" + pieces[0][len(inv) :]] + pieces[1:]
-    return [be.literal(1)] + pieces
+    return [pieces[0][len(join) :]] + pieces[1:]
 
 
 def _nary_piece_reads(node: Node, names: dict[Node, str], absorbed: frozenset) -> list[str | None]:
@@ -274,13 +259,12 @@ def _nary_piece_reads(node: Node, names: dict[Node, str], absorbed: frozenset) -
     probe = negated if node.op == "add" else reciprocal_of
     plus = [a for a in node.args if a not in absorbed]
     minus = [probe(a) for a in node.args if a in absorbed]
-    reads = [None if a.op == "const" else names[a] for a in plus + minus]
-    return reads if plus or node.op == "add" else [None, *reads]
+    return [None if a.op == "const" else names[a] for a in plus + minus]
 
 
 def _expr_step(node: Node, name: Callable[[Node], str], absorbed: frozenset, be: ExprBackend) -> str:
     if node.op in ("add", "mul"):
-        return "".join(_nary_pieces(node, name, absorbed, be))
+        return "".join(_nary_pieces(node, name, absorbed))
     if node.op == "pow":
         return expr_pow(name(node.args[0]), node.args[1], name(node.args[1]), be)
     return be.spell(node.op).format(*(name(a) for a in node.args))
@@ -309,7 +293,7 @@ def expression_statements(
         target = f"t{i}"
         reads = tuple(dict.fromkeys(names[a] for a in effective_args(node, sched.absorbed) if a.op != "const"))
         if node.op in ("add", "mul") and len(node.args) > MAX_OPERANDS:
-            pieces = _nary_pieces(node, name, sched.absorbed, be)
+            pieces = _nary_pieces(node, name, sched.absorbed)
             piece_reads = _nary_piece_reads(node, names, sched.absorbed)  # each partial records only its own reads
             partial = None
             for k in range(0, len(pieces), MAX_OPERANDS):

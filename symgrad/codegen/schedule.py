@@ -74,15 +74,21 @@ def schedule(outputs: list[Node] | tuple[Node, ...], order: list[Node] | None = 
         if op == "add":
             if node in absorbed:
                 continue
-            for a in node.args:
-                if a.op == "mul" and users[a] == 1 and negated(a) is not None and a not in output_set:
-                    absorbed.add(a)
+            found = [
+                a
+                for a in node.args
+                if a.op == "mul" and users[a] == 1 and negated(a) is not None and a not in output_set
+            ]
+            absorbed.update(_leaving_one(found, node))
         elif op == "mul":
             if node in absorbed:
                 continue  # its user reads its operand directly, so that operand must be computed
-            for a in node.args:
-                if a.op == "pow" and users[a] == 1 and reciprocal_of(a) is not None and a not in output_set:
-                    absorbed.add(a)
+            found = [
+                a
+                for a in node.args
+                if a.op == "pow" and users[a] == 1 and reciprocal_of(a) is not None and a not in output_set
+            ]
+            absorbed.update(_leaving_one(found, node))
     frozen = frozenset(absorbed)
     steps: list[Node] = []
     inputs: list[Node] = []
@@ -99,6 +105,17 @@ def schedule(outputs: list[Node] | tuple[Node, ...], order: list[Node] | None = 
                     a = a.args[1] if a.op == "mul" else a.args[0]
                 last_use[a] = i
     return Schedule(tuple(outputs), tuple(steps), tuple(inputs), frozen, last_use)
+
+
+def _leaving_one(found: list[Node], node: Node) -> list[Node]:
+    """The operands of ``node`` to absorb: all ``found``, unless that is every operand, then all but the first.
+
+    A statement starts from an operand it reads as it is: ``-x - y`` computes ``-x``
+    (``(-1.0)*x``, as a negation prints) and subtracts ``y``, so its value is numpy's
+    ``-0.0`` at x = y = +0.0, where starting from the literal ``0.0 - x`` gives ``+0.0``;
+    likewise ``1/(x*y)`` starts from ``1/x``.
+    """
+    return found[1:] if len(found) == len(node.args) else found
 
 
 def operation_count(outputs: list[Node]) -> int:

@@ -214,14 +214,8 @@ class _Builder:
         n = len(operands)
         self.rows += (CODE[op], operands[0], operands[1] if n > 1 else -1, operands[2] if n > 2 else -1, out)
 
-    def chain(
-        self, same: int, inverse: int, alone: tuple[int, float], plus: list[int], minus: list[int], out: int
-    ) -> None:
-        """``out = p0 (.) p1 ... (inverse) m0 ...``, in the printer's order (printer._numpy_chain); opcodes given.
-
-        ``alone`` (an opcode and a constant ``c``) starts the chain as ``c (op) m0`` when no operand is
-        left to start from: the printer's ``(-1.0)*m0`` and ``1.0/m0``.
-        """
+    def chain(self, same: int, inverse: int, plus: list[int], minus: list[int], out: int) -> None:
+        """``out = p0 (.) p1 ... (inverse) m0 ...``, in the printer's order (printer._numpy_chain); opcodes given."""
         rows = self.rows
         if len(plus) >= 2:
             rows += (same, plus[0], plus[1], -1, out)
@@ -229,12 +223,9 @@ class _Builder:
         elif len(plus) == 1 and minus:
             rows += (inverse, plus[0], minus[0], -1, out)
             rest, minus = [], minus[1:]
-        elif len(plus) == 1:
+        else:
             rows += (_COPY, plus[0], -1, -1, out)
             rest = []
-        else:
-            rows += (alone[0], self.const(alone[1]), minus[0], -1, out)
-            rest, minus = [], minus[1:]
         for p in rest:
             rows += (same, out, p, -1, out)
         for m in minus:
@@ -292,9 +283,9 @@ def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
                 plus = [slots[a] for a in args if a not in absorbed]
                 minus = [slots[probe(a)] for a in args if a in absorbed]
             if op == "add":
-                b.chain(_ADD, _SUBTRACT, (_MULTIPLY, -1.0), plus, minus, out)
+                b.chain(_ADD, _SUBTRACT, plus, minus, out)
             else:
-                b.chain(_MULTIPLY, _DIVIDE, (_DIVIDE, 1.0), plus, minus, out)
+                b.chain(_MULTIPLY, _DIVIDE, plus, minus, out)
         elif op == "pow":
             b.power(slots[node.args[0]], node.args[1], slots.__getitem__, out)
         elif op in CODE:

@@ -43,6 +43,7 @@ from .ir import softmax as S
 from .ir.custom import op_of, registered
 from .ir.node import Node, const, symbol, toposort
 from .ir.ops import COMPARISONS, OPS
+from .tracing.pytree import container_kind, sequence_of
 
 __all__ = ["EVAL_DEPTH", "MAX_NESTING", "from_sympy", "latex", "simplify", "to_sympy"]
 
@@ -307,7 +308,7 @@ def _map_leaves(obj, fn: Callable):
             out[idx] = _map_leaves(v, fn)
         return out
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_map_leaves(v, fn) for v in obj)
+        return sequence_of(container_kind(obj), [_map_leaves(v, fn) for v in obj])  # a namedtuple too
     return fn(obj)
 
 

@@ -15,10 +15,8 @@ import numpy as np
 
 from ..codegen.kernel import SlotTable
 from ..ir.node import Node
-from ..tracing.program import _output_node
+from ..tracing.program import _NODE_ONLY, _output_node
 from ..tracing.pytree import container_kind, sequence_of
-
-_NODE_ONLY = frozenset({Node})
 
 
 def flatten(outputs) -> tuple[tuple, list[Node], SlotTable]:

@@ -80,7 +80,8 @@ PROBE_TIMEOUT = 60.0
 def _probe(argv: list[str]) -> tuple[int, str]:
     """Ask the compiler something, supervised as a compile is (its whole group stopped on a timeout); status, stdout."""
     limit = compiler_timeout()
-    returncode, stdout, _ = _run_supervised(argv, PROBE_TIMEOUT if limit is None else min(limit, PROBE_TIMEOUT))
+    timeout = PROBE_TIMEOUT if limit is None else min(limit, PROBE_TIMEOUT)
+    returncode, stdout, _ = _run_supervised(argv, timeout, f"a probe ({' '.join(argv[1:])})")
     return returncode, stdout
 
 
@@ -300,10 +301,12 @@ def run_compiler(argv: list[str]) -> tuple[int, str]:
     return returncode, stderr
 
 
-def _run_supervised(argv: list[str], timeout: float | None) -> tuple[int, str, str]:
+def _run_supervised(
+    argv: list[str], timeout: float | None, task: str = "a kernel of symgrad's"
+) -> tuple[int, str, str]:
     """``argv`` under the supervisor, in a process group of its own; status, stdout and stderr.
 
-    A BackendError past ``timeout`` seconds (None: no limit); an OSError if it cannot start.
+    A BackendError past ``timeout`` seconds (None: no limit), naming ``task``; an OSError if it cannot start.
     """
     if sys.platform.startswith("linux"):
         argv = [sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(os.getpid()), *argv]
@@ -312,8 +315,8 @@ def _run_supervised(argv: list[str], timeout: float | None) -> tuple[int, str, s
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         raise BackendError(
-            f"the C compiler ran past its time limit of {timeout:g} s on a kernel of symgrad's and was stopped; "
-            f"set ${CC_TIMEOUT_ENV} to allow longer, or use backend='numpy'"
+            f"the C compiler ran past its time limit of {timeout:g} s on {task} and was stopped; "
+            f"set ${CC_TIMEOUT_ENV} to allow longer (a probe waits at most {PROBE_TIMEOUT:g} s), or use backend='numpy'"
         ) from None
     finally:
         if proc.poll() is None:

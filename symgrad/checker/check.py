@@ -98,7 +98,7 @@ def _check(f, claimed, wrt, at, order, shapes, name, rtol, atol, transpose_hint:
         components.append(_component(subject, label, var_name, var, expected, value, compared, point, tol))
     notes = []
     wrong = any(c.verdict == "wrong" for c in components)
-    if wrong and transpose_hint and _transpose_is_right(f, claimed, variables, subject, at, shapes):
+    if wrong and transpose_hint and _transpose_is_right(f, claimed, variables, subject, at, shapes, name, rtol, atol):
         notes.append(
             "the claim read as a Jacobian has rows for f's entries and a column per variable (d f_i / d x_j at "
             "row i, column j); its transpose is right: the rows written are the variables' derivatives "
@@ -113,8 +113,11 @@ def _check(f, claimed, wrt, at, order, shapes, name, rtol, atol, transpose_hint:
     return CheckReport(subject.name, components, notes)
 
 
-def _transpose_is_right(f, claimed, variables, subject: Subject, at, shapes) -> bool:
-    """Whether a square matrix claimed as the Jacobian of a vector f is right transposed (the layout slip)."""
+def _transpose_is_right(f, claimed, variables, subject: Subject, at, shapes, name, rtol, atol) -> bool:
+    """Whether a square matrix claimed as the Jacobian of a vector f is right transposed (the layout slip).
+
+    Checked as the claim was, with the caller's tolerances; asked only once the claim is wrong.
+    """
     if not isinstance(claimed, (str, list, tuple, np.ndarray)) or any(np.shape(v) for _, v in variables):
         return False
     n = len(variables)
@@ -127,7 +130,7 @@ def _transpose_is_right(f, claimed, variables, subject: Subject, at, shapes) -> 
     try:
         names = [name for name, _ in variables]
         return (
-            _check(f, arr.T.tolist(), names, at, 1, shapes, None, None, None, transpose_hint=False).verdict == "right"
+            _check(f, arr.T.tolist(), names, at, 1, shapes, name, rtol, atol, transpose_hint=False).verdict == "right"
         )
     except SymgradError:
         return False

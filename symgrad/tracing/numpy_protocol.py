@@ -34,7 +34,16 @@ def _ufunc_table() -> dict[str, Callable]:
         table.update(dict.fromkeys(op.ufuncs, fn))
     for composite in F.COMPOSITES.values():
         table.update(dict.fromkeys(composite.ufuncs, composite.fn))
+    table["add"] = functools.partial(_numpy_add, table["add"])
     return table
+
+
+def _numpy_add(add: Callable, x1, x2):
+    """numpy's add: on boolean arrays a boolean array (True + True is True, a logical or), else the sum.
+
+    The operator ``+`` of a node asks the same (``builders.binary``); a bare scalar keeps Python's True + True.
+    """
+    return F.logical_or(x1, x2) if B.boolean_arrays((x1, x2)) else add(x1, x2)
 
 
 _UFUNCS = _ufunc_table()
@@ -107,8 +116,6 @@ def ufunc_to_symbolic(ufunc, method: str, inputs, kwargs):
     if method == "__call__":
         target = _object_output(kwargs)
         _check_ufunc_kwargs(ufunc, method, kwargs, set())
-        if name == "add" and B.boolean_arrays(inputs):
-            fn = F.logical_or  # numpy's + of boolean arrays is a boolean array: True + True is True, not 2
         if target is not None:  # a += b on symbolic arrays: numpy writes the result into a's object buffer
             target[...] = fn(*inputs)
             return target

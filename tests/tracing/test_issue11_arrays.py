@@ -221,6 +221,7 @@ def test_in_place_into_a_float_buffer_is_refused_by_name():
         lambda x: (x[2] > 0) + (x < 0.5),  # a condition plus an array of them: through the node's own +
         lambda x: (x < 0.5) + (x[2] > 0),
         lambda x: (x[2] > 0) + x,  # a condition plus numbers: arithmetic
+        lambda x: np.add.outer(x > 0, x < 0.5),  # the ufunc's outer, as its call
     ],
 )
 def test_adding_boolean_arrays_is_numpys_logical_or(fn, backend):

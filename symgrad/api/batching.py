@@ -149,11 +149,6 @@ def vmap(
     a compiled function (``sg.vmap(sg.grad(f))``) or a Python function,
     compiled here with ``shapes``, ``backend``, ``dtype`` and the other options.
     """
-    if isinstance(fn, CompiledWrapper):  # a sparse Hessian's function, vjp's bound function: not a traceable fn
-        raise InputError(
-            f"sg.vmap cannot map a {type(fn).__name__} (what sg.hessian(..., sparse=True) or sg.vjp returns); call it "
-            "on the batch directly: arguments of shape batch + arg_shape are evaluated over the batch"
-        )
     if isinstance(fn, Compiled) and backend is None and dtype is None and not options:
         program_of(fn, shapes)  # declared shapes must agree with the compiled ones
         compiled = fn

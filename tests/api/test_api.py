@@ -861,6 +861,9 @@ def test_vmap_of_a_sparse_hessian_function_says_what_to_do():
     H = sg.hessian(lambda w: sg.sum(w**3), shapes={"w": (3,)}, sparse=True)
     with pytest.raises(sg.InputError, match="call it on the batch directly"):
         sg.vmap(H)  # was "cannot tell how many arguments the function takes (it has *args)"
+    for transform in (sg.grad, sg.compile):  # the same refusal wherever a function is traced
+        with pytest.raises(sg.InputError, match="SparseHessianFunction.*call it on the batch directly"):
+            transform(H)
     assert H(np.ones((4, 3))).values.shape == (4, 3)
 
 

@@ -27,7 +27,7 @@ from ..tracing.tracer import ArgSpec, Shapes, _normalize_shapes, trace
 from .compiled import Compiled
 from .dataset import DataArgs, DatasetCompiled, compiled_for, dataset_spec
 from .options import CompileOptions
-from .wrappers import CompiledWrapper, SparseHessianFunction
+from .wrappers import BoundFunction, SparseHessianFunction
 
 
 def program_of(fn, shapes: Shapes = None) -> Program:
@@ -40,9 +40,9 @@ def program_of(fn, shapes: Shapes = None) -> Program:
                 if d.declared and d != ArgSpec(p.tree, tuple(a.shape for a in program.leaves(i))):
                     raise ShapeError(f"shapes {shapes} conflict with the compiled function's shapes {fn.shapes}")
         return fn.program
-    if isinstance(fn, CompiledWrapper):  # vmap's, a sparse Hessian's or vjp's function: compiled code, not traceable
+    if isinstance(fn, (BoundFunction, SparseHessianFunction)):  # compiled code with no signature to trace
         raise InputError(
-            f"cannot transform a {type(fn).__name__} (a function symgrad built on compiled code, as sg.vmap, "
+            f"cannot transform a {type(fn).__name__} (a function symgrad built on compiled code, as "
             "sg.hessian(..., sparse=True) and sg.vjp return): call it on the batch directly (arguments of shape "
             "batch + arg_shape are evaluated over the batch), or transform the function it was built from"
         )

@@ -3,7 +3,7 @@
 Past :data:`symgrad.codegen.kernel.TAPE_STATEMENTS` steps the array path is an
 instruction tape run by :mod:`symgrad.backends.tape`, and the scalar path sends
 its point through the tape too, so nothing waits for CPython's compiler; a tape
-of at most ``STRAIGHT_LINE_INSTRUCTIONS`` instructions called with floats again and
+of at most :data:`symgrad.backends.tape.STRAIGHT_LINE_INSTRUCTIONS` instructions called with floats again and
 again is printed as straight-line code after its first calls (the same bits).
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..codegen import kernel as codegen
 from ..codegen.kernel import Kernel, generate
 from .pyload import clear_cache, load_python
 from .tape import TapeKernel, TapeScalar
@@ -38,7 +37,7 @@ class NumpyBackend:
         """The straight-line function for plain Python floats (for a taped kernel: one point through the tape)."""
         fn = load_python(kernel.scalar_parts, kernel.scalar_name)
         if kernel.tape is not None:  # the scalar path of a taped kernel runs on the tape too
-            return TapeScalar(TapeKernel(kernel.tape, kernel.dtype), fn, codegen.STRAIGHT_LINE_INSTRUCTIONS)
+            return TapeScalar(TapeKernel(kernel.tape, kernel.dtype), fn)
         return fn
 
     def array_module(self):

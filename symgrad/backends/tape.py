@@ -105,6 +105,10 @@ _FLOAT_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 TIER_CALLS = 16
 """Float calls a taped kernel makes on the tape's per-opcode functions before it compiles them as straight-line code."""
+STRAIGHT_LINE_INSTRUCTIONS = 40_000
+"""Tape instructions up to which the scalar path tiers up to straight-line float code (a few times faster a call,
+the same bits; compiled once, ~5 µs and ~2.5 KB of compiler memory an instruction, ~100 MB at the limit); past it
+every call stays on the tape."""
 
 
 class TapeScalar:
@@ -120,20 +124,21 @@ class TapeScalar:
     (nothing to compile: a first call costs the tape's dispatch, not CPython's
     compiler), later ones the tape printed as one straight-line function
     (:func:`~symgrad.codegen.tape.straight_line_source`; a few times faster a
-    call), when it has at most ``straight_limit`` instructions.  Both compute
+    call), when it has at most STRAIGHT_LINE_INSTRUCTIONS instructions.  Both compute
     the same operations in the same order: a point gets the same bits either way.
     """
 
-    def __init__(self, kernel: TapeKernel, results, straight_limit: int = -1) -> None:
+    def __init__(self, kernel: TapeKernel, results) -> None:
         self.kernel = kernel
         self.results = results
         self.calls = 0
-        self.straight = None  # the compiled straight-line function, once tiered up
-        self.straight_limit = straight_limit
+        # the compiled straight-line function once tiered up; False: stays on the tape (too long, or an opcode
+        # without a float spelling)
+        self.straight = None if len(kernel.tape) <= STRAIGHT_LINE_INSTRUCTIONS else False
 
     def __call__(self, *xs: float):
         t = self.kernel.tape
-        if self.straight is None and len(t) <= self.straight_limit:
+        if self.straight is None:
             self.calls += 1
             if self.calls > TIER_CALLS:
                 self.straight = _straight_line(t) or False  # False: an opcode without a float spelling

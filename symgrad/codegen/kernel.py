@@ -35,11 +35,6 @@ PART_STATEMENTS = 2000
 # either costs the same within ~5% (one numpy call per statement per chunk; measured from 56 to
 # 10^5 steps).  Below it, a printed kernel calls a few µs faster and compiles in milliseconds.
 TAPE_STATEMENTS = 200
-# Tape instructions up to which a taped kernel's scalar path (plain Python floats), after its
-# first calls on the tape's per-opcode functions, is the tape printed as straight-line float
-# code (a few times faster a call, the same bits; compiled once, ~5 µs and ~2.5 KB of compiler
-# memory an instruction, ~100 MB at the limit); past it every call stays on the tape.
-STRAIGHT_LINE_INSTRUCTIONS = 40_000
 
 
 def chunk_size(n_buffers: int) -> int:

@@ -168,7 +168,7 @@ def absolute_tolerance(c_vals: np.ndarray) -> np.ndarray:
     return np.where(size > 0, ATOL * np.minimum(size, 1.0), ATOL)
 
 
-def exact_sign(diff, symbols: Sequence[Node], point: Sequence[float], scale: float, atol: float = ATOL) -> str | None:
+def exact_sign(diff, symbols: Sequence[Node], point: Sequence[float], scale: float, atol: float) -> str | None:
     """Whether ``diff`` is "zero" or "nonzero" at the point in exact arithmetic; None when sympy cannot tell.
 
     With floats in the difference (a claim written with decimals) exactness
@@ -342,7 +342,7 @@ def _numeric_verdict(bad, symbols, cols, n: int, near: int, at_used: bool, notes
         col = int(np.flatnonzero(bad.any(axis=0))[0])
         method = f"decided numerically at {n} points: they differ at the point shown ({tol})"
         entries = np.flatnonzero(bad.any(axis=1)).tolist()
-        agreeing = _agreeing(bad, symbols, cols, *values, atol=atol)
+        agreeing = _agreeing(bad, symbols, cols, *values)
         return Decision("wrong", method, _point(symbols, cols, col), entries, notes, agreeing)
     where = f"{near} beside kinks or domain edges" + (", and the given point" if at_used else "")
     method = f"decided numerically at {n} points: equal at every one ({where}; {tol})"
@@ -358,8 +358,8 @@ whatever the claim says, so agreeing there says nothing."""
 def _agreeing(bad, symbols, cols, c_vals, c_nodes, diffs=None, atol=None) -> dict[Node, float] | None:
     """A compared point where the wrong claim agrees with the derivative in a telling way, or None.
 
-    ``diffs`` (sympy's correct - claimed per entry, None where unknown), when given: a point agrees only
-    where every known difference is exactly 0.  Agreement within the tolerance is not enough: a missing
+    ``diffs`` (sympy's correct - claimed per entry, None where unknown), when given with ``atol`` (per
+    entry): a point agrees only where every known difference is exactly 0.  Agreement within the tolerance is not enough: a missing
     4*x2 next to 3*x1**2 at x1 = -595, x2 = 0.0017 is within rtol, yet no point where the claim is right.
     """
     if not bad.size or not symbols:
@@ -389,14 +389,10 @@ def _zero_around(diffs, symbols, point, c_col, atol) -> bool:
     """Whether every known difference is exactly 0 at the point and at one beside it, in no special direction."""
     beside = [v + BESIDE * (1 + 0.37 * k) * max(1.0, abs(v)) for k, v in enumerate(point)]
     return all(
-        d is None or exact_sign(d, symbols, p, float(abs(c_col[e])), _entry(atol, e)) == "zero"
+        d is None or exact_sign(d, symbols, p, float(abs(c_col[e])), float(atol[e])) == "zero"
         for e, d in enumerate(diffs)
         for p in (point, beside)
     )
-
-
-def _entry(atol, e: int) -> float:
-    return ATOL if atol is None else float(atol[e])
 
 
 def exactly_zero(node: Node, symbols: Sequence[Node], point: Sequence[float]) -> bool:

@@ -189,12 +189,7 @@ class Compiled:
         n = len(next(iter(values.values()))) if values else 1
         if not n or not len(self._table):
             return  # no point where the outputs are finite, or no output slot: nothing to compare there
-        args = [
-            np.stack([values[s] for s in a.symbols], axis=-1).reshape((n,) + a.shape)
-            if a.symbols
-            else np.zeros((n,) + a.shape)  # an argument with no elements (shape (0,))
-            for a in self.args
-        ]
+        args = self._stacked(values, n)
         xp = self._backend.array_module()
         with np.errstate(all="ignore"):  # silent when the code is right, whatever the caller's errstate
             block, _ = self._block([xp.asarray(a) for a in args], xp)
@@ -207,6 +202,15 @@ class Compiled:
             near32 = self._agreeing(got, expected32.astype(float))
             expected = np.where(near32, got, expected)  # a point agreeing with the float32 reference is right
         self._compare(got, expected, f"the {self.backend} kernel")
+
+    def _stacked(self, values: dict, n: int) -> list[np.ndarray]:
+        """The arguments holding ``n`` points of per-symbol ``values``, shaped batch + argument shape."""
+        return [
+            np.stack([values[s] for s in a.symbols], axis=-1).reshape((n,) + a.shape)
+            if a.symbols
+            else np.zeros((n,) + a.shape)  # an argument with no elements (shape (0,))
+            for a in self.args
+        ]
 
     def _verification_points(self, points: int, seed: int) -> dict:
         """Seeded points inside the outputs' real domain, beside their kinks (:mod:`symgrad.ir.domain`).

@@ -221,8 +221,7 @@ class DatasetCompiled(Compiled):
             return super().verify(points, seed)
         rng = np.random.default_rng(seed)
         values = {s: rng.uniform(-2.0, 2.0, points).astype(self._np_dtype).astype(float) for s in self._inputs}
-        args = [np.stack([values[s] for s in a.symbols], axis=-1).reshape((points,) + a.shape) for a in self.args]
-        arrays, batch = self._prepare(args, np)
+        arrays, batch = self._prepare(self._stacked(values, points), np)
         got = self._c_reducer().bind(self._columns(arrays, batch, np))(0, points)[:, None]
         with np.errstate(all="ignore"):
             expected = np.array([np.broadcast_to(v, (points,)).sum() for v in evaluate(self._slots, values)])[:, None]

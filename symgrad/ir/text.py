@@ -46,7 +46,7 @@ def _mul_text(coeff: Number, factors: list[Node], memo: dict) -> tuple[str, int]
         rank = 0 if f.op == "sym" or (f.op == "pow" and f.args[0].op == "sym") else 1
         if f.op == "custom" and not f.args:  # a named constant leads, as sympy prints 2*pi*x
             rank = -1
-        if f.op == "pow" and f.args[1].op == "const" and f.args[1].value < 0:
+        if _under_bar(f):
             inv = -f.args[1].value
             base = memo[f.args[0]]
             if inv == 1:

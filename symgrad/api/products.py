@@ -88,9 +88,8 @@ def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", *
 
 def _vjp_build(program: Program, opts: CompileOptions) -> tuple[Compiled, Compiled, bool, tuple[Tree, str] | None]:
     taken = {p.name for p in program.params}
-    leaves: list[np.ndarray] = []
-    _map_leaves(program.outputs, leaves.append)  # one cotangent argument per output leaf, in flattening order
-    _, tree = flatten(program.outputs)
+    raw, tree = flatten(program.outputs)  # one cotangent argument per output leaf, in flattening order
+    leaves = [np.asarray(leaf, dtype=object) for leaf in raw]
     # a dict/list/tuple output: its vjp function also takes one cotangent in that structure, as jax.vjp's does
     ct_tree = None if tree.is_leaf else (tree, describe(tree, [repr(leaf.shape) for leaf in leaves]))
     names = [_fresh_name("ct" if len(leaves) == 1 else f"ct{i}", taken) for i in range(len(leaves))]

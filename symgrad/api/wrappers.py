@@ -36,12 +36,13 @@ class BoundFunction(CompiledWrapper):
         self.bound = bound
         self.wrap_single = wrap_single
         self.tree = tree  # (Tree, text) of a structured (dict/list/tuple) output, or None
+        self.n_cotangents = len(compiled.program.params) - len(bound)
 
     def __call__(self, *cotangents):
         if self.tree is not None and len(cotangents) == 1:
             cotangents = self._structured(cotangents[0])
-        params = self.compiled.program.params[len(self.bound) :]  # the cotangent arguments
-        if len(cotangents) != len(params):
+        if len(cotangents) != self.n_cotangents:
+            params = self.compiled.program.params[len(self.bound) :]  # the cotangent arguments
             names = ", ".join(p.name for p in params)
             one = " (or one in the output's structure)" if self.tree is not None else ""
             raise InputError(f"the vjp function takes {len(params)} cotangent(s) ({names}){one}, got {len(cotangents)}")

@@ -1,9 +1,9 @@
 """Readable infix text for nodes: ``9*a**2``, ``x1**3 + 4*x1*x2 + x2**2 + 5``.
 
 Printed iteratively over the topological order (no recursion on deep graphs).
-Terms of a sum are shown in a stable alphabetical order with the constant
-last, factors with negative powers go under a ``/``, and exponents of 1/2 are
-shown as ``sqrt``, much as sympy prints.
+Terms and factors come in sympy's order (:mod:`symgrad.ir.print_order`),
+factors with negative powers go under a ``/``, and exponents of 1/2 are shown
+as ``sqrt``, as sympy prints.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from fractions import Fraction
 
 from .node import Node, Number, toposort
 from .ops import COMPARISONS, OPS
+from .print_order import Key, ordered_factors, ordered_terms, sort_key, symbol_key
 
 _ATOM, _POW, _MUL, _NEG, _ADD, _CMP = 100, 60, 50, 45, 40, 30
 
@@ -38,28 +39,23 @@ def _wrap(text_prec: tuple[str, int], prec: int) -> str:
     return f"({text})" if p < prec else text
 
 
-def _mul_text(coeff: Number, factors: list[Node], memo: dict) -> tuple[str, int]:
-    """Text of ``coeff * prod(factors)``, negative powers under a division bar."""
-    num: list[tuple[int, str]] = []
-    den: list[tuple[int, str]] = []
-    for f in factors:
-        rank = 0 if f.op == "sym" or (f.op == "pow" and f.args[0].op == "sym") else 1
-        if f.op == "custom" and not f.args:  # a named constant leads, as sympy prints 2*pi*x
-            rank = -1
+def _mul_text(coeff: Number, factors: list[Node], memo: dict, keys: dict[Node, Key]) -> tuple[str, int]:
+    """Text of ``coeff * prod(factors)`` in sympy's factor order, negative powers under a division bar."""
+    num: list[str] = []
+    den: list[str] = []
+    for f in ordered_factors(factors, keys):
         if _under_bar(f):
             inv = -f.args[1].value
             base = memo[f.args[0]]
             if inv == 1:
-                den.append((rank, _wrap(base, _POW)))
+                den.append(_wrap(base, _POW))
             elif inv == Fraction(1, 2):
-                den.append((rank, f"sqrt({base[0]})"))
+                den.append(f"sqrt({base[0]})")
             else:  # a fraction exponent in parentheses: 1/x**(3/2), never 1/x**3/2
                 expo = format_number(inv)
-                den.append((rank, f"{_wrap(base, _POW + 1)}**{f'({expo})' if isinstance(inv, Fraction) else expo}"))
+                den.append(f"{_wrap(base, _POW + 1)}**{f'({expo})' if isinstance(inv, Fraction) else expo}")
         else:
-            num.append((rank, _wrap(memo[f], _MUL)))
-    num = [t for _, t in sorted(num)]
-    den = [t for _, t in sorted(den)]
+            num.append(_wrap(memo[f], _MUL))
     sign = ""
     if coeff < 0:
         sign, coeff = "-", -coeff
@@ -87,26 +83,19 @@ class _Name(tuple):
     """The memo entry ``(name, _ATOM)`` of a let-bound node."""
 
 
-def _add_text(node: Node, memo: dict) -> tuple[str, int]:
-    entries = []
-    for term in node.args:
-        if term.op == "const":
-            entries.append((1, "", term.value))
-            continue
-        if isinstance(memo[term], _Name):  # a bound term reads its name (its sign inside), not its factors again
-            entries.append((0, memo[term][0], (False, memo[term][0])))
-            continue
-        coeff, factors = _split(term)
-        text, _ = _mul_text(abs(coeff), factors, memo)
-        core, _ = _mul_text(1, factors, memo)
-        entries.append((0, core, (coeff < 0, text)))
-    entries.sort(key=lambda e: (e[0], e[1]))
+def _add_text(terms: list[Node], memo: dict, keys: dict[Node, Key]) -> tuple[str, int]:
+    """A sum's text from its terms in print order, each negative one after a `` - ``."""
     out = ""
-    for is_const, _, payload in entries:
-        if is_const:
-            negative, text = payload < 0, format_number(abs(payload))
+    for term in terms:
+        if isinstance(memo[term], _Name):  # a bound term reads its name (its sign inside), not its factors again
+            negative, text = False, memo[term][0]
+        elif term.op == "const":
+            negative, text = term.value < 0, format_number(abs(term.value))
+        elif term.op == "pow":  # x**(-2), as sympy prints a lone negative power
+            negative, text = False, _wrap(memo[term], _MUL)
         else:
-            negative, text = payload
+            coeff, factors = _split(term)
+            negative, text = coeff < 0, _mul_text(abs(coeff), factors, memo, keys)[0]
         if not out:
             out = ("-" + text) if negative else text
         else:
@@ -114,28 +103,31 @@ def _add_text(node: Node, memo: dict) -> tuple[str, int]:
     return out, _ADD
 
 
-def _pow_text(node: Node, memo: dict) -> tuple[str, int]:
+def _pow_text(node: Node, memo: dict, keys: dict[Node, Key]) -> tuple[str, int]:
     base, expo = node.args
     if expo.op == "const":
-        if expo.value < 0:
-            return _mul_text(1, [node], memo)
+        if expo.value == -1 or expo.value == Fraction(-1, 2):  # 1/x and 1/sqrt(x), as sympy prints them
+            return _mul_text(1, [node], memo, keys)
         if expo.value == Fraction(1, 2):
             return f"sqrt({memo[base][0]})", _ATOM
     return f"{_wrap(memo[base], _POW + 1)}**{_wrap(memo[expo], _POW + 1)}", _POW
 
 
-def _node_text(node: Node, memo: dict) -> tuple[str, int]:
+def _node_text(node: Node, memo: dict, keys: dict[Node, Key]) -> tuple[str, int]:
+    """The text of ``node`` (its operands' texts in ``memo``), and its sort key into ``keys``."""
+    terms = ordered_terms(node, keys) if node.op == "add" else None
+    keys[node] = sort_key(node, keys, terms)
     if node.op == "const":
         return format_number(node.value), _number_prec(node.value)
     if node.op == "sym":
         return node.name, _ATOM
-    if node.op == "add":
-        return _add_text(node, memo)
+    if terms is not None:
+        return _add_text(terms, memo, keys)
     if node.op == "mul":
         coeff, factors = _split(node)
-        return _mul_text(coeff, factors, memo)
+        return _mul_text(coeff, factors, memo, keys)
     if node.op == "pow":
-        return _pow_text(node, memo)
+        return _pow_text(node, memo, keys)
     if node.op == "custom":  # custom functions (and softmax, logsumexp) by name
         return node.value.format(node.args, lambda a: memo[a][0]), _ATOM
     prec = _CMP if node.op in COMPARISONS else _ATOM
@@ -195,14 +187,16 @@ def to_text(node: Node) -> str:
             if n.args[0].args:
                 bound.add(n.args[0])
     memo: dict[Node, tuple[str, int]] = {}
+    keys: dict[Node, Key] = {}
     lines: list[str] = []
     names = _names(order) if bound else None
     for n in order:
-        memo[n] = _node_text(n, memo)
+        memo[n] = _node_text(n, memo, keys)
         if n in bound:
             name = next(names)
             lines.append(f"{name} = {_bare(n, memo[n][0])}")
             memo[n] = _Name((name, _ATOM))
+            keys[n] = symbol_key(name)  # its users order it as the symbol it now reads as
     return "\n".join([*lines, _bare(node, memo[node][0])])
 
 

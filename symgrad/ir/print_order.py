@@ -1,0 +1,186 @@
+"""The order sympy prints a sum's terms and a product's factors in, for ``str()``.
+
+symgrad keeps operands in hash order (canonical, but meaningless to a reader);
+sympy prints ``3*x**2 - 26*x + 54``, ``x*cos(x) + sin(x)``, ``1 - x`` and
+``exp(x)*sin(x)``.  This module computes sympy's keys on nodes, following
+``Basic.sort_key`` / ``default_sort_key`` (a product's factors: numbers, then
+named constants and symbols by name, then powers, products and sums, then
+functions: exp, log, sin, cos... in sympy's fixed ranks, the others by name) and
+``Expr.as_ordered_terms`` (a sum's terms by their monomials: exponent vectors
+over the sum's bases, highest first in lexicographic order; a positive number
+leads a two-term sum with ``-c*t``).  The keys are sympy's own tuple shapes,
+so they compare as sympy's do; a power of ``exp`` keys as the ``exp(k*t)``
+sympy would make of it.  Keys are built from the operands' keys (the printer
+walks the topological order), never by recursion.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .node import Node, Number, float_value
+from .ops import OPS
+
+Key = tuple
+
+_NUMBER = (1, 0, "Number")
+_SYMBOL = (2, 0, "Symbol")
+_MUL = (3, 0, "Mul")
+_ADD = (3, 1, "Add")
+_ONE = (_NUMBER, (0, ()), (), 1)
+# sympy's Function.class_key ranks; other functions rank 10000 and sort by class name
+_FUNCTION_RANKS = {"exp": 10, "log": 11, "sin": 20, "cos": 21, "tan": 22, "sinh": 30, "cosh": 31, "tanh": 32}
+_LATTICE = {"maximum": "Max", "minimum": "Min"}  # sympy's Max and Min are not Functions: class (5, 0, name)
+_NAMED = {"pi": (2, 0, "Pi"), "E": (2, 0, "Exp1")}
+
+
+def number_key(value: Number) -> Key:
+    return (_NUMBER, (0, ()), (), value)
+
+
+def symbol_key(name: str) -> Key:
+    return (_SYMBOL, (1, (name,)), _ONE, 1)
+
+
+def _function_class(node: Node) -> tuple:
+    if node.op in _LATTICE:
+        return (5, 0, _LATTICE[node.op])
+    if node.op == "custom":  # a user's function: sympy's undefined Function
+        return (4, 0, node.value.name)
+    types = OPS[node.op].sympy_types
+    name = types[0] if types else node.op
+    return (4, _FUNCTION_RANKS.get(name, 10000), name)
+
+
+def _scaled(key: Key, factor: Number) -> Key:
+    """The key of ``factor`` times the expression keyed ``key`` (sympy keeps the number as the last entry)."""
+    return (*key[:3], key[3] * factor)
+
+
+def _exp_key(arg: Key) -> Key:
+    return ((4, 10, "exp"), (1, (arg,)), _ONE, 1)
+
+
+def sort_key(node: Node, keys: dict[Node, Key], terms: list[Node] | None = None) -> Key:
+    """sympy's ``default_sort_key`` of ``node``, its operands' keys in ``keys`` (a sum's ordered ``terms`` if known)."""
+    op = node.op
+    if op == "const":
+        return number_key(node.value)
+    if op == "sym":
+        return symbol_key(node.name)
+    if op == "custom" and not node.args:  # a named constant (pi, E)
+        name = node.value.name
+        return (_NAMED.get(name, _SYMBOL), (1, (name,)), _ONE, 1)
+    args = node.args
+    if op == "mul":
+        coeff, rest = (args[0].value, args[1:]) if args[0].op == "const" else (1, args)
+        if len(rest) == 1:
+            return _scaled(keys[rest[0]], coeff)
+        return (_MUL, (len(rest), tuple(sorted(keys[f] for f in rest))), _ONE, coeff)
+    if op == "pow":
+        base, expo = args
+        if base.op == "exp" and expo.op == "const":  # sympy writes exp(x)**k as exp(k*x)
+            return _exp_key(_scaled(keys[base.args[0]], expo.value))
+        return (*_core(base, keys), keys[expo], 1)
+    if op == "add":
+        terms = ordered_terms(node, keys) if terms is None else terms
+        return (_ADD, (len(args), tuple(keys[t] for t in terms)), _ONE, 1)
+    return (_function_class(node), (len(args), tuple(keys[a] for a in args)), _ONE, 1)
+
+
+def _core(base: Node, keys: dict[Node, Key]) -> tuple:
+    """The class and operands part of a power's key for ``base`` (an atom keys by its text, as sympy's)."""
+    key = keys[base]
+    if base.op == "const":
+        return (_NUMBER, (1, (str(base.value),)))
+    return key[:2]
+
+
+def ordered_factors(factors: list[Node], keys: dict[Node, Key]) -> list[Node]:
+    """A product's factors in sympy's order (``Mul.as_ordered_factors``)."""
+    return sorted(factors, key=keys.__getitem__)
+
+
+def _is_number(node: Node) -> bool:
+    return node.op == "const" or (node.op == "custom" and not node.args)
+
+
+def _number_value(node: Node) -> float:
+    return float_value(node.value) if node.op == "const" else node.value.constant
+
+
+def ordered_terms(node: Node, keys: dict[Node, Key]) -> list[Node]:
+    """A sum's terms in sympy's order (``Expr.as_ordered_terms``)."""
+    terms = list(node.args)
+    if len(terms) == 2:  # sympy's special case: a positive number leads -c*t (1 - x, 2 - 3*x**2)
+        number, other = sorted(terms, key=lambda t: not _is_number(t))
+        if (
+            _is_number(number)
+            and _number_value(number) > 0
+            and other.op == "mul"
+            and len(other.args) == 2
+            and other.args[0].op == "const"
+            and other.args[0].value < 0
+        ):
+            return [number, other]
+    described = [_monomial(t, keys) for t in terms]
+    gens = sorted({g for _, powers in described for g in powers})
+    index = {g: i for i, g in enumerate(gens)}
+
+    def term_key(i: int) -> tuple:
+        coeff, powers = described[i]
+        monom = [0] * len(gens)
+        for g, e in powers.items():
+            monom[index[g]] = -e
+        return tuple(monom), (), ((False, 0.0), (coeff, 0.0))
+
+    return [terms[i] for i in sorted(range(len(terms)), key=term_key)]
+
+
+def _monomial(term: Node, keys: dict[Node, Key]) -> tuple[float, dict[Key, Number]]:
+    """A term's number (named constants multiplied in) and its powers: base key -> exponent (``Expr.as_terms``)."""
+    if term.op == "const":
+        return float_value(term.value), {}
+    coeff: float = 1.0
+    factors = term.args if term.op == "mul" else (term,)
+    powers: dict[Key, Number] = {}
+    for f in factors:
+        if _is_number(f):
+            coeff *= _number_value(f)
+            continue
+        base, e = _decomposed(f, keys)
+        powers[base] = e
+    return coeff, powers
+
+
+def _decomposed(factor: Node, keys: dict[Node, Key]) -> tuple[Key, Number]:
+    """sympy's ``decompose_power``: the factor as base**e, e an integer where the exponent's number allows."""
+    if factor.op == "exp":
+        return _exp_decomposed(keys[factor.args[0]], 1)
+    if factor.op != "pow":
+        return keys[factor], 1
+    base, expo = factor.args
+    if base.op == "exp" and expo.op == "const":
+        return _exp_decomposed(keys[base.args[0]], expo.value)
+    core = _core(base, keys)
+    if expo.op == "const":
+        e = expo.value
+        if e.__class__ is int:
+            return keys[base], e
+        if isinstance(e, Fraction):
+            return (*core, number_key(Fraction(1, e.denominator)), 1), e.numerator
+        return keys[factor], 1
+    k = keys[expo][3]
+    if isinstance(k, (int, Fraction)) and k != 1:  # x**(2*y) is (x**y)**2, x**(-y) is (x**y)**-1
+        p = -1 if k == -1 else Fraction(k).numerator
+        return (*core, _scaled(keys[expo], Fraction(1, p)), 1), p
+    return keys[factor], 1
+
+
+def _exp_decomposed(arg: Key, scale: Number) -> tuple[Key, Number]:
+    """exp(scale*arg) as exp(t)**p (``exp(-x)`` is ``exp(x)**-1``, ``exp(2*x)`` ``exp(x)**2``)."""
+    k = arg[3] * scale
+    if isinstance(k, (int, Fraction)) and k != 1:
+        p = -1 if k == -1 else Fraction(k).numerator
+        return _exp_key(_scaled(arg, Fraction(1, p) * scale)), p
+    return _exp_key(_scaled(arg, scale)), 1

@@ -1,0 +1,102 @@
+"""``str()`` puts terms and factors in sympy's order: the same expression built in both prints the same."""
+
+from __future__ import annotations
+
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symgrad as sg
+
+X = sg.symbols("x y z w b")
+S = sp.symbols("x y z w b")
+
+
+def _both(build):
+    return str(build(*X, sg)), str(build(*S, sp))
+
+
+# (built with the module m: symgrad or sympy), textbook derivatives among them
+CASES = [
+    lambda x, y, z, w, b, m: (x * m.sin(x)).diff(x),  # x*cos(x) + sin(x)
+    lambda x, y, z, w, b, m: (m.exp(x) * m.sin(x)).diff(x),
+    lambda x, y, z, w, b, m: (m.sin(x) * m.cos(x)).diff(x),
+    lambda x, y, z, w, b, m: (1 / (1 + m.exp(-x))).diff(x),  # exp(-x)/(1 + exp(-x))**2
+    lambda x, y, z, w, b, m: m.tanh(w * x + b).diff(w),  # x*(1 - tanh(b + w*x)**2)
+    lambda x, y, z, w, b, m: (x**3 - 13 * x**2 + 54 * x).diff(x),  # 3*x**2 - 26*x + 54
+    lambda x, y, z, w, b, m: (x / (1 + x**2)).diff(x),
+    lambda x, y, z, w, b, m: ((1 - x) ** 2 + 100 * (y - x**2) ** 2).diff(x),
+    lambda x, y, z, w, b, m: x**4 - 2 * x + 1,
+    lambda x, y, z, w, b, m: (1 - x) ** 2,
+    lambda x, y, z, w, b, m: 1 - x * y,  # -x*y + 1: only -c*t with one factor follows the number
+    lambda x, y, z, w, b, m: 2 - 3 * x**2,
+    lambda x, y, z, w, b, m: x**-2 + 1,  # 1 + x**(-2)
+    lambda x, y, z, w, b, m: 3 / x**2 - x,
+    lambda x, y, z, w, b, m: 2 * m.pi * x + 1,
+    lambda x, y, z, w, b, m: m.exp(-x) + m.exp(x),
+    lambda x, y, z, w, b, m: m.exp(2 * x) + m.exp(x) + 1,
+    lambda x, y, z, w, b, m: x**y + x**2,
+    lambda x, y, z, w, b, m: m.sqrt(x) + x + x**2 + x ** (sp.Rational(3, 2) if m is sp else 1.5),
+    lambda x, y, z, w, b, m: m.log(x) * m.exp(x) * m.sin(x) * x * y,
+    lambda x, y, z, w, b, m: (y - 5) * (m.exp(x) - 2),
+    lambda x, y, z, w, b, m: x * y * (2 * x + 5) * (x + 2),
+    lambda x, y, z, w, b, m: m.cos(y) + 3 * y - y * z + 5,
+    lambda x, y, z, w, b, m: 1 / (x + z) + y + z,
+    lambda x, y, z, w, b, m: m.tanh(x) + m.sinh(x) + m.cosh(x) + m.tan(x),
+]
+
+
+def test_the_cases_print_as_sympy_prints_them():
+    for build in CASES:
+        ours, theirs = _both(build)
+        assert ours == theirs
+
+
+def test_a_power_alone_prints_its_negative_exponent():
+    x = X[0]
+    assert str(x**-2) == "x**(-2)"
+    assert str(x**-1) == "1/x"
+    assert str(x**-0.5) == "1/sqrt(x)"
+    assert str(x**-1.5) == "x**(-3/2)"
+    assert str(2 * x**-2) == "2/x**2"
+    assert sg.parse_formula(str(x**-2)).value is x**-2
+
+
+_FACTORS = [
+    lambda x, y, z, m: x,
+    lambda x, y, z, m: y,
+    lambda x, y, z, m: z,
+    lambda x, y, z, m: x**2,
+    lambda x, y, z, m: y**3,
+    lambda x, y, z, m: 1 / z,
+    lambda x, y, z, m: m.sin(x),
+    lambda x, y, z, m: m.cos(y),
+    lambda x, y, z, m: m.exp(z),
+    lambda x, y, z, m: m.log(x),
+    lambda x, y, z, m: m.sqrt(y),
+    lambda x, y, z, m: x + 1,
+    lambda x, y, z, m: m.tanh(x * y),
+]
+
+_term = st.tuples(
+    st.integers(-9, 9).filter(bool),
+    st.lists(st.sampled_from(range(len(_FACTORS))), min_size=0, max_size=3, unique=True),
+)
+
+
+def _build(terms, x, y, z, m):
+    total = 0
+    for coeff, picks in terms:
+        t = coeff
+        for i in picks:
+            t = t * _FACTORS[i](x, y, z, m)
+        total = total + t
+    return total
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_term, min_size=1, max_size=5))
+def test_random_sums_of_products_print_as_sympy(terms):
+    ours = _build(terms, *X[:3], sg)
+    theirs = _build(terms, *S[:3], sp)
+    assert str(ours) == str(theirs)

@@ -116,14 +116,22 @@ class _Family(CustomFunction):
         return None
 
     def lowered(self, node: Node, new: dict[Node, Node]) -> Node:
-        """Softmax as ``exp(z_i - m) / sum(exp(z_j - m))``: the subtraction before the exp is exact at the maximum.
+        """Softmax as ``exp(z_i - m) / sum(exp(z_j - m))``, log_softmax as ``(z_i - m) - log(sum(exp(z_j - m)))``.
 
-        Over the same m and sum as the logsumexp node's code (hash-consing shares them).
+        The subtraction of m comes first, exact at the maximum: ``z_i - logsumexp(z)`` would
+        round ``log(sum) + m`` first and lose the log's digits against a large m (all of them:
+        log_softmax of ``[1e300, 1e300]`` would be 0, not -log 2).  ``z_i - m`` is one operand
+        (a ``stop_gradient``, free once derivatives are built), since a sum's operands are
+        added in canonical order.  Over the same m and sum as the logsumexp node's code
+        (hash-consing shares them).
         """
-        if self.kind != "softmax":
+        if self.kind == "logsumexp":
             return super().lowered(node, new)
         shift, total = _shifted([new[a] for a in node.args[1].args])
-        return B.mul(B.call("exp", B.add(new[node.args[0]], B.mul(-1, shift))), B.pow(total, -1))
+        centred = B.add(new[node.args[0]], B.mul(-1, shift))
+        if self.kind == "softmax":
+            return B.mul(B.call("exp", centred), B.pow(total, -1))
+        return B.add(B.call("stop_gradient", centred), B.mul(-1, B.call("log", total)))
 
     # -- derivatives --------------------------------------------------------------------------
     def partials_at(self, args: Sequence[Node], differentiate=None) -> tuple[Node, ...]:

@@ -23,6 +23,7 @@ Printing shows the values a function was applied to, ``z`` for ``z[0], ..., z[n-
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Sequence
 
 from ..errors import InputError
@@ -41,9 +42,13 @@ def _shifted(values: Sequence[Node]) -> tuple[Node, Node]:
 
 
 def stable_logsumexp(values: Sequence[Node]) -> Node:
-    """``log(sum(exp(v - m))) + m``, m the maximum."""
+    """``log(sum(exp(v - m))) + m``, m the maximum; an infinite m is the result, as scipy's.
+
+    (``v - m`` is inf - inf = nan there: an element +inf, or every element -inf, the log of
+    a sum of zero probabilities.)
+    """
     shift, total = _shifted(values)
-    return B.add(B.call("log", total), shift)
+    return B.where(B.call("eq", B.call("abs", shift), math.inf), shift, B.add(B.call("log", total), shift))
 
 
 def values_text(args: Sequence[Node], text_of: Callable[[Node], str]) -> str:

@@ -141,10 +141,19 @@ def gradient(e, wrt):
     return np.array(out, dtype=object).reshape(shape)
 
 
-def jacobian(es, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options):
-    """Function: ``jax.jacobian``-style transform.  Expressions: ``es.shape + wrt.shape`` array."""
+def jacobian(es, *args, **kwargs):
+    """Function: ``jax.jacobian``-style transform, ``jacobian(fn, argnums=0, shapes=None, ...)``.
+
+    Expressions: ``jacobian(es, wrt)``, an ``es.shape + wrt.shape`` array.  The
+    arguments after the first are each form's own, so ``jacobian(fn, 1)`` is
+    argnums 1, as in JAX (not a ``wrt`` that a function ignores).
+    """
     if _is_function(es):
-        return transforms.jacobian_function(es, argnums, shapes, backend, dtype, **options)
+        return transforms.jacobian_function(es, *args, **kwargs)
+    return _expression_jacobian(es, *args, **kwargs)
+
+
+def _expression_jacobian(es, wrt=None, **options):
     _no_options("jacobian", options)
     if wrt is None:
         raise DiffError("jacobian of expressions needs wrt= (the symbols to differentiate with respect to)")
@@ -157,10 +166,18 @@ def jacobian(es, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "num
     return result.reshape(outs.shape + shape)
 
 
-def hessian(e, wrt=None, argnums=0, shapes: Shapes = None, backend: str = "numpy", dtype: str = "float64", **options):
-    """Function: ``jax.hessian``-style transform.  Expression: ``wrt.shape * 2`` array, symmetric."""
+def hessian(e, *args, **kwargs):
+    """Function: ``jax.hessian``-style transform, ``hessian(fn, argnums=0, shapes=None, ...)``.
+
+    Expression: ``hessian(e, wrt)``, a symmetric ``wrt.shape * 2`` array (the
+    arguments after the first are each form's own, as in :func:`jacobian`).
+    """
     if _is_function(e):
-        return transforms.hessian_function(e, argnums, shapes, backend, dtype, **options)
+        return transforms.hessian_function(e, *args, **kwargs)
+    return _expression_hessian(e, *args, **kwargs)
+
+
+def _expression_hessian(e, wrt=None, **options):
     _no_options("hessian", options)
     if wrt is None:
         raise DiffError("hessian of an expression needs wrt= (the symbols to differentiate with respect to)")

@@ -52,13 +52,16 @@ class BoundFunction(CompiledWrapper):
     def _structured(self, ct) -> tuple:
         """One cotangent in the output's structure (as ``jax.vjp``'s function takes it), as one per output leaf.
 
-        A single positional cotangent still works where the output has one leaf
-        (a tuple or list there may be an array, as numpy reads it).
+        A single positional cotangent still works where the output has one leaf:
+        one that does not have the output's structure is that leaf's (a tuple or
+        list there may be an array, as numpy reads it), but one that has it is
+        read along it, as JAX does (``[ct]`` for an output ``[v]`` is ``ct``, not
+        a batch of one).
         """
         tree, text = self.tree
-        if tree.size == 1 and not isinstance(ct, Mapping):
-            return (ct,)
         leaves = leaves_as(tree, ct)
+        if leaves is None and tree.size == 1 and not isinstance(ct, Mapping):
+            return (ct,)
         if leaves is None:
             raise InputError(
                 f"the vjp function takes a cotangent with the output's structure {text} "

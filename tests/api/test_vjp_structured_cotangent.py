@@ -55,3 +55,17 @@ def test_a_wrong_number_of_cotangents_counts_cotangents_not_primals():
     _, back = sg.vjp(lambda x: (x, x, x), 1.0)
     with pytest.raises(sg.InputError, match=r"takes 3 cotangent\(s\) \(ct0, ct1, ct2\) \(or one in the output's"):
         back(1.0, 2.0)
+
+
+def test_a_one_leaf_cotangent_in_the_output_structure_is_read_along_it():
+    # jax.vjp(lambda x: [x**2], x)[1]([ct]) is (2 x ct,): the list is the structure, not a batch of one
+    x = np.arange(1.0, 4.0)
+    _, back = sg.vjp(lambda v: [v**2], x, shapes={"v": (3,)})
+    (g,) = back([np.ones(3)])
+    assert g.shape == (3,)
+    np.testing.assert_array_equal(g, 2 * x)
+    _, back = sg.vjp(lambda x: (x * np.ones(2),), 2.0)
+    assert back((np.array([1.0, 2.0]),)) == (3.0,)
+    _, back = sg.vjp(lambda x: [x**2], 2.0)
+    assert back([1.0]) == (4.0,)
+    np.testing.assert_array_equal(back([1.0, 2.0])[0], [4.0, 8.0])  # not the structure: a batch, as before

@@ -112,7 +112,13 @@ def _program_for_call(fn, shapes: Shapes, nargs: int) -> Program:
             "jvp, vjp and hvp of a function over a dataset (data=) are not supported; differentiate it with "
             "sg.grad, sg.jacobian or sg.hessian, which keep data= and reduce over the samples"
         )
-    return program_of(fn, shapes) if isinstance(fn, Compiled) else trace(fn, shapes, nargs)
+    if not isinstance(fn, Compiled):
+        return trace(fn, shapes, nargs)  # checks the count against the signature
+    program = program_of(fn, shapes)
+    if nargs != len(program.params):  # else the product's own call miscounts, naming the tangent arguments
+        names = ", ".join(p.name for p in program.params)
+        raise InputError(f"the function takes {len(program.params)} positional argument(s) ({names}), got {nargs}")
+    return program
 
 
 def _compiled(fn, program: Program, opts: CompileOptions, data, reduce, what: str, argnums=None, source=None):

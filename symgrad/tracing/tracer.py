@@ -172,6 +172,8 @@ def trace(fn: Callable, shapes: Shapes = None, nargs: int | None = None) -> Prog
             raise InputError(f"shapes gives {len(shapes)} shapes for a function of {limit} argument(s)")
     elif nargs is not None:
         _check_count(params, nargs)
+    elif isinstance(shapes, dict):
+        nargs = _declared_count(params, shapes)
     names = _parameter_names(params, nargs)
     args, params = make_params(names, _normalize_shapes(shapes, names))
     program = Program(args, None, params)
@@ -267,6 +269,23 @@ def _check_count(params: list[inspect.Parameter], nargs: int) -> None:
         return
     takes = f"{need}" if limit == need else f"{need} to {limit}" if limit is not None else f"at least {need}"
     raise InputError(f"the function takes {takes} positional argument(s), got {nargs}")
+
+
+def _declared_count(params: list[inspect.Parameter], shapes: dict) -> int | None:
+    """The arguments to trace when ``shapes`` declares a parameter with a default (by name or position), else None.
+
+    Those up to the last one it declares, as a list of shapes that long traces:
+    a declared parameter is an argument, not left to its default.
+    """
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    declared = [names.index(k) if isinstance(k, str) else k for k in shapes if _names_one_of(k, names)]
+    count = max(declared, default=-1) + 1
+    return count if count > _required_count(params) else None
+
+
+def _names_one_of(key, names: list[str]) -> bool:
+    """Whether a ``shapes`` key declares one of the parameters ``names``, by name or by non-negative position."""
+    return key in names if isinstance(key, str) else isinstance(key, int) and 0 <= key < len(names)
 
 
 def _required_count(params: list[inspect.Parameter]) -> int:

@@ -23,7 +23,7 @@ from ..errors import DiffError, InputError, ShapeError
 from ..ir.node import Node
 from ..tracing.program import Arg, Program, as_value
 from ..tracing.pytree import flatten, unflatten
-from ..tracing.tracer import ArgSpec, Shapes, _normalize_shapes, trace
+from ..tracing.tracer import Shapes, _normalize_shapes, trace
 from .compiled import Compiled
 from .dataset import DataArgs, DatasetCompiled, compiled_for, dataset_spec
 from .options import CompileOptions
@@ -36,8 +36,8 @@ def program_of(fn, shapes: Shapes = None) -> Program:
         if shapes is not None:
             program = fn.program
             declared = _normalize_shapes(shapes, [p.name for p in program.params])
-            for i, (d, p) in enumerate(zip(declared, program.params)):
-                if d.declared and d != ArgSpec(p.tree, tuple(a.shape for a in program.leaves(i))):
+            for i, d in enumerate(declared):  # as pytrees of shapes: dicts match by key, in any order
+                if d.declared and unflatten(d.tree, d.shapes) != program.spec(i):
                     raise ShapeError(f"shapes {shapes} conflict with the compiled function's shapes {fn.shapes}")
         return fn.program
     if isinstance(fn, (BoundFunction, SparseHessianFunction)):  # compiled code with no signature to trace

@@ -79,6 +79,7 @@ def _normalize_shapes(shapes: Shapes, names: list[str]) -> list[ArgSpec]:
     if shapes is None:
         return result
     if isinstance(shapes, dict):
+        keys: dict[int, object] = {}  # position -> the key that declared it: a second one would silently win
         for key, shape in shapes.items():
             if isinstance(key, int):
                 index = key
@@ -88,6 +89,10 @@ def _normalize_shapes(shapes: Shapes, names: list[str]) -> list[ArgSpec]:
                 raise InputError(f"shapes names {key!r}, which is not an argument of the function ({', '.join(names)})")
             if not -len(names) <= index < len(names):
                 raise InputError(f"shapes gives position {key}, but the function takes {len(names)} argument(s)")
+            index %= len(names)
+            if index in keys:
+                raise InputError(f"shapes declares argument {names[index]!r} twice, as {keys[index]!r} and as {key!r}")
+            keys[index] = key
             result[index] = _arg_spec(shape, key)
         return result
     if not isinstance(shapes, (list, tuple)):

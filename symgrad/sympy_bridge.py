@@ -602,11 +602,11 @@ def _small_enough(node: Node, max_size: int) -> bool:
 def _simplify_node(node: Node, max_size: int) -> Node:
     if not node.args or not _small_enough(node, max_size):
         return node
-    # stop_gradient stays an opaque function: as the identity, sympy would drop it and change derivatives
-    expr = _to_sympy(node, opaque_stop=True, names=True)  # softmax and logsumexp kept whole, by name
     try:
+        # stop_gradient stays an opaque function: as the identity, sympy would drop it and change derivatives
+        expr = _to_sympy(node, opaque_stop=True, names=True)  # softmax and logsumexp kept whole, by name
         expr = sp.simplify(expr)
-    except (TypeError, ValueError, NotImplementedError):  # sympy gives up on some Piecewise conditions
+    except (TypeError, ValueError, NotImplementedError):  # sympy refuses Max(x, nan), x > nan, some Piecewise
         return node
     try:
         out = from_sympy(expr)

@@ -45,8 +45,6 @@ MAX_LENGTH = 10_000
 """Longest formula accepted, in characters."""
 MAX_DEPTH = 200
 """Deepest nesting of the syntax tree (a long chain like ``a + b + c + ...`` counts as one level)."""
-MAX_INT_DIGITS = 300
-"""Longest integer literal, in digits (floats reach about 1e308)."""
 MAX_CONST_BITS = 1 << 14
 """Largest exact constant (numerator or denominator, in bits) that folding may produce."""
 MAX_ELEMENTS = 100_000
@@ -402,10 +400,6 @@ class _Builder:
             pos = self.source.start(node)
             token = self.source.text[pos : self.source.end(node)][:30]
             raise self.source.error(f"unsupported {kind}", token, pos, "only int and float numbers are allowed")
-        if isinstance(value, int) and value.bit_length() > MAX_INT_DIGITS * 3.33:
-            raise self.source.error_at(
-                node, "number too large", f"integer literals have at most {MAX_INT_DIGITS} digits"
-            )
 
     def admit_name(self, node: ast.Name) -> None:
         name = node.id

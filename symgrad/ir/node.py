@@ -473,6 +473,30 @@ def _const_key(value: Number) -> tuple:
     return ("q", value)
 
 
+def _value_text(value: object) -> str:
+    """The text a node's value hashes by: its repr, in hex for an exact number past Python's decimal limit.
+
+    ``repr`` of an int of more than 4,300 digits raises ValueError (``x + 10**5000``, a
+    constant README says computes as inf); hex has no limit.  Smaller ones keep their repr,
+    so their keys, and every graph's canonical order, stay as they were.
+    """
+    cls = value.__class__
+    if cls is int and value.bit_length() > _DECIMAL_BITS:
+        return hex(value)
+    if cls is Fraction and max(value.numerator.bit_length(), value.denominator.bit_length()) > _DECIMAL_BITS:
+        return f"{value.numerator:#x}/{value.denominator:#x}"
+    return repr(value)
+
+
+def integer_text(value: int) -> str:
+    """An int's decimal text, or its hex past Python's int-to-decimal limit (``str()`` raises there; 0x... reads back)."""
+    try:
+        return str(value)
+    except ValueError:
+        return hex(value)
+
+
+_DECIMAL_BITS = 13_000  # below Python's default int_max_str_digits (4,300 digits, 14,284 bits)
 _OP_HASHES: dict[str, int] = {}  # an op's stable hash, times the key multiplier: computed once per op
 
 
@@ -490,7 +514,7 @@ def make(op: str, args: tuple[Node, ...] = (), value: object = None) -> Node:
     if k is None:
         k = _OP_HASHES[op] = (_stable_hash(op) * 1000003) & _MASK
     if value is not None:
-        k = (k ^ _stable_hash(repr(value))) & _MASK  # every key fits 61 bits (graph_hash reads them as uint64)
+        k = (k ^ _stable_hash(_value_text(value))) & _MASK  # every key fits 61 bits (graph_hash reads them as uint64)
     for a in args:  # xor, then multiply: the other order is an involution (f(f(x)) and x, f(g(x)) and g(f(x)) tied)
         k = ((k ^ a.key) * 1000003) & _MASK
     node = _NEW(Node)

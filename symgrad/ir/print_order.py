@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .node import Node, Number, float_value
+from .node import Node, Number, float_value, integer_text
 from .ops import OPS
 
 Key = tuple
@@ -92,7 +92,12 @@ def _core(base: Node, keys: dict[Node, Key]) -> tuple:
     """The class and operands part of a power's key for ``base`` (an atom keys by its text, as sympy's)."""
     key = keys[base]
     if base.op == "const":
-        return (_NUMBER, (1, (str(base.value),)))
+        v = base.value
+        if isinstance(v, Fraction):
+            text = f"{integer_text(v.numerator)}/{integer_text(v.denominator)}"
+        else:
+            text = integer_text(v) if isinstance(v, int) else repr(v)
+        return (_NUMBER, (1, (text,)))
     return key[:2]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from .node import Node, Number, toposort
+from .node import Node, Number, integer_text, toposort
 from .ops import COMPARISONS, OPS
 from .print_order import Key, ordered_factors, ordered_terms, sort_key, symbol_key
 
@@ -19,12 +19,12 @@ _ATOM, _POW, _MUL, _NEG, _ADD, _CMP = 100, 60, 50, 45, 40, 30
 
 
 def format_number(value: Number) -> str:
-    """Shortest text that reads back as the same number."""
+    """Shortest text that reads back as the same number (an int past Python's decimal limit in hex)."""
     if isinstance(value, Fraction):
-        return f"{value.numerator}/{value.denominator}"
+        return f"{integer_text(value.numerator)}/{integer_text(value.denominator)}"
     if isinstance(value, float):
         return repr(value)
-    return str(value)
+    return integer_text(value)
 
 
 def _number_prec(value: Number) -> int:
@@ -61,8 +61,8 @@ def _mul_text(coeff: Number, factors: list[Node], memo: dict, keys: dict[Node, K
         sign, coeff = "-", -coeff
     if isinstance(coeff, Fraction):
         if coeff.numerator != 1 or not num:
-            num.insert(0, str(coeff.numerator))
-        den.insert(0, str(coeff.denominator))
+            num.insert(0, integer_text(coeff.numerator))
+        den.insert(0, integer_text(coeff.denominator))
     elif coeff != 1 or not num:
         num.insert(0, format_number(coeff))
     text = "*".join(num)

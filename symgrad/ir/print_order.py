@@ -61,6 +61,36 @@ def _exp_key(arg: Key) -> Key:
     return ((4, 10, "exp"), (1, (arg,)), _ONE, 1)
 
 
+class SortKeys(dict):
+    """Node -> sort key, as the printer computes them in topological order, with each key's depth beside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth: dict[Node, int] = {}
+
+    def add(self, node: Node, terms: list[Node] | None = None) -> None:
+        """Key ``node`` (its operands keyed already; a sum's ordered ``terms`` if known).
+
+        A key nests its operands' keys, so its depth is the expression's: past
+        :data:`MAX_DEPTH` levels it is cut to the node's class and hash (Python
+        compares nested tuples recursively, and a 3,000-deep ``sin(sin(...))`` would
+        exceed the recursion limit; no reader orders terms by their 30th level).
+        """
+        key = sort_key(node, self, terms)
+        depth = 1 + max((self.depth[a] for a in node.args), default=0)
+        if depth > MAX_DEPTH:
+            key, depth = (key[0], (0, (node.key,)), _ONE, 1), 1
+        self[node], self.depth[node] = key, depth
+
+    def bind(self, node: Node, name: str) -> None:
+        """``node`` now prints as the symbol ``name`` (a let-binding): its users order it as that symbol."""
+        self[node], self.depth[node] = symbol_key(name), 1
+
+
+MAX_DEPTH = 30
+"""Deepest nesting of a sort key, in expression levels."""
+
+
 def sort_key(node: Node, keys: dict[Node, Key], terms: list[Node] | None = None) -> Key:
     """sympy's ``default_sort_key`` of ``node``, its operands' keys in ``keys`` (a sum's ordered ``terms`` if known)."""
     op = node.op
@@ -129,63 +159,81 @@ def ordered_terms(node: Node, keys: dict[Node, Key]) -> list[Node]:
         ):
             return [number, other]
     described = [_monomial(t, keys) for t in terms]
-    gens = sorted({g for _, powers in described for g in powers})
-    index = {g: i for i, g in enumerate(gens)}
+    bases: dict[object, Key] = {}  # a base's identity (a node, or what a virtual base is made of) -> its key
+    for _, powers in described:
+        for ident, (key, _) in powers.items():
+            bases[ident] = key
+    index = {ident: i for i, ident in enumerate(sorted(bases, key=bases.__getitem__))}
 
     def term_key(i: int) -> tuple:
         coeff, powers = described[i]
-        monom = [0] * len(gens)
-        for g, e in powers.items():
-            monom[index[g]] = -e
+        monom = [0] * len(index)
+        for ident, (_, e) in powers.items():
+            monom[index[ident]] = -e
         return tuple(monom), (), ((False, 0.0), (coeff, 0.0))
 
     return [terms[i] for i in sorted(range(len(terms)), key=term_key)]
 
 
-def _monomial(term: Node, keys: dict[Node, Key]) -> tuple[float, dict[Key, Number]]:
-    """A term's number (named constants multiplied in) and its powers: base key -> exponent (``Expr.as_terms``)."""
+Power = tuple  # (the base's key, the integer exponent)
+
+
+def _monomial(term: Node, keys: dict[Node, Key]) -> tuple[float, dict[object, Power]]:
+    """A term's number (named constants multiplied in) and its powers by base (``Expr.as_terms``).
+
+    Bases are told apart by identity, not by their keys: a key hashes by walking its
+    whole nested tuple, which for a shared graph is the size of its text.
+    """
     if term.op == "const":
         return float_value(term.value), {}
     coeff: float = 1.0
     factors = term.args if term.op == "mul" else (term,)
-    powers: dict[Key, Number] = {}
+    powers: dict[object, Power] = {}
     for f in factors:
         if _is_number(f):
             coeff *= _number_value(f)
             continue
-        base, e = _decomposed(f, keys)
-        powers[base] = e
+        ident, key, e = _decomposed(f, keys)
+        powers[ident] = (key, e)
     return coeff, powers
 
 
-def _decomposed(factor: Node, keys: dict[Node, Key]) -> tuple[Key, Number]:
-    """sympy's ``decompose_power``: the factor as base**e, e an integer where the exponent's number allows."""
+def _core_ident(node: Node) -> tuple:
+    """What ``node`` is without its number (``2*x`` and ``x`` give ``(x,)``): a virtual base's identity."""
+    if node.op == "mul" and node.args[0].op == "const":
+        return node.args[1:]
+    return (node,)
+
+
+def _decomposed(factor: Node, keys: dict[Node, Key]) -> tuple[object, Key, Number]:
+    """sympy's ``decompose_power``: the factor as base**e (identity, key, e), e an integer where the exponent allows."""
     if factor.op == "exp":
-        return _exp_decomposed(keys[factor.args[0]], 1)
+        return _exp_decomposed(factor.args[0], keys, 1)
     if factor.op != "pow":
-        return keys[factor], 1
+        return factor, keys[factor], 1
     base, expo = factor.args
     if base.op == "exp" and expo.op == "const":
-        return _exp_decomposed(keys[base.args[0]], expo.value)
+        return _exp_decomposed(base.args[0], keys, expo.value)
     core = _core(base, keys)
     if expo.op == "const":
         e = expo.value
         if e.__class__ is int:
-            return keys[base], e
-        if isinstance(e, Fraction):
-            return (*core, number_key(Fraction(1, e.denominator)), 1), e.numerator
-        return keys[factor], 1
+            return base, keys[base], e
+        if isinstance(e, Fraction):  # x**(3/2) is sqrt(x)**3
+            return ("root", base, e.denominator), (*core, number_key(Fraction(1, e.denominator)), 1), e.numerator
+        return factor, keys[factor], 1
     k = keys[expo][3]
-    if isinstance(k, (int, Fraction)) and k != 1:  # x**(2*y) is (x**y)**2, x**(-y) is (x**y)**-1
+    if isinstance(k, (int, Fraction)):  # x**(2*y) is (x**y)**2, x**(-y) is (x**y)**-1
         p = -1 if k == -1 else Fraction(k).numerator
-        return (*core, _scaled(keys[expo], Fraction(1, p)), 1), p
-    return keys[factor], 1
+        return ("pow", base, _core_ident(expo), k / p), (*core, _scaled(keys[expo], Fraction(1, p)), 1), p
+    return factor, keys[factor], 1
 
 
-def _exp_decomposed(arg: Key, scale: Number) -> tuple[Key, Number]:
+def _exp_decomposed(arg: Node, keys: dict[Node, Key], scale: Number) -> tuple[object, Key, Number]:
     """exp(scale*arg) as exp(t)**p (``exp(-x)`` is ``exp(x)**-1``, ``exp(2*x)`` ``exp(x)**2``)."""
-    k = arg[3] * scale
+    key = keys[arg]
+    k = key[3] * scale
+    p = 1
     if isinstance(k, (int, Fraction)) and k != 1:
         p = -1 if k == -1 else Fraction(k).numerator
-        return _exp_key(_scaled(arg, Fraction(1, p) * scale)), p
-    return _exp_key(_scaled(arg, scale)), 1
+    return ("exp", _core_ident(arg), k / p), _exp_key(_scaled(key, Fraction(1, p) * scale)), p

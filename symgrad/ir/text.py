@@ -13,7 +13,7 @@ from fractions import Fraction
 
 from .node import Node, Number, integer_text, toposort
 from .ops import COMPARISONS, OPS
-from .print_order import Key, ordered_factors, ordered_terms, sort_key, symbol_key
+from .print_order import Key, SortKeys, ordered_factors, ordered_terms
 
 _ATOM, _POW, _MUL, _NEG, _ADD, _CMP = 100, 60, 50, 45, 40, 30
 
@@ -113,10 +113,10 @@ def _pow_text(node: Node, memo: dict, keys: dict[Node, Key]) -> tuple[str, int]:
     return f"{_wrap(memo[base], _POW + 1)}**{_wrap(memo[expo], _POW + 1)}", _POW
 
 
-def _node_text(node: Node, memo: dict, keys: dict[Node, Key]) -> tuple[str, int]:
+def _node_text(node: Node, memo: dict, keys: SortKeys) -> tuple[str, int]:
     """The text of ``node`` (its operands' texts in ``memo``), and its sort key into ``keys``."""
     terms = ordered_terms(node, keys) if node.op == "add" else None
-    keys[node] = sort_key(node, keys, terms)
+    keys.add(node, terms)
     if node.op == "const":
         return format_number(node.value), _number_prec(node.value)
     if node.op == "sym":
@@ -187,7 +187,7 @@ def to_text(node: Node) -> str:
             if n.args[0].args:
                 bound.add(n.args[0])
     memo: dict[Node, tuple[str, int]] = {}
-    keys: dict[Node, Key] = {}
+    keys = SortKeys()
     lines: list[str] = []
     names = _names(order) if bound else None
     for n in order:
@@ -196,7 +196,7 @@ def to_text(node: Node) -> str:
             name = next(names)
             lines.append(f"{name} = {_bare(n, memo[n][0])}")
             memo[n] = _Name((name, _ATOM))
-            keys[n] = symbol_key(name)  # its users order it as the symbol it now reads as
+            keys.bind(n, name)
     return "\n".join([*lines, _bare(node, memo[node][0])])
 
 

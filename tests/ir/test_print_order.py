@@ -100,3 +100,15 @@ def test_random_sums_of_products_print_as_sympy(terms):
     ours = _build(terms, *X[:3], sg)
     theirs = _build(terms, *S[:3], sp)
     assert str(ours) == str(theirs)
+
+
+def test_deep_expressions_print_without_recursion():
+    """Sort keys nest like the expression: two 3,000-deep chains compared level by level hit the recursion limit."""
+    x, y = X[:2]
+    a, b = x, y
+    for _ in range(3000):
+        a, b = sg.sin(a), sg.sin(b)
+    for e in (a * b, a + b + x, sg.diff(a * b, x)):
+        text = str(e)
+        assert text.count("sin(") >= 3000
+    assert str(sg.sin(sg.sin(x)) * sg.sin(sg.sin(y))) == "sin(sin(x))*sin(sin(y))"

@@ -167,12 +167,24 @@ def ordered_terms(node: Node, keys: dict[Node, Key]) -> list[Node]:
 
     def term_key(i: int) -> tuple:
         coeff, powers = described[i]
-        monom = [0] * len(index)
-        for ident, (_, e) in powers.items():
-            monom[index[ident]] = -e
-        return tuple(monom), (), ((False, 0.0), (coeff, 0.0))
+        return (
+            _lex_key(sorted((index[ident], -e) for ident, (_, e) in powers.items())),
+            (),
+            ((False, 0.0), (coeff, 0.0)),
+        )
 
     return [terms[i] for i in sorted(range(len(terms)), key=term_key)]
+
+
+def _lex_key(entries: list[tuple[int, Number]]) -> tuple:
+    """A key ordering sparse vectors (sorted ``(index, value)`` entries, values not 0) as their dense forms compare.
+
+    sympy compares dense exponent vectors, one entry per base of the sum: a sum of n
+    terms in n bases would cost n**2.  At the first entry two sparse vectors differ
+    in, the one with a negative value at the lower index is smaller (the other has 0
+    there), one with a positive value larger; the end reads as 0.
+    """
+    return (*((0, i, v) if v < 0 else (2, -i, v) for i, v in entries), (1,))
 
 
 Power = tuple  # (the base's key, the integer exponent)

@@ -112,3 +112,15 @@ def test_deep_expressions_print_without_recursion():
         text = str(e)
         assert text.count("sin(") >= 3000
     assert str(sg.sin(sg.sin(x)) * sg.sin(sg.sin(y))) == "sin(sin(x))*sin(sin(y))"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(-3, 3), min_size=6, max_size=6), min_size=2, max_size=8))
+def test_sparse_monomial_keys_order_as_dense_vectors(vectors):
+    """A sum orders its terms by exponent vectors over its bases; the sparse key must sort as the dense vectors."""
+    from symgrad.ir.print_order import _lex_key
+
+    def sparse(v):
+        return _lex_key([(i, e) for i, e in enumerate(v) if e != 0])
+
+    assert sorted(vectors, key=sparse) == sorted(vectors)

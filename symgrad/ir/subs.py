@@ -5,12 +5,14 @@ y), (y, 2)])`` is 4); a dict or set is first put in sympy's order (larger keys
 first, then by name); ``simultaneous=True`` replaces all keys at once.  Keys are
 matched structurally (hash-consing makes that an identity test): a symbol, its
 name, an array symbol (paired element by element with an array value), or any
-subexpression.  Every rebuilt node goes through the simplifying builders.
+subexpression; a sum or product key also inside larger sums and products, as
+sympy matches them.  Every rebuilt node goes through the simplifying builders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 
 import numpy as np
 
@@ -112,5 +114,109 @@ def _value(new, old) -> Node:
 
 
 def replace(roots: Sequence[Node], mapping: dict[Node, Node]) -> list[Node]:
-    """The roots with each node of ``mapping`` replaced (sharing kept, rebuilt by the builders)."""
-    return B.rewrite(roots, lambda node, new: mapping.get(node))
+    """The roots with each node of ``mapping`` replaced (sharing kept, rebuilt by the builders).
+
+    A key found as a node is replaced whole; a sum or product key also inside
+    larger sums and products, as sympy's ``subs`` matches algebraically:
+    ``(a + b + c).subs(a + b, d)`` is ``c + d``, ``(x*y*z).subs(x*y, 2)`` is
+    ``2*z``, ``(x**4).subs(x**2, y)`` is ``y**2``.
+    """
+    sums = [(_sum_pattern(k), v) for k, v in mapping.items() if k.op == "add"]
+    products = [(_factors(k), v) for k, v in mapping.items() if k.op in ("mul", "pow")]
+
+    def replacement(node: Node, new: dict[Node, Node]) -> Node | None:
+        hit = mapping.get(node)
+        if hit is not None:
+            return hit
+        if node.op == "add":
+            return next((r for k, v in sums if (r := _in_sum(node, k, v, new)) is not None), None)
+        if node.op in ("mul", "pow"):
+            return next((r for k, v in products if (r := _in_product(node, k, v, new)) is not None), None)
+        return None
+
+    return B.rewrite(roots, replacement if sums or products else lambda node, new: mapping.get(node))
+
+
+def _split_sum(node: Node) -> tuple[object, frozenset[Node]]:
+    """A sum as its number and its other terms."""
+    if node.args[0].op == "const":
+        return node.args[0].value, frozenset(node.args[1:])
+    return 0, frozenset(node.args)
+
+
+def _sum_pattern(old: Node) -> tuple[object, frozenset[Node], frozenset[Node]]:
+    """A sum key as its number, its other terms, and those terms negated."""
+    c_old, pattern = _split_sum(old)
+    return c_old, pattern, frozenset(B.mul(-1, t) for t in pattern)
+
+
+def _in_sum(node: Node, old: tuple, value: Node, new: dict[Node, Node]) -> Node | None:
+    """``node`` (a sum) with the sum ``old`` replaced where its terms are among node's, as sympy's Add._eval_subs.
+
+    The terms must match exactly (``2*a + 2*b`` does not hold ``a + b``), or all
+    negated (``-b - c`` in ``a + b + c + d`` gives ``a + d - x``); the numbers are
+    then moved across when both are exact, or must be equal.
+    """
+    c_self, terms = _split_sum(node)
+    c_old, pattern, negated = old
+    exact = isinstance(c_self, (int, Fraction)) and isinstance(c_old, (int, Fraction))
+    if not exact and c_self != c_old:
+        return None
+    for sign, wanted in ((1, pattern), (-1, negated)):
+        if wanted == terms and exact:
+            return B.add(B.mul(sign, value), c_self, -sign * c_old)
+        if len(wanted) < len(terms) and wanted < terms:
+            rest = [new[t] for t in node.args if t in terms - wanted]
+            return B.add(B.mul(sign, value), c_self, -sign * c_old, *rest)
+    return None
+
+
+def _factors(node: Node) -> tuple[object, dict[Node, object]]:
+    """A product (or power) as its number and its factors' bases -> exponents."""
+    coeff, factors = (
+        (node.args[0].value, node.args[1:]) if node.op == "mul" and node.args[0].op == "const" else (1, None)
+    )
+    if factors is None:
+        factors = node.args if node.op == "mul" else (node,)
+    powers: dict[Node, object] = {}
+    for f in factors:
+        if f.op == "pow" and f.args[1].op == "const":
+            powers[f.args[0]] = f.args[1].value
+        else:
+            powers[f] = 1
+    return coeff, powers
+
+
+def _in_product(node: Node, old: tuple, value: Node, new: dict[Node, Node]) -> Node | None:
+    """``node`` with the product or power ``old`` taken out as many times as it goes in, as sympy's Mul/Pow subs.
+
+    Each of old's bases must be in node with an exponent that is a whole positive
+    multiple of old's (``x**2*y`` holds ``x*y`` once: ``x*z``; ``x**3`` does not hold
+    ``x**2``; ``x**-2`` holds it -1 times: ``1/y``); old's number must be 1 or node's.
+    """
+    c_self, powers = _factors(node)
+    c_old, pattern = old
+    if c_old != 1 and c_old != c_self:
+        return None
+    times = None
+    for base, e in pattern.items():
+        have = powers.get(base)
+        ratio = _whole_ratio(have, e)
+        if ratio is None or (len(pattern) > 1 and ratio < 1):
+            return None
+        times = ratio if times is None else min(times, ratio)
+    if not times:
+        return None
+    rest = [B.pow(new[b], B.add(powers[b], B.mul(-times, pattern[b]))) for b in pattern]
+    rest += [B.pow(new[b], e) for b, e in powers.items() if b not in pattern]
+    return B.mul(c_self if c_old == 1 else 1, B.pow(value, times), *rest)
+
+
+def _whole_ratio(have, want) -> int | None:
+    """``have / want`` where it is a whole number (exponents that are numbers), else None."""
+    if have is None or isinstance(have, Node) or isinstance(want, Node) or not isinstance(have, (int, Fraction)):
+        return None
+    if not isinstance(want, (int, Fraction)) or want == 0:
+        return None
+    ratio = Fraction(have) / Fraction(want)
+    return int(ratio) if ratio.denominator == 1 else None

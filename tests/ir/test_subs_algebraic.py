@@ -1,0 +1,48 @@
+"""``subs`` of a sum or product inside larger sums and products, as sympy's algebraic ``subs``."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+import symgrad as sg
+
+OURS = sg.symbols("a b c d x y z w")
+THEIRS = sp.symbols("a b c d x y z w")
+
+# (expression, old, new), each built with m (symgrad or sympy)
+CASES = [
+    lambda a, b, c, d, x, y, z, w, m: (a + b + c, a + b, d),  # c + d
+    lambda a, b, c, d, x, y, z, w, m: (a + b + c + d, -b - c, x),  # a + d - x
+    lambda a, b, c, d, x, y, z, w, m: (a + 2, a + 3, y),  # y - 1
+    lambda a, b, c, d, x, y, z, w, m: (a + 2, -a - 3, y),  # -y - 1
+    lambda a, b, c, d, x, y, z, w, m: (m.sin(x + y) + x + y, x + y, z),  # z + sin(z)
+    lambda a, b, c, d, x, y, z, w, m: (x * y * z, x * y, 2),  # 2*z
+    lambda a, b, c, d, x, y, z, w, m: (2 * x * y * z, x * y, w),
+    lambda a, b, c, d, x, y, z, w, m: (x * y * z, 2 * x * y, w),  # unchanged: old's number is not node's
+    lambda a, b, c, d, x, y, z, w, m: (x**2 * y, x * y, z),  # x*z
+    lambda a, b, c, d, x, y, z, w, m: (x**4, x**2, y),  # y**2
+    lambda a, b, c, d, x, y, z, w, m: (x**3, x**2, y),  # unchanged
+    lambda a, b, c, d, x, y, z, w, m: (x**-2, x**2, y),  # 1/y
+    lambda a, b, c, d, x, y, z, w, m: (2 * a + 2 * b + c, a + b, d),  # unchanged: terms match exactly or not at all
+    lambda a, b, c, d, x, y, z, w, m: ((a + b) ** 2 + a + b, a + b, d),  # d**2 + d
+    lambda a, b, c, d, x, y, z, w, m: ((x * y) ** 2 * z, x * y, w),  # w**2*z
+    lambda a, b, c, d, x, y, z, w, m: (3 * x * y, 3 * x, w),
+    lambda a, b, c, d, x, y, z, w, m: (a + 2 * b + c, a + 2 * b, d),
+    lambda a, b, c, d, x, y, z, w, m: (x + y, -x - y, z),  # -z
+    lambda a, b, c, d, x, y, z, w, m: (m.exp(x * y * z) + x * y, x * y, w),
+]
+
+
+def test_sums_and_products_are_replaced_where_sympy_replaces_them():
+    for case in CASES:
+        e, old, new = case(*OURS, sg)
+        e_sp, old_sp, new_sp = case(*THEIRS, sp)
+        assert str(e.subs(old, new)) == str(e_sp.subs(old_sp, new_sp))
+
+
+def test_values_agree_after_an_algebraic_substitution():
+    a, b, c, d, x, y, z, w = OURS
+    e = (a + b + c) * sg.exp(a + b) + x**2 * y
+    out = e.subs({a + b: d, x * y: w})
+    f = sg.lambdify([c, d, x, w], out)
+    assert abs(f(0.5, 0.25, 2.0, 3.0) - ((0.5 + 0.25) * 2.718281828459045**0.25 + 2.0 * 3.0)) < 1e-12

@@ -16,6 +16,7 @@ keywords and flattens pytrees, only when a call has them):
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
@@ -260,34 +261,48 @@ class Compiled:
             )
 
     def _substitute(self, args):
-        """Called on symbolic values (inside another trace): compose the graphs."""
-        mapping: dict[Node, object] = {}
-        for spec, value in zip(self.program.args, args):
-            arr = np.asarray(value, dtype=object)
-            if arr.shape != spec.shape:
-                raise ShapeError(f"argument {spec.name!r} has declared shape {spec.shape}, got a symbolic {arr.shape}")
-            mapping.update(zip(spec.symbols, arr.reshape(-1)))
-        new = substitute(self._exprs, mapping)
-        return map_plan(self._plan, lambda shape, start: as_value(new[start : start + math.prod(shape)], shape))
+        """Called on symbolic values (inside another trace): compose the graphs, once per point of the batch.
+
+        The arguments are shaped as on a numeric call (:meth:`_batch`), so ``g(x)`` of a
+        compiled scalar function on a symbolic vector is elementwise, as ``g(np.ones(3))``
+        is, and each output leaf comes back as ``batch + out_shape`` in the same structure.
+        """
+        values = [np.asarray(value, dtype=object) for value in args]
+        batch = self._batch([v.shape for v in values], "a symbolic array")
+        n = math.prod(batch)
+        points = [np.broadcast_to(v, batch + a.shape).reshape(n, len(a.symbols)) for a, v in zip(self.args, values)]
+        slots = np.empty((n, len(self._exprs)), dtype=object)
+        for k in range(n):
+            elements = itertools.chain.from_iterable(p[k] for p in points)
+            slots[k] = substitute(self._exprs, dict(zip(self._inputs, elements)))
+        return map_plan(
+            self._plan,
+            lambda shape, start: as_value(slots[:, start : start + math.prod(shape)].reshape(-1), batch + shape),
+        )
 
     def _prepare(self, args, xp=np) -> tuple[list[np.ndarray], tuple[int, ...]]:
-        arrays = []
+        arrays = [_as_array(value, spec.name, self._np_dtype, xp) for spec, value in zip(self.program.args, args)]
+        return arrays, self._batch([arr.shape for arr in arrays], "an array")
+
+    def _batch(self, shapes: list[tuple[int, ...]], what: str) -> tuple[int, ...]:
+        """The batch of arguments of these shapes: each ``batch + arg_shape``, the batches broadcasting like numpy.
+
+        The one rule of both call paths, numeric arrays and symbolic ones, so
+        composing a compiled function inside a trace takes what calling it takes.
+        """
         batches = []
-        for spec, value in zip(self.program.args, args):
-            arr = _as_array(value, spec.name, self._np_dtype, xp)
+        for spec, shape in zip(self.program.args, shapes):
             nd = len(spec.shape)
-            if arr.shape[arr.ndim - nd :] != spec.shape or arr.ndim < nd:
+            if len(shape) < nd or shape[len(shape) - nd :] != spec.shape:
                 raise ShapeError(
-                    f"argument {spec.name!r} must have shape batch + {spec.shape}, got an array of shape {arr.shape}"
+                    f"argument {spec.name!r} must have shape batch + {spec.shape}, got {what} of shape {shape}"
                 )
-            arrays.append(arr)
-            batches.append(arr.shape[: arr.ndim - nd])
+            batches.append(shape[: len(shape) - nd])
         try:
-            batch = np.broadcast_shapes(*batches)
+            return np.broadcast_shapes(*batches)
         except ValueError:
             detail = ", ".join(f"{s.name}: {b}" for s, b in zip(self.program.args, batches))
             raise ShapeError(f"the batch shapes of the arguments do not broadcast ({detail})") from None
-        return arrays, batch
 
     def _columns(self, arrays: list, batch: tuple[int, ...], xp) -> list:
         """One 1-D column (length n, possibly a strided view: no copy) or 0-d scalar per input symbol."""

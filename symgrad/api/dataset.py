@@ -245,6 +245,21 @@ class DatasetCompiled(Compiled):
             totals = self.partial(leaves, n).total()
         return self._finish(totals, n)
 
+    def _substitute(self, args):
+        """One sample's value: inside another trace every argument takes its declared shape exactly.
+
+        A batch there would be ambiguous (samples to reduce, or points to map), and
+        the numeric call broadcasts neither, so it is refused rather than guessed.
+        """
+        for arg, value in zip(self.program.args, args):
+            shape = np.asarray(value, dtype=object).shape
+            if shape != arg.shape:
+                raise ShapeError(
+                    f"argument {arg.name!r} of a function over a dataset called inside another trace takes one "
+                    f"sample, its declared shape {arg.shape}, got a symbolic array of shape {shape}"
+                )
+        return super()._substitute(args)
+
     def partial(self, leaves: list, n: int, threads: int | None = None) -> Partial:
         """The compensated sums of every output slot over ``n`` samples of ``leaves`` (checked leaf values)."""
         chunk_sums = self._fused_sums(leaves) if self._fused else self._block_sums(leaves)

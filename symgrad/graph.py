@@ -275,6 +275,8 @@ def _named_leaves(outputs, name: str, out: list[tuple[str, Node]]) -> None:
     if isinstance(outputs, (tuple, list)):
         for i, o in enumerate(outputs):
             _named_leaves(o, f"{name}[{i}]", out)
+    elif outputs is None:  # a traced None: no leaves, nothing to draw
+        return
     elif isinstance(outputs, np.ndarray) and outputs.shape != ():
         for idx in np.ndindex(*outputs.shape):
             out.append((f"{name}[{', '.join(map(str, idx))}]", outputs[idx]))

@@ -221,7 +221,7 @@ def compile(
         if inputs is not None:
             raise InputError("inputs= is for expressions; a function's arguments come from its signature")
         return transforms.compile_function(outputs, shapes, backend, dtype, data, reduce, **options)
-    symbolic = symbolic_outputs(outputs)
+    symbolic = symbolic_outputs(outputs, none=True)  # outputs as a pytree: None given back as None, as JAX
     if isinstance(symbolic, list):
         symbolic = tuple(symbolic)
     if inputs is None:

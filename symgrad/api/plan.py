@@ -23,7 +23,7 @@ def flatten(outputs) -> tuple[tuple, list[Node], SlotTable]:
     """A plan to rebuild ``outputs`` from flat slots, the slot nodes and their :class:`SlotTable`.
 
     A container's plan is ``(dict | list | tuple, keys, children)``, a leaf's
-    ``("leaf", shape, first slot)``.  An output array is taken whole
+    ``("leaf", shape, first slot)``, None's ``(NoneType, None, [])`` (no slots).  An output array is taken whole
     (``tolist``: its list is the slots when it is the only leaf), and the slots
     are numbered once, by the table; numbers, and anything else standing for a
     node, are made nodes only when the table's distinct values show one (a dense
@@ -56,6 +56,8 @@ def _hashes_as_value(node: Node) -> bool:
 
 def _plan(outputs, pieces: list[list], count: list[int]):
     """The plan of ``outputs``, their slots appended to ``pieces`` (``count``: the slots so far)."""
+    if outputs is None:  # no leaves, as in JAX: rebuilt as None (sequence_of)
+        return (type(None), None, [])
     if isinstance(outputs, dict):
         return (dict, tuple(outputs), [_plan(o, pieces, count) for o in outputs.values()])
     if isinstance(outputs, (tuple, list)):
@@ -80,6 +82,8 @@ def results_format(plan) -> str:
             return f"{{{start}}}"
         items = ", ".join(f"{{{start + i}}}" for i in range(math.prod(shape)))
         return f"np.array([{items}], dtype=np.float64).reshape({shape!r})"
+    if kind is type(None):
+        return "None"
     parts = [results_format(p) for p in plan[2]]
     if kind is dict:  # keys are str/int literals here (_literal_keys); braces doubled for str.format
         items = ", ".join(f"{repr(k).replace('{', '{{').replace('}', '}}')}: {v}" for k, v in zip(plan[1], parts))
@@ -94,7 +98,7 @@ def literal_keys(plan) -> bool:
         return True
     if plan[0] is dict and any(type(k) not in (str, int) for k in plan[1]):
         return False
-    if plan[0] not in (dict, list, tuple):  # a namedtuple: its class is not in the scalar path's namespace
+    if plan[0] not in (dict, list, tuple, type(None)):  # a namedtuple: its class is not in the scalar path's namespace
         return False
     return all(literal_keys(p) for p in plan[2])
 
@@ -117,6 +121,8 @@ def plain_floats(result):
 
 def flat_values(result) -> list:
     """A call's result as a flat list in slot order (the order :func:`flatten` numbered them)."""
+    if result is None:
+        return []
     if isinstance(result, dict):
         return [v for r in result.values() for v in flat_values(r)]
     if isinstance(result, (tuple, list)):
@@ -125,6 +131,8 @@ def flat_values(result) -> list:
 
 
 def rebuild(index_plan, finish):
+    if index_plan is None:
+        return None
     if isinstance(index_plan, int):
         return finish(index_plan)
     if isinstance(index_plan, dict):

@@ -192,8 +192,9 @@ def compile_function(
 
 
 def _scalar_output(out, what: str) -> Node:
-    if isinstance(out, (tuple, list, dict)):
-        raise DiffError(f"{what} needs a function with one scalar output; this one returns a {type(out).__name__}")
+    if out is None or isinstance(out, (tuple, list, dict)):
+        got = "None" if out is None else f"a {type(out).__name__}"
+        raise DiffError(f"{what} needs a function with one scalar output; this one returns {got}")
     arr = np.asarray(out, dtype=object)
     if arr.shape != ():
         raise DiffError(

@@ -61,8 +61,9 @@ def _function_subject(f, at, shapes, name: str | None) -> Subject:
         params = _parameters(f)
         shapes = {k: v for k, v in shapes.items() if k in params} or None
     program = program_of(f, shapes)
-    if isinstance(program.outputs, (tuple, list)):
-        raise InputError(f"check needs a function with one output; this one returns a {type(program.outputs).__name__}")
+    if program.outputs is None or isinstance(program.outputs, (tuple, list)):
+        got = "None" if program.outputs is None else f"a {type(program.outputs).__name__}"
+        raise InputError(f"check needs a function with one output; this one returns {got}")
     args = {a.name: a.value for a in program.args}
     fname = name or getattr(f, "__name__", "f")
     return Subject("f" if fname == "<lambda>" else fname, program.outputs, args, f)

@@ -90,12 +90,19 @@ class Program:
         return Program(self.args, outputs, self.params)
 
 
-def symbolic_outputs(out):
-    """Outputs as nodes, object arrays of nodes, and dicts/tuples/lists of those (numbers become constants)."""
+def symbolic_outputs(out, none: bool = False):
+    """Outputs as nodes, object arrays of nodes, and dicts/tuples/lists of those (numbers become constants).
+
+    ``none``: None stays None, a pytree node with no leaves, as JAX takes a
+    function's outputs (``(loss, None)``); an expression to differentiate or
+    draw has no such node, so there it is refused.
+    """
+    if none and out is None:
+        return None
     if isinstance(out, dict):
-        return {k: symbolic_outputs(v) for k, v in out.items()}
+        return {k: symbolic_outputs(v, none) for k, v in out.items()}
     if isinstance(out, (tuple, list)):
-        return sequence_of(container_kind(out), [symbolic_outputs(o) for o in out])
+        return sequence_of(container_kind(out), [symbolic_outputs(o, none) for o in out])
     if isinstance(out, np.ndarray):
         return _output_array(out)
     return _output_node(out)

@@ -4,7 +4,8 @@ Code generation only knows flat arguments (one array symbol per leaf), so a
 pytree argument is flattened into its leaves when traced and when called, and
 derivatives and outputs are rebuilt in the argument's (or the output's)
 structure.  Only dicts, lists and tuples are containers (a namedtuple is one, rebuilt
-as its own class, as in JAX); everything else is a leaf.  Dicts keep their key order (JAX sorts keys; matching here is by key, so
+as its own class, as in JAX), and None is a node with no leaves (an output or aux of
+None comes back as None, as in JAX); everything else is a leaf.  Dicts keep their key order (JAX sorts keys; matching here is by key, so
 the order a caller writes a dict in never matters).
 """
 
@@ -40,6 +41,8 @@ class Tree:
 
 
 LEAF = Tree()
+NONE = Tree(type(None))
+"""None: a node with no leaves, as JAX takes it (so ``(loss, None)`` is an output with one leaf)."""
 
 
 def flatten(value, is_leaf: Callable[[object], bool] | None = None) -> tuple[list, Tree]:
@@ -49,7 +52,12 @@ def flatten(value, is_leaf: Callable[[object], bool] | None = None) -> tuple[lis
 
 
 def _flatten(value, leaves: list, is_leaf) -> Tree:
-    if (is_leaf is not None and is_leaf(value)) or not isinstance(value, _CONTAINERS):
+    if is_leaf is not None and is_leaf(value):
+        leaves.append(value)
+        return LEAF
+    if value is None:
+        return NONE
+    if not isinstance(value, _CONTAINERS):
         leaves.append(value)
         return LEAF
     if isinstance(value, dict):
@@ -60,7 +68,9 @@ def _flatten(value, leaves: list, is_leaf) -> Tree:
 
 
 def container_kind(value) -> type:
-    """The kind of a container: dict, list, tuple, or a namedtuple's own class (rebuilt as itself)."""
+    """The kind of a container: dict, list, tuple, a namedtuple's own class (rebuilt as itself), or None's type."""
+    if value is None:
+        return type(None)
     if isinstance(value, dict):
         return dict
     if isinstance(value, list):
@@ -69,7 +79,12 @@ def container_kind(value) -> type:
 
 
 def sequence_of(kind: type, items):
-    """A list, tuple or namedtuple of kind ``kind`` holding ``items`` (a namedtuple takes them as its fields)."""
+    """A list, tuple or namedtuple of kind ``kind`` holding ``items`` (a namedtuple takes them as its fields).
+
+    None's kind holds no items and is rebuilt as None, so every structure rebuilds through here.
+    """
+    if kind is type(None):
+        return None
     return kind(*items) if hasattr(kind, "_fields") else kind(items)
 
 
@@ -109,6 +124,10 @@ def leaves_as(tree: Tree, value) -> list | None:
             if not isinstance(v, Mapping) or set(v) != set(node.keys) or len(v) != len(node.keys):
                 return None
             items = [v[k] for k in node.keys]
+        elif node.kind is type(None):
+            if v is not None:
+                return None
+            items = []
         else:
             if not isinstance(v, (list, tuple)) or len(v) != len(node.keys):
                 return None
@@ -184,6 +203,8 @@ def describe(tree: Tree, leaf_texts: list[str]) -> str:
             return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(node.keys, parts)) + "}"
         if node.kind is list:
             return "[" + ", ".join(parts) + "]"
+        if node.kind is type(None):
+            return "None"
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
     return text(tree)

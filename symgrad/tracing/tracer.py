@@ -183,7 +183,7 @@ def trace(fn: Callable, shapes: Shapes = None, nargs: int | None = None) -> Prog
     args, params = make_params(names, _normalize_shapes(shapes, names))
     program = Program(args, None, params)
     outputs = _call_traced(fn, [program.value(i) for i in range(len(params))], args)
-    return program.with_outputs(symbolic_outputs(outputs))
+    return program.with_outputs(symbolic_outputs(outputs, none=True))
 
 
 def _call_traced(fn: Callable, values: list, args: tuple[Arg, ...]):

@@ -41,6 +41,7 @@ from ..errors import TraceError, UnsupportedOpError
 from .array import SymbolicArray
 from .node import Node, Number, const, float_value, make, normalize_number
 from .ops import OPS
+from .print_order import sort_key_of
 
 # A sum with more terms than this is kept as one term when it is added to, so a
 # Python loop ``s = s + t`` costs linear, not quadratic, time; a product with more
@@ -576,6 +577,36 @@ def _repeated(base: Node, expos: list) -> list[Node]:
     return [pow(base, e) if k == 1 else pow(pow(base, e), k) for e, k in counts.items()]
 
 
+def _minus_taken_out(a: Node) -> Node | None:
+    """``-a`` where sympy takes the minus sign out of an odd or even function's operand, else None.
+
+    sympy's ``could_extract_minus_sign``: a product with a negative number
+    (``-2*x``); a sum with more negative terms than positive ones (``-x - y``), or
+    as many, when ``a`` sorts before ``-a`` in sympy's order (``y - x``, not ``x - y``).
+    A sum the minus sign does not distribute over (more than DISTRIBUTE_LIMIT terms)
+    keeps it: ``-a`` would be a product, whose own sign would be taken out again.
+    """
+    if a.op == "mul":
+        return mul(-1, a) if a.args[0].op == "const" and a.args[0].value < 0 else None
+    if a.op != "add":
+        return None
+    negative = sum(1 for t in a.args if (t.op == "mul" or t.op == "const") and _leads_negative(t))
+    if 2 * negative < len(a.args):
+        return None
+    flipped = mul(-1, a)
+    if flipped.op != "add":
+        return None
+    if 2 * negative > len(a.args):
+        return flipped
+    return flipped if sort_key_of(a) < sort_key_of(flipped) else None
+
+
+def _leads_negative(t: Node) -> bool:
+    """A negative number, or a product with one."""
+    c = t if t.op == "const" else t.args[0]
+    return c.op == "const" and c.value < 0
+
+
 def _is_zero(node: Node) -> bool:
     return node.op == "const" and node.value == 0
 
@@ -722,6 +753,9 @@ def call(name: str, *xs) -> Node:
         with np.errstate(all="ignore"):
             value = op.ref(*numbers)
         return const(float(value))
+    if len(args) == 1 and op.parity and (negated := _minus_taken_out(args[0])) is not None:
+        inner = call(name, negated)  # sin(-x) -> -sin(x), cos(-x) -> cos(x), as sympy writes them
+        return inner if op.parity == "even" else mul(-1, inner)
     if len(args) == 1 and op.undoes and args[0].op == op.undoes:
         return args[0].args[0]
     for inner, rebuilt in op.rewrites:  # e.g. log(sigmoid(u)) -> -softplus(-u), from the op table

@@ -76,6 +76,8 @@ class Op:
     commutative: bool = False
     idempotent: bool = False  # op(op(x)) == op(x), folded by the builders
     undoes: str = ""  # op(undone(x)) == x for every real x (log undoes exp), folded by the builders
+    parity: str = ""  # "odd" (op(-x) == -op(x)) or "even" (op(-x) == op(x)), exactly in floats: the builders
+    # take a minus sign out as sympy does (sin(-x) -> -sin(x), cos(-x) -> cos(x))
     rewrites: tuple[tuple[str, Rewrite], ...] = ()  # (inner op, (B, *inner args) -> node): op(inner(u)) rebuilt
     domain: tuple[float, float] = (-2.0, 2.0)  # where the tests sample every operand
     samples: tuple[tuple[float, ...], ...] = ()  # explicit test points (ops with kinks or branch cuts)
@@ -416,6 +418,7 @@ _OPS = [
         sympy=lambda sp, a: sp.sin(a),
         sympy_types=("sin",),
         ufuncs=("sin",),
+        parity="odd",
     ),
     _unary(
         "cos",
@@ -427,6 +430,7 @@ _OPS = [
         sympy=lambda sp, a: sp.cos(a),
         sympy_types=("cos",),
         ufuncs=("cos",),
+        parity="even",
     ),
     _unary(
         "tan",
@@ -439,6 +443,7 @@ _OPS = [
         sympy_types=("tan",),
         ufuncs=("tan",),
         domain=(-1.2, 1.2),
+        parity="odd",
     ),
     _unary(
         "arcsin",
@@ -452,6 +457,7 @@ _OPS = [
         aliases=("asin",),
         ufuncs=("arcsin",),
         domain=(-0.9, 0.9),
+        parity="odd",
     ),
     _unary(
         "arccos",
@@ -477,6 +483,7 @@ _OPS = [
         sympy_types=("atan",),
         aliases=("atan",),
         ufuncs=("arctan",),
+        parity="odd",
     ),
     _unary(
         "arcsinh",
@@ -489,6 +496,7 @@ _OPS = [
         sympy_types=("asinh",),
         aliases=("asinh",),
         ufuncs=("arcsinh",),
+        parity="odd",
     ),
     _unary(
         "arccosh",
@@ -515,6 +523,7 @@ _OPS = [
         aliases=("atanh",),
         ufuncs=("arctanh",),
         domain=(-0.9, 0.9),
+        parity="odd",
     ),
     _unary(
         "sinh",
@@ -526,6 +535,7 @@ _OPS = [
         sympy=lambda sp, a: sp.sinh(a),
         sympy_types=("sinh",),
         ufuncs=("sinh",),
+        parity="odd",
     ),
     _unary(
         "cosh",
@@ -537,6 +547,7 @@ _OPS = [
         sympy=lambda sp, a: sp.cosh(a),
         sympy_types=("cosh",),
         ufuncs=("cosh",),
+        parity="even",
     ),
     _unary(
         "tanh",
@@ -548,6 +559,7 @@ _OPS = [
         sympy=lambda sp, a: sp.tanh(a),
         sympy_types=("tanh",),
         ufuncs=("tanh",),
+        parity="odd",
     ),
     _unary(
         "exp",
@@ -622,6 +634,7 @@ _OPS = [
         sympy_types=("erf",),
         ufuncs=("erf",),  # scipy.special.erf
         helpers=(_py(_erf_into),),
+        parity="odd",
     ),
     _unary(
         "erfc",
@@ -659,6 +672,7 @@ _OPS = [
         sympy=lambda sp, a: sp.sinc(sp.pi * a),  # sympy's sinc is sin(x)/x; comes back by a handler
         helpers=(_py(_sinc), _C_SINC),
         samples=((-1.3,), (0.1,), (0.7,)),  # each side of the series' edge at 0.25
+        parity="even",
     ),
     _unary(
         "abs",
@@ -672,6 +686,7 @@ _OPS = [
         ufuncs=("absolute", "fabs"),
         idempotent=True,
         samples=_KINKED,
+        parity="even",
     ),
     _unary(
         "sign",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .node import Node, Number, float_value, integer_text
+from .node import Node, Number, float_value, integer_text, toposort
 from .ops import OPS
 
 Key = tuple
@@ -85,6 +85,14 @@ class SortKeys(dict):
     def bind(self, node: Node, name: str) -> None:
         """``node`` now prints as the symbol ``name`` (a let-binding): its users order it as that symbol."""
         self[node], self.depth[node] = symbol_key(name), 1
+
+
+def sort_key_of(node: Node) -> Key:
+    """sympy's sort key of one expression (its operands keyed first, in topological order)."""
+    keys = SortKeys()
+    for n in toposort([node]):
+        keys.add(n)
+    return keys[node]
 
 
 MAX_DEPTH = 30

@@ -16,7 +16,7 @@ An :class:`Op` entry is the one place an op is known.  It holds
   function);
 - the ``helpers`` its spellings call (a C definition, or a Python function in the
   generated code's namespace), emitted only into kernels that use the op;
-- build-time rewrites (``undoes``, ``idempotent``, ``rewrites``) and a sampling
+- build-time rewrites (``undoes``, ``idempotent``, ``parity``, ``rewrites``) and a sampling
   hint for the tests (``domain``, or explicit ``samples`` away from kinks).
 
 The parser's names, the ufunc map, the sympy handlers, the C helpers and the

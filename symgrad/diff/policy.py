@@ -1,8 +1,7 @@
 """The order policy: which machinery builds a derivative of a given order, decided in one place.
 
 A first derivative uses reverse mode, whose formulas read best.  A second one
-builds both reverse-over-reverse and Taylor mode and keeps the smaller graph
-(reverse alone where Taylor mode would divide by a fractional power's base).
+builds both reverse-over-reverse and Taylor mode and keeps the smaller graph.
 Higher orders use Taylor mode, because repeated reverse mode swells
 geometrically with the order and Taylor mode does not.
 """
@@ -16,7 +15,7 @@ from ..errors import DiffError
 from ..ir.node import Node, toposort
 from ..limits import charge
 from .reverse import check_variables, gradient_nodes
-from .taylor import divides_by_a_base, nth_derivative
+from .taylor import nth_derivative
 
 
 def diff_spec(expr: Node, spec: Sequence) -> Node:
@@ -47,11 +46,8 @@ def diff_spec(expr: Node, spec: Sequence) -> Node:
         elif k == 2:
             (first,) = gradient_nodes(expr, [v])
             (twice,) = gradient_nodes(first, [v])
-            if divides_by_a_base(expr, v):  # Taylor mode would be 0/0 where a fractional power's base is 0
-                expr = twice
-            else:
-                taylor = nth_derivative(expr, v, 2)
-                expr = min((twice, taylor), key=lambda e: len(toposort([e])))
+            taylor = nth_derivative(expr, v, 2)
+            expr = min((twice, taylor), key=lambda e: len(toposort([e])))
         else:
             expr = nth_derivative(expr, v, k)
     return expr

@@ -23,6 +23,7 @@ from fractions import Fraction
 
 from ..errors import DiffError
 from ..ir import builders as B
+from ..ir.builders import _fractional
 from ..ir.custom import note_derivatives
 from ..ir.node import Node, const, toposort
 from ..limits import checkpoint, gc_paused
@@ -162,7 +163,32 @@ class _Taylor:
             return self._generic(y, [(w, y)])
         if expo.op == "const" and isinstance(expo.value, int) and expo.value > 0:
             return self._product([self._ser(base)], _binary_powering(expo.value), ONE, [base])
+        if expo.op == "const" and _fractional(expo.value) and base.op != "sym":
+            return self._power_of_a_series(base, expo.value)
         return self._power_recurrence(y, base, expo)
+
+    def _power_of_a_series(self, base: Node, r: Fraction | float) -> _Rule:
+        """Faa di Bruno for ``y = u**r``: ``y_j = sum_m binom(r, m) u_0**(r - m) [t**j] (u - u_0)**m``, no division.
+
+        The recurrence divides by ``u_0``: where the base of ``maximum(sin(x), 0)**4.5``
+        vanishes (all of x < 0) its series are 0/0, though the power is flat there
+        and its derivatives 0, as reverse mode's chain rule (which divides by
+        nothing) and sympy find.  The powers of ``u - u_0`` cost a few Cauchy products more.
+        """
+        u = self._ser(base)
+        shifted: list[Series] = [[]]  # shifted[m][j]: coefficient j of (u - u_0)**m, which starts at t**m
+        binoms: list[Fraction | float] = [1]  # binoms[m]: binom(r, m)
+
+        def coeff(j: int) -> Node:
+            shifted.append([ZERO] * j)
+            shifted[1].append(u[j])
+            for m in range(2, j + 1):
+                shifted[m].append(_cauchy(shifted[m - 1], shifted[1], j))
+            binoms.append(binoms[-1] * (r - (j - 1)) / j)
+            terms = [B.mul(binoms[m], B.pow(base, r - m), shifted[m][j]) for m in range(1, j + 1)]
+            return B.add(*(t for t in terms if t is not ZERO))
+
+        return _Rule(coeff, [base])
 
     def _power_recurrence(self, y: Node, base: Node, expo: Node) -> _Rule:
         """``u y' = r u' y`` for ``y = u**r`` gives ``y_j = (1/(j u_0)) sum (r i - (j-i)) u_i y_{j-i}``."""
@@ -267,25 +293,6 @@ def taylor_coefficients(root: Node, var: Node, order: int) -> list[Node]:
         series = list(_Taylor(root, var, order).run(root))
     note_derivatives([root], series[1:])  # so verify=True knows which custom rules built them
     return series
-
-
-def divides_by_a_base(expr: Node, x: Node) -> bool:
-    """Whether Taylor mode's series of ``expr`` in ``x`` divide by the base of a fractional power (see ``_pow``).
-
-    The power recurrence multiplies by ``1/u_0``: where the base ``u`` of ``u**2.5``
-    is 0 the power and its first derivatives are finite, but the series give 0/0
-    unless the builders cancel the division, which they do for a symbol base only.
-    Reverse mode's chain rule divides by nothing at order 2 (``(x**2)**2.5``'s second
-    derivative is 0 at x = 0 there and nan here), so the order policy asks this.
-    """
-    order = toposort([expr])
-    depends = _dependents(order, {x})
-    for node in order:
-        if node.op == "pow" and node in depends and node.args[0].op != "sym" and node.args[1].op == "const":
-            e = node.args[1].value
-            if isinstance(e, Fraction) or (isinstance(e, float) and not e.is_integer()):  # ints stay int, exact
-                return True
-    return False
 
 
 def nth_derivative(root: Node, var: Node, order: int) -> Node:

@@ -1,4 +1,4 @@
-"""A second derivative takes reverse mode where Taylor mode's power recurrence would divide by a vanishing base."""
+"""Second derivatives of a fractional power of a vanishing base are finite on every path (Taylor mode divides by no base)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import symgrad as sg
     "make", [lambda x, y: (x**2) ** 2.5, lambda x, y: (x**2 + y**2) ** 2.5, lambda x, y: (x**2 + y**2) ** 2.25 * x]
 )
 def test_second_derivatives_of_a_fractional_power_of_a_vanishing_base_are_finite_on_every_path(make):
-    """Taylor mode divides by a fractional power's base (0/0 where it vanishes): order 2 takes reverse mode there.
+    """Taylor mode's series of a fractional power divide by nothing, as reverse mode's chain rule: no 0/0 at a zero base.
 
     ``(x**2)**2.5`` is |x|**5: its second derivative is 0 at 0, and so it must be on every path to it
     (sg.diff, the method, sg.hessian, sg.derivative), as sympy's limit and the nested reverse sweeps say.

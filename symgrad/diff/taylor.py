@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from ..errors import DiffError
 from ..ir import builders as B
-from ..ir.builders import _fractional
+from ..ir.builders import is_fractional
 from ..ir.custom import note_derivatives
 from ..ir.node import Node, const, toposort
 from ..limits import checkpoint, gc_paused
@@ -163,7 +163,7 @@ class _Taylor:
             return self._generic(y, [(w, y)])
         if expo.op == "const" and isinstance(expo.value, int) and expo.value > 0:
             return self._product([self._ser(base)], _binary_powering(expo.value), ONE, [base])
-        if expo.op == "const" and _fractional(expo.value) and base.op != "sym":
+        if expo.op == "const" and is_fractional(expo.value) and base.op != "sym":
             return self._power_of_a_series(base, expo.value)
         return self._power_recurrence(y, base, expo)
 

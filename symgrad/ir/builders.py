@@ -560,7 +560,7 @@ def _like_powers(base: Node, expos: list) -> list[Node]:
     integral = functools.reduce(plus, [e for e in numbers if _is_integer(e)], 0)
     out: list[Node] = []
     total = _num(functools.reduce(plus, fractional, integral))
-    if fractional and _fractional(_num(functools.reduce(plus, fractional))) and _fractional(total):
+    if fractional and is_fractional(_num(functools.reduce(plus, fractional))) and is_fractional(total):
         out.append(pow(base, total))
     else:
         if len(fractional) < len(numbers):
@@ -611,7 +611,7 @@ def _is_zero(node: Node) -> bool:
     return node.op == "const" and node.value == 0
 
 
-def _fractional(value) -> bool:
+def is_fractional(value) -> bool:
     """Whether a number is a finite non-integer: ``x**value`` is then nan at every negative x, as ``x**0.5`` is.
 
     A product of exponents past the float range (``0.1 * 10**400``) is inf, and ``x**inf`` is a number at
@@ -692,7 +692,7 @@ def pow(base, expo) -> Node:
             # domain stays x >= 0); (x**0.5)**2 -> x would widen it to negative x.
             p = base.args[1].value
             pe = _num(times(p, e))
-            if _is_integer(p) or _fractional(pe):
+            if _is_integer(p) or is_fractional(pe):
                 return pow(base.args[0], pe)
         if base.op == "mul" and _is_integer(e) and len(base.args) <= FLATTEN_LIMIT:
             return mul(*(pow(f, expo) for f in base.args))  # a longer product stays whole, as mul keeps it

@@ -27,6 +27,7 @@ _NUMBER = (1, 0, "Number")
 _SYMBOL = (2, 0, "Symbol")
 _MUL = (3, 0, "Mul")
 _ADD = (3, 1, "Add")
+_POW = (3, 2, "Pow")
 _ONE = (_NUMBER, (0, ()), (), 1)
 # sympy's Function.class_key ranks; other functions rank 10000 and sort by class name
 _FUNCTION_RANKS = {"exp": 10, "log": 11, "sin": 20, "cos": 21, "tan": 22, "sinh": 30, "cosh": 31, "tanh": 32}
@@ -127,7 +128,12 @@ def sort_key(node: Node, keys: dict[Node, Key], terms: list[Node] | None = None)
 
 
 def _core(base: Node, keys: dict[Node, Key]) -> tuple:
-    """The class and operands part of a power's key for ``base`` (an atom keys by its text, as sympy's)."""
+    """The class and operands part of a power's key for ``base``, as sympy's ``Pow.sort_key`` takes its base whole.
+
+    An atom keys by its text; a product by all its factors, its number among them
+    (``(2*x)**y`` is a ``Mul`` of 2 and x, where the key of ``2*x`` is x's with 2 beside);
+    a power by its base and exponent (``(x**2)**y`` is a ``Pow``, not an x).
+    """
     key = keys[base]
     if base.op == "const":
         v = base.value
@@ -136,6 +142,12 @@ def _core(base: Node, keys: dict[Node, Key]) -> tuple:
         else:
             text = integer_text(v) if isinstance(v, int) else repr(v)
         return (_NUMBER, (1, (text,)))
+    if key[1][0] == 0:  # a key cut at MAX_DEPTH: its class and hash stand for it
+        return key[:2]
+    if base.op == "mul":
+        return (_MUL, (len(base.args), tuple(sorted(keys[f] for f in base.args))))
+    if base.op == "pow":
+        return (_POW, (2, tuple(keys[a] for a in base.args)))
     return key[:2]
 
 

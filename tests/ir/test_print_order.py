@@ -43,6 +43,9 @@ CASES = [
     lambda x, y, z, w, b, m: m.cos(y) + 3 * y - y * z + 5,
     lambda x, y, z, w, b, m: 1 / (x + z) + y + z,
     lambda x, y, z, w, b, m: m.tanh(x) + m.sinh(x) + m.cosh(x) + m.tan(x),
+    lambda x, y, z, w, b, m: z * (x + 1) * (y**2) ** x,  # a power's base keys whole: (y**2)**x is a Pow, not a y
+    lambda x, y, z, w, b, m: y - (-2 * x) ** y,  # and -2*x a Mul of -2 and x
+    lambda x, y, z, w, b, m: (10 * z) ** z * z ** (2 * z),
 ]
 
 

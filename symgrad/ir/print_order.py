@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
+
 from .node import Node, Number, float_value, integer_text, toposort
 from .ops import OPS
 
@@ -63,11 +65,17 @@ def _exp_key(arg: Key) -> Key:
 
 
 class SortKeys(dict):
-    """Node -> sort key, as the printer computes them in topological order, with each key's depth beside it."""
+    """Node -> sort key, as the printer computes them in topological order, with each key's depth and value beside it.
+
+    ``value`` is the number a node without symbols stands for (``pi**(3/2)``,
+    ``1/pi``), else None: sympy's ``as_terms`` multiplies such factors into a term's
+    coefficient (``2*z/(3*pi)`` is z times 0.21), they are not bases of the sum.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.depth: dict[Node, int] = {}
+        self.value: dict[Node, float | None] = {}
 
     def add(self, node: Node, terms: list[Node] | None = None) -> None:
         """Key ``node`` (its operands keyed already; a sum's ordered ``terms`` if known).
@@ -81,11 +89,23 @@ class SortKeys(dict):
         depth = 1 + max((self.depth[a] for a in node.args), default=0)
         if depth > MAX_DEPTH:
             key, depth = (key[0], (0, (node.key,)), _ONE, 1), 1
-        self[node], self.depth[node] = key, depth
+        self[node], self.depth[node], self.value[node] = key, depth, _value(node, self.value)
 
     def bind(self, node: Node, name: str) -> None:
         """``node`` now prints as the symbol ``name`` (a let-binding): its users order it as that symbol."""
-        self[node], self.depth[node] = symbol_key(name), 1
+        self[node], self.depth[node], self.value[node] = symbol_key(name), 1, None
+
+
+def _value(node: Node, values: dict[Node, float | None]) -> float | None:
+    """The number ``node`` stands for if it has no symbols (its operands' values in ``values``), else None."""
+    if node.op == "const":
+        return float_value(node.value)
+    if node.op == "sym" or any(values[a] is None for a in node.args):
+        return None
+    if node.op == "custom":  # a named constant's number; sympy cannot evaluate an undefined function, f(pi)
+        return None if node.args else node.value.constant
+    with np.errstate(all="ignore"):
+        return float(OPS[node.op].ref(*(values[a] for a in node.args)))
 
 
 def sort_key_of(node: Node) -> Key:
@@ -157,6 +177,7 @@ def ordered_factors(factors: list[Node], keys: dict[Node, Key]) -> list[Node]:
 
 
 def _is_number(node: Node) -> bool:
+    """Whether ``node`` is a number or a named constant (sympy's ``Number`` or ``NumberSymbol``)."""
     return node.op == "const" or (node.op == "custom" and not node.args)
 
 
@@ -164,7 +185,7 @@ def _number_value(node: Node) -> float:
     return float_value(node.value) if node.op == "const" else node.value.constant
 
 
-def ordered_terms(node: Node, keys: dict[Node, Key]) -> list[Node]:
+def ordered_terms(node: Node, keys: SortKeys) -> list[Node]:
     """A sum's terms in sympy's order (``Expr.as_ordered_terms``)."""
     terms = list(node.args)
     if len(terms) == 2:  # sympy's special case: a positive number leads -c*t (1 - x, 2 - 3*x**2)
@@ -210,8 +231,8 @@ def _lex_key(entries: list[tuple[int, Number]]) -> tuple:
 Power = tuple  # (the base's key, the integer exponent)
 
 
-def _monomial(term: Node, keys: dict[Node, Key]) -> tuple[float, dict[object, Power]]:
-    """A term's number (named constants multiplied in) and its powers by base (``Expr.as_terms``).
+def _monomial(term: Node, keys: SortKeys) -> tuple[float, dict[object, Power]]:
+    """A term's number (factors without symbols multiplied in) and its powers by base (``Expr.as_terms``).
 
     Bases are told apart by identity, not by their keys: a key hashes by walking its
     whole nested tuple, which for a shared graph is the size of its text.
@@ -222,8 +243,8 @@ def _monomial(term: Node, keys: dict[Node, Key]) -> tuple[float, dict[object, Po
     factors = term.args if term.op == "mul" else (term,)
     powers: dict[object, Power] = {}
     for f in factors:
-        if _is_number(f):
-            coeff *= _number_value(f)
+        if keys.value[f] is not None:
+            coeff *= keys.value[f]
             continue
         ident, key, e = _decomposed(f, keys)
         powers[ident] = (key, e)

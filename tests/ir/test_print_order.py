@@ -46,6 +46,9 @@ CASES = [
     lambda x, y, z, w, b, m: z * (x + 1) * (y**2) ** x,  # a power's base keys whole: (y**2)**x is a Pow, not a y
     lambda x, y, z, w, b, m: y - (-2 * x) ** y,  # and -2*x a Mul of -2 and x
     lambda x, y, z, w, b, m: (10 * z) ** z * z ** (2 * z),
+    lambda x, y, z, w, b, m: x + z + 2 * z / (3 * m.pi),  # a factor without symbols is part of the coefficient
+    lambda x, y, z, w, b, m: m.sqrt(m.pi) - x + m.pi,  # -x + sqrt(pi) + pi: numbers last, by value
+    lambda x, y, z, w, b, m: m.pi ** (sp.Rational(3, 2) if m is sp else 1.5) - m.pi * x * y + w,
 ]
 
 
@@ -53,6 +56,15 @@ def test_the_cases_print_as_sympy_prints_them():
     for build in CASES:
         ours, theirs = _both(build)
         assert ours == theirs
+
+
+def test_an_undefined_function_of_a_number_is_a_base_not_a_number():
+    """sympy cannot evaluate f(1/pi), so it orders as a function: f before g."""
+    f = sg.custom_function(lambda t: t**2, name="f")
+    g = sg.custom_function(lambda t: t**3, name="g")
+    x = X[0]
+    theirs = sp.Function("g")(S[0]) + sp.Function("f")(1 / sp.pi) + S[1]
+    assert str(g(x) + f(1 / sg.pi) + X[1]) == str(theirs) == "y + f(1/pi) + g(x)"
 
 
 def test_a_power_alone_prints_its_negative_exponent():

@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .node import Node, Number, float_value, integer_text, toposort
+from .node import Node, Number, const, float_value, integer_text, toposort
 from .ops import OPS
 
 Key = tuple
@@ -277,8 +277,12 @@ def _decomposed(factor: Node, keys: dict[Node, Key]) -> tuple[object, Key, Numbe
         return factor, keys[factor], 1
     k = keys[expo][3]
     if isinstance(k, (int, Fraction)):  # x**(2*y) is (x**y)**2, x**(-y) is (x**y)**-1
+        if base.op == "const" and isinstance(base.value, Fraction) and base.value.numerator == 1:
+            # sympy's Pow.as_base_exp reads (1/2)**z as 2**(-z): its base is 2**z, to the power -1
+            base, k = const(base.value.denominator), -k
+            core = _core(base, {base: number_key(base.value)})
         p = -1 if k == -1 else Fraction(k).numerator
-        return ("pow", base, _core_ident(expo), k / p), (*core, _scaled(keys[expo], Fraction(1, p)), 1), p
+        return ("pow", base, _core_ident(expo), k / p), (*core, (*keys[expo][:3], Fraction(k) / p), 1), p
     return factor, keys[factor], 1
 
 

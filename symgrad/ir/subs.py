@@ -192,7 +192,8 @@ def _in_product(node: Node, old: tuple, value: Node, new: dict[Node, Node]) -> N
 
     Each of old's bases must be in node with an exponent that is a whole positive
     multiple of old's (``x**2*y`` holds ``x*y`` once: ``x*z``; ``x**3`` does not hold
-    ``x**2``; ``x**-2`` holds it -1 times: ``1/y``); old's number must be 1 or node's.
+    ``x**2``; ``x**-2`` holds it -1 times: ``1/y``); old's number must be 1 or node's,
+    and one other than -1 goes in once (``2*x**2`` holds ``2*x`` once, as sympy's).
     """
     c_self, powers = _factors(node)
     c_old, pattern = old
@@ -207,9 +208,15 @@ def _in_product(node: Node, old: tuple, value: Node, new: dict[Node, Node]) -> N
         times = ratio if times is None else min(times, ratio)
     if not times:
         return None
+    if c_old in (1, -1):  # each time old goes in it takes its sign along: -x**3 is (-x)**3, -c/d**2 is -1/(-d)**2
+        coeff = c_self * c_old ** abs(times)
+    elif times < 1:
+        return None
+    else:  # old's number goes in once: 2*x**2 holds 2*x once (w*x), w**2 would be 4*x**2
+        times, coeff = 1, 1
     rest = [B.pow(new[b], B.add(powers[b], B.mul(-times, pattern[b]))) for b in pattern]
     rest += [B.pow(new[b], e) for b, e in powers.items() if b not in pattern]
-    return B.mul(c_self if c_old == 1 else 1, B.pow(value, times), *rest)
+    return B.mul(coeff, B.pow(value, times), *rest)
 
 
 def _whole_ratio(have, want) -> int | None:

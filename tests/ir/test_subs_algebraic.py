@@ -30,6 +30,12 @@ CASES = [
     lambda a, b, c, d, x, y, z, w, m: (a + 2 * b + c, a + 2 * b, d),
     lambda a, b, c, d, x, y, z, w, m: (x + y, -x - y, z),  # -z
     lambda a, b, c, d, x, y, z, w, m: (m.exp(x * y * z) + x * y, x * y, w),
+    lambda a, b, c, d, x, y, z, w, m: (-(c**6) * y, -c, w),  # -w**6*y: c is -w
+    lambda a, b, c, d, x, y, z, w, m: (-c / d**2, -d, w),  # -c/w**2
+    lambda a, b, c, d, x, y, z, w, m: (-(x**2) * y**2, -x * y, w),  # -w**2
+    lambda a, b, c, d, x, y, z, w, m: (2 * x**2, 2 * x, w),  # w*x: 2*x goes in once
+    lambda a, b, c, d, x, y, z, w, m: (3 * x**4, 3 * x**2, w),  # w*x**2
+    lambda a, b, c, d, x, y, z, w, m: (-2 / x**2, -2 * x, w),  # unchanged
 ]
 
 
@@ -41,8 +47,18 @@ def test_sums_and_products_are_replaced_where_sympy_replaces_them():
 
 
 def test_values_agree_after_an_algebraic_substitution():
-    a, b, c, d, x, y, z, w = OURS
+    a, b, c, d, x, y, _, w = OURS
     e = (a + b + c) * sg.exp(a + b) + x**2 * y
     out = e.subs({a + b: d, x * y: w})
     f = sg.lambdify([c, d, x, w], out)
     assert abs(f(0.5, 0.25, 2.0, 3.0) - ((0.5 + 0.25) * 2.718281828459045**0.25 + 2.0 * 3.0)) < 1e-12
+
+
+def test_a_product_key_with_a_number_keeps_the_value():
+    """e.subs(old, w) with w := old's value is e: the number of old comes out as often as old goes in."""
+    _, _, c, d, x, y, _, w = OURS
+    for e, old in [(-(c**6) * y, -c), (-c / d**2, -d), (2 * x**2, 2 * x), (3 * x**4 * y, 3 * x**2), (-(x**3), -x)]:
+        out = e.subs(old, w)
+        f, g, v = sg.lambdify([c, d, x, y, w], out), sg.lambdify([c, d, x, y], e), sg.lambdify([c, d, x, y], old)
+        point = (0.7, 1.3, 1.9, 0.6)
+        assert abs(f(*point, v(*point)) - g(*point)) < 1e-12, (e, old, out)

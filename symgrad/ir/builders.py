@@ -586,11 +586,16 @@ def _minus_taken_out(a: Node) -> Node | None:
     A sum the minus sign does not distribute over (more than DISTRIBUTE_LIMIT terms)
     keeps it: ``-a`` would be a product, whose own sign would be taken out again.
     """
-    if a.op == "mul":
+    op = a.op
+    if op == "mul":
         return mul(-1, a) if a.args[0].op == "const" and a.args[0].value < 0 else None
-    if a.op != "add":
+    if op != "add":
         return None
-    negative = sum(1 for t in a.args if (t.op == "mul" or t.op == "const") and _leads_negative(t))
+    negative = 0
+    for t in a.args:  # a plain loop: every sin and cos a trace or a sweep builds asks this
+        c = t if t.op == "const" else t.args[0] if t.op == "mul" else None
+        if c is not None and c.op == "const" and c.value < 0:
+            negative += 1
     if 2 * negative < len(a.args):
         return None
     flipped = mul(-1, a)
@@ -599,12 +604,6 @@ def _minus_taken_out(a: Node) -> Node | None:
     if 2 * negative > len(a.args):
         return flipped
     return flipped if sort_key_of(a) < sort_key_of(flipped) else None
-
-
-def _leads_negative(t: Node) -> bool:
-    """A negative number, or a product with one."""
-    c = t if t.op == "const" else t.args[0]
-    return c.op == "const" and c.value < 0
 
 
 def _is_zero(node: Node) -> bool:

@@ -693,6 +693,10 @@ def pow(base, expo) -> Node:
             pe = _num(times(p, e))
             if _is_integer(p) or is_fractional(pe):
                 return pow(base.args[0], pe)
+        if base.op == "pow" and base.args[1].op != "const" and e == -1:
+            # (x**y)**-1 -> x**(-y): the same domain (x**y and x**(-y) are defined together), and the text
+            # x/y**z (as sympy prints x*y**(-z)) reads back as the node it came from
+            return pow(base.args[0], mul(-1, base.args[1]))
         if base.op == "mul" and _is_integer(e) and len(base.args) <= FLATTEN_LIMIT:
             return mul(*(pow(f, expo) for f in base.args))  # a longer product stays whole, as mul keeps it
         if base.op == "where" and base.args[1].op == "const" and base.args[2].op == "const":

@@ -44,7 +44,11 @@ def _mul_text(coeff: Number, factors: list[Node], memo: dict, keys: dict[Node, K
     num: list[str] = []
     den: list[str] = []
     for f in ordered_factors(factors, keys):
-        if _under_bar(f):
+        if _under_bar(f) and f.args[1].op != "const":  # y**(-z): 1/y**z, as sympy puts it under the bar
+            c, rest = _split(f.args[1])
+            expo = memo[rest[0]] if c == -1 and len(rest) == 1 else _mul_text(-c, rest, memo, keys)
+            den.append(f"{_wrap(memo[f.args[0]], _POW + 1)}**{_wrap(expo, _POW + 1)}")
+        elif _under_bar(f):
             inv = -f.args[1].value
             base = memo[f.args[0]]
             if inv == 1:
@@ -201,8 +205,14 @@ def to_text(node: Node) -> str:
 
 
 def _under_bar(node: Node) -> bool:
-    """Whether ``node`` is a negative constant power, which a product prints as its base under a division bar."""
-    return node.op == "pow" and node.args[1].op == "const" and node.args[1].value < 0
+    """Whether ``node`` is a power a product prints under a division bar: its exponent a negative number or
+    a product with one (``x**-2``, ``y**(-z)``, as sympy's ``_print_Mul`` tests ``exp.as_coeff_Mul()[0] < 0``)."""
+    if node.op != "pow":
+        return False
+    expo = node.args[1]
+    if expo.op == "mul":
+        expo = expo.args[0]
+    return expo.op == "const" and expo.value < 0
 
 
 def _bare(node: Node, text: str) -> str:

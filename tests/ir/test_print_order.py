@@ -67,6 +67,24 @@ def test_an_undefined_function_of_a_number_is_a_base_not_a_number():
     assert str(g(x) + f(1 / sg.pi) + X[1]) == str(theirs) == "y + f(1/pi) + g(x)"
 
 
+def test_a_negative_symbolic_power_goes_under_the_bar_and_reads_back():
+    """sympy prints x*y**(-z) as x/y**z (its exponent's number is negative); the text reads back as the node."""
+    for build in (
+        lambda x, y, z, m: x * y ** (-z),
+        lambda x, y, z, m: 2 * y ** (-z),
+        lambda x, y, z, m: x * y ** (-2 * z) / (x + 1),
+        lambda x, y, z, m: x * y ** (-z / 2),
+        lambda x, y, z, m: x * y ** (-z) * z ** (-x),
+        lambda x, y, z, m: x * y ** (-m.sin(z)),
+        lambda x, y, z, m: y ** (-z) + x,  # a lone power in a sum keeps its exponent: x + y**(-z)
+    ):
+        ours = build(*X[:3], sg)
+        assert str(ours) == str(build(*S[:3], sp))
+        assert sg.parse_formula(str(ours)).value is ours
+    x, y = X[:2]
+    assert (y**x) ** -1 is y ** (-x)  # what x/y**z reads back through
+
+
 def test_a_power_alone_prints_its_negative_exponent():
     x = X[0]
     assert str(x**-2) == "x**(-2)"

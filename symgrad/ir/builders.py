@@ -693,6 +693,10 @@ def pow(base, expo) -> Node:
             pe = _num(times(p, e))
             if _is_integer(p) or is_fractional(pe):
                 return pow(base.args[0], pe)
+        if base.op == "exp" and e.__class__ is int:
+            # exp(t)**k -> exp(k*t), as sympy writes exp(x)**2 and 1/exp(x): exp(t) > 0, so for every real t,
+            # and exp(-t) keeps the digits 1/exp(t) loses past exp's overflow (a subnormal, not 0, at t = 720)
+            return call("exp", mul(e, base.args[0]))
         if base.op == "pow" and base.args[1].op != "const" and e == -1:
             # (x**y)**-1 -> x**(-y): the same domain (x**y and x**(-y) are defined together), and the text
             # x/y**z (as sympy prints x*y**(-z)) reads back as the node it came from

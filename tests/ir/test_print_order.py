@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -83,6 +85,23 @@ def test_a_negative_symbolic_power_goes_under_the_bar_and_reads_back():
         assert sg.parse_formula(str(ours)).value is ours
     x, y = X[:2]
     assert (y**x) ** -1 is y ** (-x)  # what x/y**z reads back through
+
+
+def test_an_integer_power_of_exp_is_exp_of_the_multiple():
+    """exp(x)**2 is exp(2*x) and 1/exp(x) is exp(-x), as sympy writes them; exp(-x) keeps the digits 1/exp(x) lost."""
+    for build in (
+        lambda x, m: m.exp(x) ** 2,
+        lambda x, m: 1 / m.exp(x),
+        lambda x, m: x / m.exp(x),
+        lambda x, m: m.exp(x) * m.exp(x),
+        lambda x, m: (m.exp(x) ** 3).diff(x),
+    ):
+        assert str(build(X[0], sg)) == str(build(S[0], sp))
+    x = X[0]
+    f = sg.lambdify([x], [1 / sg.exp(x), sg.log(sg.exp(x) ** 2)])
+    small, doubled = f(720.0)
+    assert small == math.exp(-720.0) > 0  # 1/exp(720) was 1/inf = 0
+    assert doubled == 1440.0  # log(exp(x)**2) was log(inf)
 
 
 def test_a_power_alone_prints_its_negative_exponent():

@@ -9,8 +9,7 @@ functions: exp, log, sin, cos... in sympy's fixed ranks, the others by name) and
 ``Expr.as_ordered_terms`` (a sum's terms by their monomials: exponent vectors
 over the sum's bases, highest first in lexicographic order; a positive number
 leads a two-term sum with ``-c*t``).  The keys are sympy's own tuple shapes,
-so they compare as sympy's do; a power of ``exp`` keys as the ``exp(k*t)``
-sympy would make of it.  Keys are built from the operands' keys (the printer
+so they compare as sympy's do.  Keys are built from the operands' keys (the printer
 walks the topological order), never by recursion.
 """
 
@@ -138,8 +137,6 @@ def sort_key(node: Node, keys: dict[Node, Key], terms: list[Node] | None = None)
         return (_MUL, (len(rest), tuple(sorted(keys[f] for f in rest))), _ONE, coeff)
     if op == "pow":
         base, expo = args
-        if base.op == "exp" and expo.op == "const":  # sympy writes exp(x)**k as exp(k*x)
-            return _exp_key(_scaled(keys[base.args[0]], expo.value))
         return (*_core(base, keys), keys[expo], 1)
     if op == "add":
         terms = ordered_terms(node, keys) if terms is None else terms
@@ -264,9 +261,7 @@ def _decomposed(factor: Node, keys: dict[Node, Key]) -> tuple[object, Key, Numbe
         return _exp_decomposed(factor.args[0], keys, 1)
     if factor.op != "pow":
         return factor, keys[factor], 1
-    base, expo = factor.args
-    if base.op == "exp" and expo.op == "const":
-        return _exp_decomposed(base.args[0], keys, expo.value)
+    base, expo = factor.args  # (an integer power of exp is built as exp of the multiple: exp(2*x), below)
     core = _core(base, keys)
     if expo.op == "const":
         e = expo.value

@@ -380,6 +380,8 @@ def _plan_text(plan, slots: list, op: str) -> str:
     if plan[0] == "leaf":
         _, shape, start = plan
         return _nested([f"{op}({slots[start + k]})" for k in range(math.prod(shape))], shape)
+    if plan[0] is type(None):  # a None output has no slots and is given back as None (plan.flatten)
+        return "None"
     parts = [_plan_text(p, slots, op) for p in plan[2]]
     if plan[0] is dict:
         return "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(plan[1], parts)) + "}"

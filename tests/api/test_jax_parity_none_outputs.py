@@ -57,6 +57,11 @@ def test_an_aux_of_none_over_a_dataset():
     assert g == pytest.approx(np.mean([2 * 2.0 * 1.0, 2 * 2.0 * 9.0])) and aux is None
 
 
+def test_a_dataset_formula_writes_none_as_none():
+    L = sg.compile(lambda w, x: ((w * x) ** 2, None, {"n": None, "a": w * x}), data="x")
+    assert L.formula == "(mean(w**2*x**2), None, {'n': None, 'a': mean(w*x)})"  # was (), the empty tuple's text
+
+
 def test_grad_of_a_function_returning_none_is_a_diff_error():
     with pytest.raises(sg.DiffError, match="returns None"):
         sg.grad(lambda x: None)

@@ -69,7 +69,17 @@ def _formula(e, variables=()):
     return parse(e, shapes).value
 
 
-def _no_options(what: str, options: dict) -> None:
+def _no_options(what: str, options: dict, extra: tuple = ()) -> None:
+    """Refuse a function form's options given to an expression form, keywords or (``extra``) positional.
+
+    ``jacobian(es, wrt, 0)`` reads as the function form's argnums; a Python
+    TypeError there would name a private helper, not what was wrong.
+    """
+    if extra:
+        raise InputError(
+            f"{what} of expressions takes the expression and wrt, got {len(extra)} more positional argument(s); "
+            "argnums, shapes= and code options are for functions"
+        )
     if options:
         raise InputError(
             f"{what} of expressions got unknown keyword(s) {', '.join(map(repr, options))}; "
@@ -153,8 +163,8 @@ def jacobian(es, *args, **kwargs):
     return _expression_jacobian(es, *args, **kwargs)
 
 
-def _expression_jacobian(es, wrt=None, **options):
-    _no_options("jacobian", options)
+def _expression_jacobian(es, wrt=None, *extra, **options):
+    _no_options("jacobian", options, extra)
     if wrt is None:
         raise DiffError("jacobian of expressions needs wrt= (the symbols to differentiate with respect to)")
     wrt = _wrt(wrt)
@@ -177,8 +187,8 @@ def hessian(e, *args, **kwargs):
     return _expression_hessian(e, *args, **kwargs)
 
 
-def _expression_hessian(e, wrt=None, **options):
-    _no_options("hessian", options)
+def _expression_hessian(e, wrt=None, *extra, **options):
+    _no_options("hessian", options, extra)
     if wrt is None:
         raise DiffError("hessian of an expression needs wrt= (the symbols to differentiate with respect to)")
     wrt = _wrt(wrt)

@@ -36,3 +36,6 @@ def test_expressions_keep_wrt_and_refuse_function_options():
     assert str(sg.hessian(x**2 * y, [x, y])[0, 1]) == "2*x"
     with pytest.raises(sg.InputError, match="of expressions"):
         sg.hessian(x**2 * y, [x, y], argnums=1)
+    for transform, e in [(sg.jacobian, np.array([x * y])), (sg.hessian, x**2 * y)]:
+        with pytest.raises(sg.InputError, match=r"takes the expression and wrt, got 1 more positional"):
+            transform(e, [x, y], 0)  # was Python's TypeError naming _expression_jacobian/_expression_hessian

@@ -597,8 +597,13 @@ def log_sigmoid(x):
 
 
 def is_symbolic(x) -> bool:
-    """Whether ``x`` is a node or an array holding one."""
-    if isinstance(x, Node):
+    """Whether ``x`` is a node, an array holding one, or a traced array (a SymbolicArray, even one with no elements).
+
+    A traced argument of shape (0,) holds no node but is still symbolic: a compiled
+    function called on it inside another trace composes (an empty result), where
+    the numeric call would refuse its object dtype.
+    """
+    if isinstance(x, (Node, SymbolicArray)):
         return True
     if isinstance(x, np.ndarray) and x.dtype == object:
         return any(isinstance(v, Node) for v in x.flat)

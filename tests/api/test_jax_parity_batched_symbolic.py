@@ -83,3 +83,12 @@ def test_a_dataset_function_inside_a_trace_still_takes_one_sample():
     np.testing.assert_allclose(R(0.5, np.array([1.0, 2.0])), np.mean([2 * (0.5 - 1), 4 * (1 - 1)]) + 1.0)
     with pytest.raises(sg.ShapeError, match=r"argument 'x' of a function over a dataset .* takes one sample"):
         sg.compile(lambda w, v: L(w, v), shapes={"v": (2,)})
+
+
+def test_a_symbolic_array_with_no_elements_composes_too():
+    g = sg.compile(lambda z: z**2)
+    grads = sg.grad(lambda x: sg.sum(g(x)), shapes={"x": (0,)})(np.zeros(0))  # jax.grad's value: []
+    assert grads.shape == (0,)
+    assert sg.compile(lambda m: g(m), shapes={"m": (2, 0)})(np.zeros((2, 0))).shape == (2, 0)  # as g(np.zeros((2, 0)))
+    # each was an InputError 'argument z must be numeric, got an array of dtype object': a traced
+    # array holding no node was taken for a numeric one

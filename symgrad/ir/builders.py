@@ -41,7 +41,6 @@ from ..errors import TraceError, UnsupportedOpError
 from .array import SymbolicArray
 from .node import Node, Number, const, float_value, make, normalize_number
 from .ops import OPS
-from .print_order import sort_key_of
 
 # A sum with more terms than this is kept as one term when it is added to, so a
 # Python loop ``s = s + t`` costs linear, not quadratic, time; a product with more
@@ -603,6 +602,8 @@ def _minus_taken_out(a: Node) -> Node | None:
         return None
     if 2 * negative > len(a.args):
         return flipped
+    from .print_order import sort_key_of  # print_order reads number_of from here: imported once needed
+
     return flipped if sort_key_of(a) < sort_key_of(flipped) else None
 
 

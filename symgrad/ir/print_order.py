@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import numpy as np
-
-from .node import Node, Number, const, float_value, integer_text, toposort
+from .builders import number_of
+from .node import Node, Number, const, integer_text, toposort
 from .ops import OPS
 
 Key = tuple
@@ -64,17 +63,11 @@ def _exp_key(arg: Key) -> Key:
 
 
 class SortKeys(dict):
-    """Node -> sort key, as the printer computes them in topological order, with each key's depth and value beside it.
-
-    ``value`` is the number a node without symbols stands for (``pi**(3/2)``,
-    ``1/pi``), else None: sympy's ``as_terms`` multiplies such factors into a term's
-    coefficient (``2*z/(3*pi)`` is z times 0.21), they are not bases of the sum.
-    """
+    """Node -> sort key, as the printer computes them in topological order, with each key's depth beside it."""
 
     def __init__(self) -> None:
         super().__init__()
         self.depth: dict[Node, int] = {}
-        self.value: dict[Node, float | None] = {}
 
     def add(self, node: Node, terms: list[Node] | None = None) -> None:
         """Key ``node`` (its operands keyed already; a sum's ordered ``terms`` if known).
@@ -88,23 +81,11 @@ class SortKeys(dict):
         depth = 1 + max((self.depth[a] for a in node.args), default=0)
         if depth > MAX_DEPTH:
             key, depth = (key[0], (0, (node.key,)), _ONE, 1), 1
-        self[node], self.depth[node], self.value[node] = key, depth, _value(node, self.value)
+        self[node], self.depth[node] = key, depth
 
     def bind(self, node: Node, name: str) -> None:
         """``node`` now prints as the symbol ``name`` (a let-binding): its users order it as that symbol."""
-        self[node], self.depth[node], self.value[node] = symbol_key(name), 1, None
-
-
-def _value(node: Node, values: dict[Node, float | None]) -> float | None:
-    """The number ``node`` stands for if it has no symbols (its operands' values in ``values``), else None."""
-    if node.op == "const":
-        return float_value(node.value)
-    if node.op == "sym" or any(values[a] is None for a in node.args):
-        return None
-    if node.op == "custom":  # a named constant's number; sympy cannot evaluate an undefined function, f(pi)
-        return None if node.args else node.value.constant
-    with np.errstate(all="ignore"):
-        return float(OPS[node.op].ref(*(values[a] for a in node.args)))
+        self[node], self.depth[node] = symbol_key(name), 1
 
 
 def sort_key_of(node: Node) -> Key:
@@ -178,10 +159,6 @@ def _is_number(node: Node) -> bool:
     return node.op == "const" or (node.op == "custom" and not node.args)
 
 
-def _number_value(node: Node) -> float:
-    return float_value(node.value) if node.op == "const" else node.value.constant
-
-
 def ordered_terms(node: Node, keys: SortKeys) -> list[Node]:
     """A sum's terms in sympy's order (``Expr.as_ordered_terms``)."""
     terms = list(node.args)
@@ -189,7 +166,7 @@ def ordered_terms(node: Node, keys: SortKeys) -> list[Node]:
         number, other = sorted(terms, key=lambda t: not _is_number(t))
         if (
             _is_number(number)
-            and _number_value(number) > 0
+            and number_of(number) > 0
             and other.op == "mul"
             and len(other.args) == 2
             and other.args[0].op == "const"
@@ -234,14 +211,13 @@ def _monomial(term: Node, keys: SortKeys) -> tuple[float, dict[object, Power]]:
     Bases are told apart by identity, not by their keys: a key hashes by walking its
     whole nested tuple, which for a shared graph is the size of its text.
     """
-    if term.op == "const":
-        return float_value(term.value), {}
     coeff: float = 1.0
     factors = term.args if term.op == "mul" else (term,)
     powers: dict[object, Power] = {}
     for f in factors:
-        if keys.value[f] is not None:
-            coeff *= keys.value[f]
+        value = number_of(f)  # a number, or one made of named constants (2*z/(3*pi): z's number is 2/(3*pi))
+        if value is not None:
+            coeff *= value
             continue
         ident, key, e = _decomposed(f, keys)
         powers[ident] = (key, e)

@@ -496,6 +496,15 @@ def integer_text(value: int) -> str:
         return hex(value)
 
 
+def format_number(value: Number) -> str:
+    """Shortest text that reads back as the same number (an int past Python's decimal limit in hex)."""
+    if isinstance(value, Fraction):
+        return f"{integer_text(value.numerator)}/{integer_text(value.denominator)}"
+    if isinstance(value, float):
+        return repr(value)
+    return integer_text(value)
+
+
 _DECIMAL_BITS = 13_000  # below Python's default int_max_str_digits (4,300 digits, 14,284 bits)
 _OP_HASHES: dict[str, int] = {}  # an op's stable hash, times the key multiplier: computed once per op
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .builders import number_of
-from .node import Node, Number, const, integer_text, toposort
+from .node import Node, Number, const, format_number, toposort
 from .ops import OPS
 
 Key = tuple
@@ -132,14 +132,9 @@ def _core(base: Node, keys: dict[Node, Key]) -> tuple:
     (``(2*x)**y`` is a ``Mul`` of 2 and x, where the key of ``2*x`` is x's with 2 beside);
     a power by its base and exponent (``(x**2)**y`` is a ``Pow``, not an x).
     """
-    key = keys[base]
     if base.op == "const":
-        v = base.value
-        if isinstance(v, Fraction):
-            text = f"{integer_text(v.numerator)}/{integer_text(v.denominator)}"
-        else:
-            text = integer_text(v) if isinstance(v, int) else repr(v)
-        return (_NUMBER, (1, (text,)))
+        return (_NUMBER, (1, (format_number(base.value),)))
+    key = keys[base]
     if key[1][0] == 0:  # a key cut at MAX_DEPTH: its class and hash stand for it
         return key[:2]
     if base.op == "mul":
@@ -251,7 +246,7 @@ def _decomposed(factor: Node, keys: dict[Node, Key]) -> tuple[object, Key, Numbe
         if base.op == "const" and isinstance(base.value, Fraction) and base.value.numerator == 1:
             # sympy's Pow.as_base_exp reads (1/2)**z as 2**(-z): its base is 2**z, to the power -1
             base, k = const(base.value.denominator), -k
-            core = _core(base, {base: number_key(base.value)})
+            core = _core(base, keys)
         p = -1 if k == -1 else Fraction(k).numerator
         return ("pow", base, _core_ident(expo), k / p), (*core, (*keys[expo][:3], Fraction(k) / p), 1), p
     return factor, keys[factor], 1

@@ -11,20 +11,11 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from .node import Node, Number, integer_text, toposort
+from .node import Node, Number, format_number, integer_text, toposort
 from .ops import COMPARISONS, OPS
 from .print_order import Key, SortKeys, ordered_factors, ordered_terms
 
 _ATOM, _POW, _MUL, _NEG, _ADD, _CMP = 100, 60, 50, 45, 40, 30
-
-
-def format_number(value: Number) -> str:
-    """Shortest text that reads back as the same number (an int past Python's decimal limit in hex)."""
-    if isinstance(value, Fraction):
-        return f"{integer_text(value.numerator)}/{integer_text(value.denominator)}"
-    if isinstance(value, float):
-        return repr(value)
-    return integer_text(value)
 
 
 def _number_prec(value: Number) -> int:

@@ -173,11 +173,10 @@ def _in_sum(node: Node, old: tuple, value: Node, new: dict[Node, Node]) -> Node 
 
 def _factors(node: Node) -> tuple[object, dict[Node, object]]:
     """A product (or power) as its number and its factors' bases -> exponents."""
-    coeff, factors = (
-        (node.args[0].value, node.args[1:]) if node.op == "mul" and node.args[0].op == "const" else (1, None)
-    )
-    if factors is None:
-        factors = node.args if node.op == "mul" else (node,)
+    if node.op == "mul" and node.args[0].op == "const":
+        coeff, factors = node.args[0].value, node.args[1:]
+    else:
+        coeff, factors = 1, node.args if node.op == "mul" else (node,)
     powers: dict[Node, object] = {}
     for f in factors:
         if f.op == "pow" and f.args[1].op == "const":

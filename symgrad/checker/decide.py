@@ -53,6 +53,10 @@ RTOL, ATOL = 1e-7, 1e-9
 """Tolerance for equality at sampled points (float64 rounding of different forms).  ATOL is relative to the
 derivative's size: an entry whose values at the compared points are all below 1 gets ATOL times the largest
 (see :func:`absolute_tolerance`)."""
+FLOAT_RTOL = 1e-10
+"""Tolerance, relative to the derivative's value (and to ATOL for the absolute part), for a difference with
+decimals in it evaluated exactly: their float rounding is about 1e-16 of each term, while RTOL would pass a
+claim of ``2.0000001*x`` for ``x**2``'s ``2*x``."""
 NUMBER_RTOL, NUMBER_ATOL = 1e-6, 1e-9
 """Default tolerance for claims given as numbers (hand computations are often rounded)."""
 MAX_ELEMENTS_SYMBOLIC = 64
@@ -172,7 +176,9 @@ def exact_sign(diff, symbols: Sequence[Node], point: Sequence[float], scale: flo
     """Whether ``diff`` is "zero" or "nonzero" at the point in exact arithmetic; None when sympy cannot tell.
 
     With floats in the difference (a claim written with decimals) exactness
-    means nothing, so the value is judged against the numeric tolerance (``atol``: the entry's).
+    means nothing, so the value is judged against a tolerance for their rounding: FLOAT_RTOL of ``scale``
+    (the derivative's value there) and of the entry's ``atol``, far below the numeric tolerance, which
+    mistakes in decimals (a coefficient 2.0000001) pass.
     """
     try:
         mapping = {to_sympy(s): exact(v) for s, v in zip(symbols, point)}
@@ -180,7 +186,8 @@ def exact_sign(diff, symbols: Sequence[Node], point: Sequence[float], scale: flo
         if not v.is_number or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
             return None
         if diff.has(sp.Float):
-            return "nonzero" if abs(complex(sp.N(v, 30))) > atol + RTOL * scale else "zero"
+            tol = FLOAT_RTOL * (scale + atol / RTOL)
+            return "nonzero" if abs(complex(sp.N(v, 30))) > tol else "zero"
         zero = v.is_zero
         return None if zero is None else "zero" if zero else "nonzero"
     except Exception:  # noqa: BLE001 - as in _difference: a failure only means "cannot tell"

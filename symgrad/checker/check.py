@@ -194,9 +194,9 @@ def _numeric_component(subject, label, var_name, expected, correct, value, compa
     comp.point = point_dict(point, subject, correct)
     comp.correct_value, comp.claimed_value = correct_vals, value
     tolerance = f"rtol={tol[0]:g}, atol={tol[1]:g}"
-    if not _finite_at(point, expected):
+    if not _finite_at(point, subject.value, expected):  # as for formula claims: f is defined there too
         comp.verdict = "undecided"
-        comp.method = "the derivative is not finite at the given point, so there is nothing to compare with"
+        comp.method = "f or its derivative is not finite at the given point, so there is nothing to compare with"
     elif np.all(close_enough(correct_vals, value, *tol)):
         comp.method = f"compared at the given point ({tolerance})"
     else:
@@ -207,7 +207,7 @@ def _numeric_component(subject, label, var_name, expected, correct, value, compa
 
 
 def _finite_at(point: Mapping[Node, object], *values) -> bool:
-    """Whether every value that the point determines is finite there (f's derivative, as simplified and as built)."""
+    """Whether every value that the point determines is finite there (f and its derivative)."""
     for value in values:
         if all(s in point for s in symbols_of(value)) and not np.all(np.isfinite(evaluate_at(value, point))):
             return False

@@ -105,6 +105,22 @@ def test_a_number_at_a_point_outside_the_domain_is_undecided():
     assert not report and report.verdict == "undecided"
 
 
+@pytest.mark.parametrize(
+    ("f", "ref", "derivative", "at"),
+    [
+        ("log(x)", np.log, lambda t: 1 / t, -2.0),
+        ("arctanh(x)", np.arctanh, lambda t: 1 / (1 - t**2), 2.0),
+        ("log1p(x)", np.log1p, lambda t: 1 / (1 + t), -3.0),
+    ],
+)
+def test_a_number_where_f_is_undefined_but_its_derivative_finite_is_undecided(f, ref, derivative, at):
+    """d/dx log(x) = 1/x is -0.5 at x = -2, where log is not defined: that was 'right'."""
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(ref(at)) and np.isfinite(derivative(at))
+    report = sg.check(f, derivative(at), wrt="x", at={"x": at})
+    assert not report and report.verdict == "undecided", str(report)
+
+
 # -- at= and --at ---------------------------------------------------------------------------------------------
 
 

@@ -262,7 +262,7 @@ def _kinks(value_fn, xs, f0: np.ndarray, eps: float, f_eps: float) -> list[tuple
     found = []
     for i, x in enumerate(xs):
         for idx in np.ndindex(*x.shape):
-            h = eps * max(1.0, abs(float(x[idx])))
+            h = _step(value_fn, xs, f0, i, idx, eps)
             gaps, noise, moved = [], 0.0, _moved(value_fn, xs, f0, i, idx)
             for step in (h, h / 4):
                 fp, fm = _shifted(value_fn, xs, i, idx, step), _shifted(value_fn, xs, i, idx, -step)
@@ -288,7 +288,7 @@ def _tolerance_check(value_fn, xs, grads, eps, atol, rtol, f_eps, f0) -> tuple[d
     failing: list[tuple] = []
     for i, (x, g) in enumerate(zip(xs, grads)):
         for idx in np.ndindex(*x.shape):
-            h = eps * max(1.0, abs(float(x[idx])))
+            h = _step(value_fn, xs, f0, i, idx, eps)
             fp, fm = _shifted(value_fn, xs, i, idx, h), _shifted(value_fn, xs, i, idx, -h)
             numeric = _total(fp - fm) / (2 * h)
             analytic = float(g[idx])
@@ -342,6 +342,30 @@ def _entry_order(value_fn, xs, grads, i: int, idx: tuple, f0: np.ndarray, f_eps:
     return _order_along(value_fn, xs, vs, g, abs(g), f0, f_eps, g_eps, _moved(value_fn, xs, f0, i, idx))
 
 
+STEP_SHRINKS, EDGE_MARGIN = 40, 1e3
+"""How often :func:`_step` divides a step that leaves fn's domain by 4, and by how much more it divides the first
+one that does not."""
+
+
+def _step(value_fn, xs, f0: np.ndarray, i: int, idx: tuple, eps: float) -> float:
+    """The step for input ``i`` at ``idx``: ``eps * max(1, |x|)``, unless fn is not finite at ``x +- 2h``.
+
+    Then (an input near the edge of fn's domain: log or sqrt of 1e-7) a difference across the edge is nan,
+    and a gradient compared with it would be called wrong.  The step is divided by 4 until fn is finite at
+    ``x +- 2h`` wherever it is finite at x, and then by EDGE_MARGIN more: the edge lies within 8h, where
+    fn curves on the scale of that distance, and a step near it would miss by the truncation error.
+    """
+    h = eps * max(1.0, abs(float(xs[i][idx])))
+    inside = np.isfinite(f0)
+    for k in range(STEP_SHRINKS):
+        with np.errstate(all="ignore"):
+            shifted = [_shifted(value_fn, xs, i, idx, s * h) for s in (2.0, -2.0)]
+        if all(np.all(np.isfinite(v[inside])) for v in shifted):
+            return h if k == 0 else h / EDGE_MARGIN
+        h /= 4
+    return eps * max(1.0, abs(float(xs[i][idx])))
+
+
 def _shifted(value_fn, xs, i: int, idx: tuple, h: float) -> np.ndarray:
     ys = [x.copy() for x in xs]
     ys[i][idx] += h
@@ -368,6 +392,12 @@ def _orders(value_fn, xs, grads, f0: np.ndarray, f_eps: float, g_eps: float, dir
     return orders
 
 
+ORDER_STEPS = 16
+"""Steps scale * 1e-2 / 4**k of the remainder, k < ORDER_STEPS: the small ones reach where r is quadratic for a
+right gradient even beside a domain edge (log of 1e-7 curves on the scale 1e-7); below the rounding level they
+are dropped."""
+
+
 def _order_along(
     value_fn, xs, vs, slope: float, g_size: float, f0: np.ndarray, f_eps: float, g_eps: float, moved=None
 ) -> float | None:
@@ -377,7 +407,7 @@ def _order_along(
     """
     scale = max(1.0, max(float(np.max(np.abs(x))) if x.size else 0.0 for x in xs))
     logs = []
-    for h in scale * 1e-2 * 4.0 ** -np.arange(10):
+    for h in scale * 1e-2 * 4.0 ** -np.arange(ORDER_STEPS):
         fh = value_fn([x + h * v for x, v in zip(xs, vs)])[0]
         r = abs(_total(fh - f0) - h * slope)
         noise = 16 * f_eps * _size(moved, fh, f0) + 16 * g_eps * h * g_size

@@ -10,7 +10,7 @@ for x > 0 only (``abs`` claimed 1), a function defined only for x > 5
   of a ``where`` condition, of a ``log``/``sqrt``/fractional-power base and of
   ``arg -+ 1`` in ``arcsin``/``arccos``.  An edge is found by bisection on
   segments between pool points where its sign differs, and points are placed
-  at three distances on each side of it;
+  at several distances on each side of it;
 
 and only the points where every given expression is finite are kept.  Nothing
 here imports sympy, so :mod:`symgrad.api.compiled`'s ``verify`` can use
@@ -39,6 +39,10 @@ PAIRS_PER_EDGE = 4
 BISECTIONS = 48
 OFFSETS = (1e-3, 3e-2, 0.3)
 """Distances from an edge, relative to max(1, |edge point|), at which points are placed on each side."""
+CLOSE_OFFSET = 3e-5
+"""One more distance relative to max(1, |edge point|), a few units of the points' sixth digit: it reaches inside
+a narrow interval that starts at an edge (``where(x > 0.999, ...)`` beside arcsin's edge at 1, ``abs(x - 17.3) <
+1e-3``), which the offsets above step over."""
 NEAR_OFFSET, NEAR_FLOOR = 1e-2, 1e-4
 """One more distance, relative to max(|edge point|, NEAR_FLOOR) alone: it reaches inside a narrow branch near 0
 (``abs(x) < 1e-4``, a series branch ``abs(x) < 1e-3``), which the offsets above step over."""
@@ -243,7 +247,7 @@ def _ordered(root: np.ndarray, step: np.ndarray, n_edges: int, near: np.ndarray)
     root = root.reshape(n, n_edges, PAIRS_PER_EDGE)
     step = step.reshape(n, n_edges, PAIRS_PER_EDGE)
     near = near.reshape(n, n_edges, PAIRS_PER_EDGE)
-    levels = ((OFFSETS[1], step), (OFFSETS[0], step), (1.0, near), (OFFSETS[2], step))
+    levels = ((OFFSETS[1], step), (OFFSETS[0], step), (1.0, near), (CLOSE_OFFSET, step), (OFFSETS[2], step))
     cols = [
         root[:, k, pair] + side * d * st[:, k, pair]
         for pair in range(PAIRS_PER_EDGE)

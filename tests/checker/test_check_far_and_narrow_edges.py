@@ -1,4 +1,4 @@
-"""The checker never calls a wrong claim right: errors beyond |x| = 1e3 or inside a narrow branch near 0, and a wrt of several names."""
+"""The checker never calls a wrong claim right: errors beyond |x| = 1e3, inside a narrow branch near 0 or beside an edge, and a wrt of several names."""
 
 import pytest
 
@@ -17,6 +17,11 @@ WRONG = [
     ("where(abs(x) < 1e-3, 1 - x**2/6, sin(x)/x)", "where(abs(x) < 1e-3, -x/6, (x*cos(x) - sin(x))/x**2)"),
     ("where(abs(x) < 1e-4, 1 - x**2/6, sin(x)/x)", "where(abs(x) < 1e-4, 0, (x*cos(x) - sin(x))/x**2)"),
     ("x**3", "3*x**2 + where(abs(x) < 1e-4, 1, 0)"),
+    # wrong only on a narrow interval that starts at an edge of the domain or of a branch (relative width < 1e-3)
+    ("arcsin(x)", "1/sqrt(1 - x**2) + where(x > 0.999, 1, 0)"),
+    ("arcsin(x)", "1/sqrt(1 - x**2) + where(x < -0.9999, 1, 0)"),
+    ("arccosh(x)", "1/sqrt(x**2 - 1) + where(x < 1.001, 1, 0)"),
+    ("x**2", "2*x + where(abs(x - 17.3) < 1e-3, 1, 0)"),
 ]
 
 
@@ -30,6 +35,8 @@ RIGHT = [
     ("maximum(x, y)", "where(x > y, 1, 0)"),  # differs only at the tie
     ("where(abs(x) < 1e-3, 1 - x**2/6, sin(x)/x)", "where(abs(x) < 1e-3, -x/3, (x*cos(x) - sin(x))/x**2)"),
     ("clip(x, -1e4, 1e4)", "where(abs(x) < 1e4, 1, 0)"),
+    ("arcsin(x)", "where(x > 0.999, 1/sqrt((1 - x)*(1 + x)), 1/sqrt(1 - x**2))"),
+    ("arccosh(x)", "where(x < 1.001, 1/(sqrt(x - 1)*sqrt(x + 1)), 1/sqrt(x**2 - 1))"),
 ]
 
 

@@ -32,6 +32,7 @@ from ..backends import c_reduce, cuda_reduce, vecmath
 from ..codegen.csource import C_PART_STATEMENTS
 from ..codegen.reduce_source import ReduceKernel, generate_reduce, generate_reduce_c
 from ..errors import InputError, ShapeError
+from ..ir.custom import check_rules
 from ..ir.evaluate import evaluate
 from ..tracing.functions import is_symbolic
 from ..tracing.program import Program
@@ -219,6 +220,7 @@ class DatasetCompiled(Compiled):
             return
         if not self._fused:
             return super().verify(points, seed)
+        check_rules(self._exprs)  # custom functions' derivative rules against their bodies, as Compiled.verify
         rng = np.random.default_rng(seed)
         values = {s: rng.uniform(-2.0, 2.0, points).astype(self._np_dtype).astype(float) for s in self._inputs}
         arrays, batch = self._prepare(self._stacked(values, points), np)

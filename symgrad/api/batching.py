@@ -21,6 +21,7 @@ from ..tracing.pytree import broadcast_prefix, check_structure, describe, flatte
 from ..tracing.tracer import Shapes
 from .arguments import bind, is_pytree_value, undeclared_pytree
 from .compiled import Compiled
+from .dataset import DatasetCompiled
 from .transforms import compile_function, program_of
 from .wrappers import CompiledWrapper
 
@@ -154,4 +155,10 @@ def vmap(
         compiled = fn
     else:
         compiled = compile_function(fn, shapes, backend or "numpy", dtype or "float64", **options)
+    if isinstance(compiled, DatasetCompiled):  # the sample axis of its data is reduced: mapping would misread it
+        raise InputError(
+            "vmap of a function over a dataset (data=) is not supported: its data arguments' sample axis is "
+            "reduced, not mapped; vmap the per-sample function (compiled without data=) and reduce its results, "
+            "or call the function over the dataset once per parameter value"
+        )
     return Mapped(compiled, in_axes, out_axes)

@@ -342,6 +342,16 @@ def test_products_of_a_dataset_function_are_refused_not_silently_per_sample():
         sg.jvp(L, (W0, B0, X, Y), (W0, B0, X, Y))
 
 
+@pytest.mark.parametrize("in_axes", [(0, None, None, None), (None, None, 0, 0)])
+def test_vmap_of_a_dataset_function_is_refused_not_misread(in_axes):
+    # it was accepted, then mapped the parameters and called the data unmapped ("must have its declared
+    # shape (3,)"), or mapped the data, reduced it and failed on the scalar ("out_axes 0 is out of range")
+    L = sg.compile(mse, shapes=SHAPES, data=("x", "y"))
+    for make in (lambda: sg.vmap(L, in_axes=in_axes), lambda: sg.vmap(mse, in_axes, shapes=SHAPES, data=("x", "y"))):
+        with pytest.raises(sg.InputError, match="vmap of a function over a dataset"):
+            make()
+
+
 def test_import_symgrad_does_not_import_dask():
     code = "import sys, symgrad; sys.exit(int(any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -221,8 +221,10 @@ class DatasetCompiled(Compiled):
         if not self._fused:
             return super().verify(points, seed)
         check_rules(self._exprs)  # custom functions' derivative rules against their bodies, as Compiled.verify
-        rng = np.random.default_rng(seed)
-        values = {s: rng.uniform(-2.0, 2.0, points).astype(self._np_dtype).astype(float) for s in self._inputs}
+        # points inside the outputs' domain, as Compiled.verify's: one nan sample would make every sum nan,
+        # and nan agrees with nan, so uniform points checked nothing of a loss with a log or an arcsin
+        values = self._verification_points(points, seed)
+        points = len(next(iter(values.values()))) if values else 1
         arrays, batch = self._prepare(self._stacked(values, points), np)
         got = self._c_reducer().bind(self._columns(arrays, batch, np))(0, points)[:, None]
         with np.errstate(all="ignore"):

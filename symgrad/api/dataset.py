@@ -168,7 +168,7 @@ class DatasetCompiled(Compiled):
     @property
     def formula(self) -> str:
         """The outputs as reductions over the samples, e.g. ``mean(x[0]*(2*b + 2*w[0]*x[0] - 2*y))``."""
-        return _plan_text(self._plan, self._slots, self.spec.reduce)
+        return _plan_text(self._plan, self._exprs, self.spec.reduce)  # as built: custom functions by name
 
     def __str__(self) -> str:
         return self.formula

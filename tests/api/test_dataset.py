@@ -221,6 +221,17 @@ def test_the_formula_prints_as_a_mean_over_the_samples():
     assert "'b': [mean(" in sg.grad(cross_entropy, shapes=CE_SHAPES, data=("x", "y"), has_aux=True).formula
 
 
+def test_the_formula_shows_the_outputs_as_built_custom_functions_and_constants_by_name():
+    # it printed the lowered slots: mean(exp(-w**2*x**2)*sin(w*x)) and mean(2.718281828459045*w*x + 3.14...)
+    @sg.custom_function(name="wave")
+    def wave(x):
+        return sg.sin(x) * sg.exp(-(x**2))
+
+    for loss in (lambda w, x: wave(w * x), lambda w, x: sg.E * w * x + sg.pi):
+        assert sg.compile(loss, data="x").formula == f"mean({sg.compile(loss).outputs})"
+    assert sg.compile(lambda w, x: wave(w * x), data="x").formula == "mean(wave(w*x))"
+
+
 def test_pickled_function_rebuilds_and_computes_the_same():
     X, Y = linear_data(100)
     G = sg.value_and_grad(mse, argnums=(0, 1), shapes=SHAPES, data=("x", "y"))

@@ -8,6 +8,7 @@ be followed and how the arguments were traced.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import itertools
 import os
@@ -19,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, SymgradError, TraceError, UnsupportedOpError
-from ..ir.node import TRACING, symbol
+from ..ir.node import TRACING, free_symbols, symbol
 from ..limits import gc_paused
 from .functions import array_symbol
 from .program import Arg, Param, Program, symbolic_outputs
-from .pytree import LEAF, Tree, container_kind, leaf_names
+from .pytree import LEAF, Tree, container_kind, flatten, leaf_names
 
 Shapes = dict | Sequence | None
 
@@ -144,10 +145,37 @@ def _shape(shape, what) -> tuple[int, ...]:
     return out
 
 
-def make_arg(name: str, shape: tuple[int, ...]) -> Arg:
+_ENCLOSING: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("symgrad_enclosing", default=frozenset())
+"""The symbol names of the traces running now: a transformation called inside a traced function (``sg.grad(f)``
+in the body of another) names its own symbols apart from these, as symbols are one node per name."""
+
+
+def make_arg(name: str, shape: tuple[int, ...], symbol_name: str | None = None) -> Arg:
+    """An argument named ``name`` whose symbols are named ``symbol_name`` (by default ``name``)."""
+    base = name if symbol_name is None else symbol_name
     if not shape:
-        return Arg(name, (), (symbol(name),))
-    return Arg(name, shape, tuple(array_symbol(name, shape).reshape(-1)))
+        return Arg(name, (), (symbol(base),))
+    return Arg(name, shape, tuple(array_symbol(base, shape).reshape(-1)))
+
+
+def _unshadowed(names: list[str]) -> list[str]:
+    """Symbol names for ``names`` distinct from those of the enclosing traces (underscores appended where needed).
+
+    Were an inner trace's ``x`` the enclosing trace's ``x``, a value closed over
+    from outside would be differentiated with respect to the inner argument.
+    """
+    enclosing = _ENCLOSING.get()
+    if not enclosing:
+        return names
+    taken = enclosing | set(names)
+    out = []
+    for name in names:
+        if name in enclosing:
+            while name in taken:
+                name += "_"
+            taken |= {name}
+        out.append(name)
+    return out
 
 
 def make_params(
@@ -158,12 +186,14 @@ def make_params(
     A pytree argument's leaves are named by their key paths (``params.W``), so its
     element symbols print ``params.W[0, 1]``.
     """
-    args: list[Arg] = []
     params: list[Param] = []
+    leaves: list[tuple[str, tuple[int, ...]]] = []
     for name, spec in zip(names, specs):
-        params.append(Param(name, spec.tree, start + len(args)))
+        params.append(Param(name, spec.tree, start + len(leaves)))
         leaf = [name] if spec.tree.is_leaf else leaf_names(name, spec.tree)
-        args.extend(make_arg(n, s) for n, s in zip(leaf, spec.shapes))
+        leaves.extend(zip(leaf, spec.shapes))
+    symbol_names = _unshadowed([n for n, _ in leaves])
+    args = [make_arg(n, s, b) for (n, s), b in zip(leaves, symbol_names)]
     return tuple(args), tuple(params)
 
 
@@ -182,8 +212,28 @@ def trace(fn: Callable, shapes: Shapes = None, nargs: int | None = None) -> Prog
     names = _parameter_names(params, nargs)
     args, params = make_params(names, _normalize_shapes(shapes, names))
     program = Program(args, None, params)
-    outputs = _call_traced(fn, [program.value(i) for i in range(len(params))], args)
-    return program.with_outputs(symbolic_outputs(outputs, none=True))
+    enclosing = _ENCLOSING.get()
+    token = _ENCLOSING.set(enclosing | {a.symbols[0].value[0] for a in args if a.symbols})
+    try:
+        outputs = symbolic_outputs(_call_traced(fn, [program.value(i) for i in range(len(params))], args), none=True)
+    finally:
+        _ENCLOSING.reset(token)
+    if enclosing:
+        _check_no_closure(outputs, enclosing)
+    return program.with_outputs(outputs)
+
+
+def _check_no_closure(outputs, enclosing: frozenset[str]) -> None:
+    """A function traced inside another trace must not close over that trace's values: its code stands alone."""
+    leaves, _ = flatten(outputs)
+    roots = [n for leaf in leaves for n in np.asarray(leaf, dtype=object).reshape(-1).tolist()]
+    closed = sorted({s.name for s in free_symbols(roots) if s.value[0] in enclosing})
+    if closed:
+        raise TraceError(
+            f"the function closes over a value of the function traced around it (one depending on {', '.join(closed)}): "
+            "symgrad compiles each transformation on its own, so pass that value as an argument instead "
+            "(e.g. sg.grad(lambda x, y: ..., argnums=0)(x, y) inside the outer function)"
+        )
 
 
 def _call_traced(fn: Callable, values: list, args: tuple[Arg, ...]):

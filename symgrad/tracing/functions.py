@@ -26,6 +26,7 @@ from ..ir import softmax as S
 from ..ir.array import SymbolicArray
 from ..ir.node import Node, symbol
 from ..ir.ops import OPS
+from .pytree import tree_map
 
 MAX_SYMBOL_ELEMENTS = 10**6
 """Largest array symbol: each element is a node (about 200 bytes, a microsecond to make), and code for more
@@ -220,7 +221,23 @@ softplus = primitive("softplus")
 equal = primitive("eq")
 not_equal = primitive("ne")
 relu = primitive("relu")
-stop_gradient = primitive("stop_gradient")
+_stop_gradient = primitive("stop_gradient")
+
+
+def _holds_arrays(x) -> bool:
+    """Whether ``x`` is a pytree of arrays (a dict, or a list/tuple holding one or an array), not one array as a list."""
+    if isinstance(x, dict):
+        return True
+    return isinstance(x, (list, tuple)) and any(isinstance(v, np.ndarray) or _holds_arrays(v) for v in x)
+
+
+def stop_gradient(x):
+    """``x`` with derivative zero; a pytree of arrays (``params``) leaf by leaf, as ``jax.lax.stop_gradient``."""
+    if _holds_arrays(x):
+        return tree_map(_stop_gradient, x, is_leaf=lambda v: isinstance(v, np.ndarray))
+    return _stop_gradient(x)
+
+
 arctan2 = primitive("arctan2")
 hypot = primitive("hypot")
 maximum = primitive("maximum")

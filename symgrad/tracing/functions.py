@@ -542,7 +542,7 @@ def _along(slice_fn, x, axis) -> np.ndarray:
     kept_shape = tuple(x.shape[d] for d in keep)
     flat = moved.reshape(kept_shape + (math.prod(x.shape[d] for d in axes),))
     out = np.empty(flat.shape, dtype=object)
-    for idx in np.ndindex(*kept_shape):
+    for idx in np.ndindex(*kept_shape) if flat.shape[-1] else ():  # an empty slice has nothing to compute
         out[idx] = slice_fn(list(flat[idx]))
     if not x.ndim:
         return out[0]

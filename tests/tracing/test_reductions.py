@@ -259,3 +259,13 @@ def test_formulas_reach_the_reductions():
         parsed = sg.parse_formula(text, shapes=shapes)
         got = sg.compile(parsed.value, inputs=[parsed.symbols["a"]])(v)
         np.testing.assert_allclose(got, want, rtol=1e-14, err_msg=text)
+
+
+def test_softmax_over_an_empty_axis_is_empty():
+    a = sg.symbols("a", shape=(2, 0))
+    for fn in (sg.softmax, sg.log_softmax):
+        for axis in (-1, 0, None):
+            assert np.shape(fn(a, axis=axis)) == (2, 0)
+    assert np.shape(sg.softmax(sg.symbols("b", shape=(0,)))) == (0,)
+    got = sg.compile(lambda x: sg.log_softmax(x, axis=1) + 1.0, shapes=[(2, 0)])(np.zeros((2, 0)))
+    assert got.shape == (2, 0)

@@ -182,14 +182,22 @@ def _int(value, what: str, fn: str) -> int:
     return int(value)
 
 
+def _one_axis(value, shape: tuple[int, ...], what: str, fn: str) -> int:
+    """One axis of an array of ``shape``, non-negative; a 0-d array has none (numpy's AxisError, not sum's leniency)."""
+    axis = _int(value, what, fn)
+    if not shape:
+        raise AxisError(f"{fn}: axis {axis} is out of range for an array of shape () (0 dimensions)")
+    return _axes(axis, shape)[0]
+
+
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     """The sum along a diagonal (numpy's ``trace``): of a matrix, or for each matrix of a stack."""
     _refuse_numeric_options("sg.trace", dtype, out)
     x = _objects(a)
     if x.ndim < 2:
         raise ShapeError(f"trace needs an array of at least two dimensions, got shape {x.shape}")
-    (ax1,) = _axes(_int(axis1, "axis1", "trace"), x.shape)
-    (ax2,) = _axes(_int(axis2, "axis2", "trace"), x.shape)
+    ax1 = _one_axis(axis1, x.shape, "axis1", "trace")
+    ax2 = _one_axis(axis2, x.shape, "axis2", "trace")
     if ax1 == ax2:
         raise AxisError(f"trace: axis1 and axis2 name the same axis ({axis1} and {axis2})")
     return sum(np.diagonal(x, _int(offset, "offset", "trace"), ax1, ax2), axis=-1)
@@ -204,7 +212,7 @@ def outer(a, b, out=None):
 
 def _axis_list(value, shape: tuple[int, ...], fn: str) -> list[int]:
     items = list(value) if isinstance(value, (list, tuple)) else [value]
-    return [_axes(_int(i, "axes", fn), shape)[0] for i in items]
+    return [_one_axis(i, shape, "axes", fn) for i in items]
 
 
 def tensordot(a, b, axes=2):
@@ -292,7 +300,7 @@ def norm(x, ord=None, axis=None, keepdims: bool = False):
             return _result(_objects(out).reshape((1,) * a.ndim)) if keepdims else out
         axis = tuple(range(a.ndim))
     axes = list(axis) if isinstance(axis, (tuple, list)) else [axis]
-    normalized = [_axes(_int(i, "axis", "norm"), a.shape)[0] for i in axes]
+    normalized = [_one_axis(i, a.shape, "axis", "norm") for i in axes]
     if len(normalized) == 1:
         if isinstance(ord, str):
             raise InputError(f"norm: ord={ord!r} is not a vector norm (a number, inf or -inf)")

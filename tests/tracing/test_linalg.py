@@ -240,6 +240,21 @@ def test_norm_and_einsum_errors_name_the_argument():
         np.trace(v)
 
 
+def test_an_axis_of_a_zero_dimensional_array_is_an_axis_error_as_numpys():
+    v = sg.symbols("v", shape=(3,))
+    with pytest.raises(np.exceptions.AxisError):  # numpy's verdict on a number
+        np.linalg.norm(np.array(1.0), axis=0)
+    for z in (sg.symbols("z", shape=()), sg.symbols("s")):
+        for call in (
+            lambda a: np.linalg.norm(a, axis=0),
+            lambda a: np.linalg.norm(a, 2, -1),
+            lambda a: sg.norm(a, 1, axis=(0,)),
+            lambda a: np.tensordot(a, v, ([0], [0])),
+        ):
+            with pytest.raises(sg.AxisError, match=r"shape \(\)"):
+                call(z)
+
+
 # -- joining and reshaping ----------------------------------------------------------------------
 
 

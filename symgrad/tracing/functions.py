@@ -431,14 +431,23 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims: bool = False, *, w
     ddof = _ddof(ddof, correction, "sg.var")
     x = np.asarray(x, dtype=object)
     count = _count(x, axis)
-    centred = subtract(x, _scaled(_reduce(B.add, x, axis, True), Fraction(1, count) if count else math.nan))
-    squares = _reduce(B.add, B.elementwise(lambda v: B.pow(v, 2), centred), axis, keepdims)
     dof = count - ddof
     if dof <= 0:
         factor = math.inf  # numpy divides by max(n - ddof, 0): inf, or nan for 0/0
     else:
         factor = Fraction(1, int(dof)) if float(dof).is_integer() else 1 / dof
+    if 2 <= count <= B.DISTRIBUTE_LIMIT:
+        # the mean's 1/n distributes over so short a sum and x - mean collects (x - (x + y + z)/3 is
+        # 2*x/3 - y/3 - z/3), each term rounded at the data's magnitude: var([1e8 + 1, 1e8 + 2, 1e8 + 3])
+        # was off by 4e-9. sum((x - mean)**2) is sum over pairs of (x_i - x_j)**2 / n: exact differences
+        return _scaled(_reduce(_pairwise_squares, x, axis, keepdims), factor / count)
+    centred = subtract(x, _scaled(_reduce(B.add, x, axis, True), Fraction(1, count) if count else math.nan))
+    squares = _reduce(B.add, B.elementwise(lambda v: B.pow(v, 2), centred), axis, keepdims)
     return _scaled(squares, factor)
+
+
+def _pairwise_squares(*values):
+    return B.add(*(B.pow(B.add(u, B.mul(-1, v)), 2) for u, v in itertools.combinations(values, 2)))
 
 
 def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims: bool = False, *, where=None, mean=None, correction=None):

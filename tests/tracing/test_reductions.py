@@ -9,6 +9,7 @@ the conventions README states (a tie of two halves the gradient, as JAX's ``maxi
 from __future__ import annotations
 
 import shutil
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -145,6 +146,20 @@ def test_var_and_std_derivatives_match_finite_differences(backend):
     v = M[0]
     hess = sg.hessian(lambda a: np.var(a), shapes=[(4,)], backend=backend)(v)
     np.testing.assert_allclose(hess, (2 / 4) * (np.eye(4) - 1 / 4), rtol=1e-13)  # exact: the Hessian of var
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_var_of_data_far_from_zero_keeps_numpys_accuracy(backend):
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 4, 5, 7):
+        x = 1e8 + rng.normal(size=(6, n))  # the spread is 1e-8 of the magnitude
+        exact = []
+        for row in x:
+            mean = sum(map(Fraction, row)) / n
+            exact.append(float(sum((Fraction(v) - mean) ** 2 for v in row) / (n - 1)))
+        got = sg.compile(lambda a: np.var(a, axis=1, ddof=1), shapes=[(6, n)], backend=backend)(x)
+        np.testing.assert_allclose(np.var(x, axis=1, ddof=1), exact, rtol=1e-12)  # numpy's two passes
+        np.testing.assert_allclose(got, exact, rtol=1e-12)
 
 
 def test_var_with_too_few_degrees_of_freedom_is_inf_or_nan_as_numpy():

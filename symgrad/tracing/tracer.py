@@ -242,7 +242,8 @@ def _call_traced(fn: Callable, values: list, args: tuple[Arg, ...]):
     numpy functions that cannot work on symbolic values fail deep inside numpy
     (a cast of an object array to float, a comparison needing a truth value): the
     error is re-raised as one :class:`UnsupportedOpError` naming the numpy function
-    the traced code called, with numpy's error kept as its cause.  A ``TypeError``
+    the traced code called, with numpy's error kept as its cause (an ``AttributeError``
+    of a node's too: numpy asking it for ``.dtype``).  A ``TypeError``
     about a node (``x[0]`` on a scalar argument, ``x % 2``) becomes a TraceError
     that says how each argument was traced.
     """
@@ -252,7 +253,9 @@ def _call_traced(fn: Callable, values: list, args: tuple[Arg, ...]):
             return fn(*values)
     except UnsupportedOpError:
         raise
-    except (TraceError, TypeError) as exc:  # not ValueError & co.: a bad reshape is the traced code's own bug
+    except (TraceError, TypeError, AttributeError) as exc:  # not ValueError & co.: a bad reshape is the code's own bug
+        if isinstance(exc, AttributeError) and "'Node'" not in str(exc):
+            raise  # not about a node: the traced code's own
         entry = _numpy_entry(exc)
         if entry is not None:
             reason = (

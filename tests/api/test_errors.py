@@ -127,6 +127,7 @@ class TestUnsupportedNumpy:
             (lambda a: np.sort(a)[0], (3,), "numpy.sort"),
             (lambda x: np.sort(x), None, "numpy.sort"),
             (lambda a: np.median(a), (3,), "numpy.median"),
+            (lambda x: np.linalg.norm(np.array([x, 1.0]), 3), None, "numpy.linalg.norm"),  # numpy asks x.dtype
             (lambda x: np.add.accumulate(x), None, "numpy.add.accumulate"),
             (lambda x: np.sin(x, out=np.empty(())), None, "numpy.sin(out=...)"),
             (lambda x: np.sin(x, where=True), None, "numpy.sin(where=...)"),
@@ -141,6 +142,7 @@ class TestUnsupportedNumpy:
             "sort",
             "sort-scalar",
             "median",
+            "norm-of-a-plain-object-array",
             "accumulate0d",
             "out",
             "where",

@@ -248,12 +248,18 @@ def tensordot(a, b, axes=2):
     return _result(_objects(matmul(left, right)).reshape(shape))
 
 
+def _largest(x, axis: int, keepdims: bool):
+    """``amax`` along one axis, 0 along an empty one (numpy 2's inf- and 1-norms: a norm of no elements is 0)."""
+    empty = _objects(x).shape[axis] == 0  # an initial only there: a maximum with 0 would halve the slope at 0
+    return amax(x, axis=axis, keepdims=keepdims, initial=0.0 if empty else None)
+
+
 def _vector_norm(x: np.ndarray, ord, axis: int, keepdims: bool):
     if ord is None or ord == 2:
         return sqrt(sum(square(x), axis=axis, keepdims=keepdims))
     magnitude = B.elementwise(lambda v: B.call("abs", v), x)
     if ord == math.inf:
-        return amax(magnitude, axis=axis, keepdims=keepdims)
+        return _largest(magnitude, axis, keepdims)
     if ord == -math.inf:
         return amin(magnitude, axis=axis, keepdims=keepdims)
     if ord == 0:
@@ -274,7 +280,7 @@ def _matrix_norm(x: np.ndarray, ord, row: int, col: int, keepdims: bool):
         out = sqrt(sum(square(x), axis=(row, col), keepdims=keepdims))
     elif ord in (1, -1, math.inf, -math.inf):
         summed, other = (row, col) if ord in (1, -1) else (col, row)  # 1: columns' sums; inf: rows'
-        pick = amax if ord > 0 else amin
+        pick = _largest if ord > 0 else amin
         magnitude = B.elementwise(lambda v: B.call("abs", v), x)
         sums = sum(magnitude, axis=summed, keepdims=True)
         out = pick(sums, axis=other, keepdims=True)

@@ -326,3 +326,16 @@ def test_tensordot_over_an_empty_axis_is_zeros_as_numpys(a_shape, b_shape, fn):
     got = fn_sg(np.ones(a_shape), np.ones(b_shape))
     assert np.shape(got) == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+def test_norms_of_no_elements_are_numpys():
+    with np.errstate(all="ignore"):
+        for shape in ((0,), (2, 0), (0, 2)):
+            zeros = np.zeros(shape)
+            calls = [(o, ax) for o in (None, 1, 3, -1, np.inf) for ax in ((None,) if len(shape) == 1 else (0, 1))]
+            calls += [(o, None) for o in (1, np.inf, "fro")] if len(shape) == 2 else []
+            for ord, axis in calls:
+                got = sg.compile(lambda a, o=ord, ax=axis: np.linalg.norm(a, o, axis=ax), shapes=[shape])(zeros)
+                np.testing.assert_array_equal(
+                    got, np.linalg.norm(zeros, ord, axis=axis), err_msg=f"{shape} {ord} {axis}"
+                )

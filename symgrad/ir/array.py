@@ -32,7 +32,9 @@ class SymbolicArray(np.ndarray):
         if (getattr(np, ufunc.__name__, None) is not ufunc and not known) or PROTOCOL.array_ufunc is None:
             # not one of numpy's own ufuncs (np.frompyfunc, np.vectorize): run it on the elements
             return symbolic_array(getattr(ufunc, method)(*plain, **kwargs))
-        return symbolic_array(PROTOCOL.array_ufunc(ufunc, method, plain, kwargs))
+        # a boolean array stays one: numpy's + of two is a logical or (the protocol asks their type)
+        operands = tuple(v if isinstance(v, BooleanArray) else p for v, p in zip(inputs, plain))
+        return symbolic_array(PROTOCOL.array_ufunc(ufunc, method, operands, kwargs))
 
     def __array_function__(self, func, types, args, kwargs):
         if PROTOCOL.array_function is None:
@@ -123,6 +125,22 @@ class SymbolicArray(np.ndarray):
             "the truth value of an array with more than one element is ambiguous; "
             "use sg.where(cond, a, b) for an elementwise choice"
         )
+
+
+class BooleanArray(SymbolicArray):
+    """A symbolic array numpy would type bool: the result of a comparison or a logical operation.
+
+    Its elements are 0/1 conditions, as are those of ``(v > 0)*1.0`` or
+    ``np.where(v > 0, 1.0, 0.0)``, which numpy types float (``1.0*c`` folds to
+    ``c``), so the type lives on the array: ``+`` of two boolean arrays is
+    numpy's logical or, of anything else the sum.  Arithmetic gives a plain
+    :class:`SymbolicArray`; views (slices, ``.T``, reshapes) stay boolean.
+    """
+
+
+def boolean_array(value):
+    """``value`` (an array from a comparison or a logical operation) as a :class:`BooleanArray`; a scalar as it is."""
+    return value.view(BooleanArray) if isinstance(value, np.ndarray) and value.dtype == object else value
 
 
 def _refuse_symbolic_index(key) -> None:

@@ -38,7 +38,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import TraceError, UnsupportedOpError
-from .array import SymbolicArray
+from .array import BooleanArray, SymbolicArray, boolean_array
 from .node import Node, Number, const, float_value, make, normalize_number
 from .ops import OPS
 
@@ -878,13 +878,16 @@ def boolean_arrays(operands) -> bool:
     """Whether numpy would type ``operands`` as booleans, an array among them (a bare scalar keeps Python's True + True).
 
     numpy's ``+`` of boolean arrays is a logical or; both the ``+`` of a node
-    and numpy's add ufunc on symbolic arrays ask this.
+    and numpy's add ufunc on symbolic arrays ask this.  An array is boolean by
+    its type (numpy's bool, or a :class:`BooleanArray` from a comparison), a
+    scalar by what it is (a condition).
     """
     if not any(isinstance(v, np.ndarray) for v in operands):
         return False
     for v in operands:
         if isinstance(v, np.ndarray):
-            if v.dtype != bool and not (v.dtype == object and all(map(is_boolean, v.flat))):
+            # the array's type, not its elements: (v > 0)*1.0 holds the conditions of v > 0 and is float
+            if v.dtype != bool and not isinstance(v, BooleanArray):
                 return False
         elif not is_boolean(v):
             return False
@@ -904,6 +907,7 @@ def logical_not(a) -> Node:
 
 
 _CONDITIONS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})
+_BOOLEAN_RESULTS = _CONDITIONS | {"and", "or", "xor"}  # the operators whose arrays numpy types bool
 _ZERO = const(0)
 
 
@@ -913,8 +917,9 @@ def binary(kind: str, a, b):
         if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
             return NotImplemented
         if kind == "add" and boolean_arrays((a, b)):  # a condition plus an array of conditions: numpy's or
-            return elementwise(logical_or, a, b)
-        return elementwise(_BINARY[kind], a, b)
+            return boolean_array(elementwise(logical_or, a, b))
+        out = elementwise(_BINARY[kind], a, b)
+        return boolean_array(out) if kind in _BOOLEAN_RESULTS else out
     try:
         return _BINARY[kind](a, b)
     except TraceError:

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import AxisError, InputError, ShapeError, SymbolNameError, UnsupportedOpError
 from ..ir import builders as B
 from ..ir import softmax as S
-from ..ir.array import SymbolicArray
+from ..ir.array import SymbolicArray, boolean_array
 from ..ir.node import Node, symbol
 from ..ir.ops import OPS
 from .pytree import tree_map
@@ -166,6 +166,11 @@ def primitive(name: str):
                 return build(x)
             return B.elementwise(build, _arr(x))
 
+    elif name in _COMPARISONS:  # numpy types the result bool (see BooleanArray)
+
+        def fn(x1, x2):
+            return boolean_array(B.elementwise(build, _arr(x1), _arr(x2)))
+
     elif OPS[name].arity == 2:
 
         def fn(x1, x2):
@@ -182,6 +187,9 @@ def primitive(name: str):
 
 
 _ARITHMETIC = {"add": B.add, "mul": B.mul, "pow": B.pow}  # the builders of the ops spelled as operators
+
+
+_COMPARISONS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})
 
 
 def _arr(x):
@@ -299,19 +307,19 @@ def _one_bound(positional, keyword, name: str, alias: str):
 
 def logical_and(x1, x2):
     """Elementwise ``x1 and x2`` of conditions (nonzero is true), as numpy's ``&`` on boolean arrays."""
-    return B.elementwise(B.logical_and, _arr(x1), _arr(x2))
+    return boolean_array(B.elementwise(B.logical_and, _arr(x1), _arr(x2)))
 
 
 def logical_or(x1, x2):
-    return B.elementwise(B.logical_or, _arr(x1), _arr(x2))
+    return boolean_array(B.elementwise(B.logical_or, _arr(x1), _arr(x2)))
 
 
 def logical_xor(x1, x2):
-    return B.elementwise(lambda a, b: B.binary("xor", a, b), _arr(x1), _arr(x2))
+    return boolean_array(B.elementwise(lambda a, b: B.binary("xor", a, b), _arr(x1), _arr(x2)))
 
 
 def logical_not(x):
-    return B.elementwise(B.logical_not, _arr(x))
+    return boolean_array(B.elementwise(B.logical_not, _arr(x)))
 
 
 def where(cond, a, b):

@@ -122,7 +122,8 @@ def ufunc_to_symbolic(ufunc, method: str, inputs, kwargs):
         return fn(*inputs)
     if method == "outer" and ufunc.nin == 2:
         _check_ufunc_kwargs(ufunc, method, kwargs, set())
-        a, b = (np.asarray(v, dtype=object) for v in inputs)
+        # an object array as it is: a boolean one stays boolean (the outer sum of two is their logical or)
+        a, b = (v if isinstance(v, np.ndarray) and v.dtype == object else np.asarray(v, dtype=object) for v in inputs)
         return fn(a.reshape(a.shape + (1,) * b.ndim), b)
     if method in ("reduce", "accumulate") and name in _REDUCERS:
         _check_ufunc_kwargs(ufunc, method, kwargs, {"axis", "keepdims", "initial"} if method == "reduce" else {"axis"})

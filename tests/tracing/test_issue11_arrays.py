@@ -227,3 +227,25 @@ def test_in_place_into_a_float_buffer_is_refused_by_name():
 def test_adding_boolean_arrays_is_numpys_logical_or(fn, backend):
     f = sg.compile(fn, shapes=[(4,)], backend=backend)
     np.testing.assert_array_equal(f(V), np.asarray(fn(V), dtype=float))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "fn",
+    [
+        # numpy types these float: their 0/1 values add up (an indicator count), no logical or
+        lambda x: np.where(x > 0, 1.0, 0.0) + np.where(x < 0.5, 1.0, 0.0),
+        lambda x: sg.where(x > 0, 1.0, 0.0) + sg.where(x < 0.5, 1.0, 0.0),
+        lambda x: (x > 0) * 1.0 + (x < 0.5) * 1.0,
+        lambda x: ((x > 0) + 0.0) + ((x < 0.5) + 0.0),
+        lambda x: np.where(x > 0, 1.0, 0.0) + (x < 0.5),
+        # and these are boolean still: views and logical operations of conditions
+        lambda x: (x > 0)[::-1] + (x < 0.5)[::-1],
+        lambda x: np.logical_not(x > 0) + (x < 0.5),
+        lambda x: ~(x > 0) + (x < 0.5),
+        lambda x: np.logical_xor(x > 0, x < 0.5) + (x > 1.2),
+    ],
+)
+def test_adding_float_indicator_arrays_sums_them_as_numpy(fn, backend):
+    f = sg.compile(fn, shapes=[(4,)], backend=backend)
+    np.testing.assert_array_equal(f(V), np.asarray(fn(V), dtype=float))

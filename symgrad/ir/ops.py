@@ -118,6 +118,22 @@ _C_SOFTPLUS = Helper(
     "sg_softplus", "c", "SG_FN real sg_softplus(real a) { return (a > 0 ? a : (real)0) + log1p(exp(-fabs(a))); }"
 )
 
+# numpy's npy_logaddexp(2): a tie (infinities too) is the value plus log 2 (or 1); else the larger operand plus
+# log1p of exp (exp2) of minus their difference, which never overflows; a nan difference is the nan
+_C_LOGADDEXP = Helper(
+    "sg_logaddexp",
+    "c",
+    "SG_FN real sg_logaddexp(real a, real b) { if (a == b) return a + (real)0.6931471805599453; "
+    "const real d = a - b; return d > 0 ? a + log1p(exp(-d)) : (d <= 0 ? b + log1p(exp(d)) : d); }",
+)
+_C_LOGADDEXP2 = Helper(
+    "sg_logaddexp2",
+    "c",
+    "SG_FN real sg_logaddexp2(real a, real b) { if (a == b) return a + (real)1; const real d = a - b; "
+    "return d > 0 ? a + (real)1.4426950408889634 * log1p(exp2(-d)) "
+    ": (d <= 0 ? b + (real)1.4426950408889634 * log1p(exp2(d)) : d); }",
+)
+
 
 def _max(a: float, b: float) -> float:
     return a if (a > b or math.isnan(a)) else b  # a tie (0.0, -0.0) gives b, as numpy
@@ -211,6 +227,29 @@ def _exp2(a: float) -> float:
         return math.inf
 
 
+def _logaddexp(a: float, b: float) -> float:
+    """numpy's logaddexp on floats (its npy_logaddexp, step for step)."""
+    if a == b:
+        return a + _LN2
+    d = a - b
+    if d > 0:
+        return a + math.log1p(math.exp(-d))
+    return b + math.log1p(math.exp(d)) if d <= 0 else d
+
+
+def _logaddexp2(a: float, b: float) -> float:
+    """numpy's logaddexp2 on floats (its npy_logaddexp2, step for step)."""
+    if a == b:
+        return a + 1.0
+    d = a - b
+    if d > 0:
+        return a + _LOG2E * math.log1p(_exp2(-d))
+    return b + _LOG2E * math.log1p(_exp2(d)) if d <= 0 else d
+
+
+_LN2, _LOG2E = math.log(2), 1.4426950408889634  # log(2) and log2(e), correctly rounded
+
+
 def _sinc(a: float) -> float:
     """numpy's normalised sinc, sin(pi*a)/(pi*a), computed as numpy computes it (1 at 0)."""
     y = math.pi * (1e-20 if a == 0 else a)
@@ -289,6 +328,18 @@ def _hypot_partials(B, args, out):
     # the origin, as for the 2-norm (jax.grad of jnp.linalg.norm too; jnp.hypot's 1/2 comes from its tie rule)
     inverse = B.pow(out, -1)
     return tuple(B.mul(x, inverse) for x in args)
+
+
+def _logaddexp_partials(B, args, out):
+    # exp(a)/(exp(a) + exp(b)) = sigmoid(a - b), from the difference (exp(a - out) would carry out's rounding)
+    a, b = args
+    return B.call("sigmoid", B.add(a, B.mul(-1, b))), B.call("sigmoid", B.add(b, B.mul(-1, a)))
+
+
+def _logaddexp2_partials(B, args, out):
+    # 2**a/(2**a + 2**b) = sigmoid((a - b)*log 2)
+    a, b = args
+    return tuple(B.call("sigmoid", B.mul(math.log(2), B.add(u, B.mul(-1, v)))) for u, v in ((a, b), (b, a)))
 
 
 def _one_minus_square(B, x):
@@ -777,6 +828,36 @@ _OPS = [
         sympy=lambda sp, a, b: sp.sqrt(a**2 + b**2),  # sympy has no hypot
         public="hypot",
         ufuncs=("hypot",),
+    ),
+    Op(
+        "logaddexp",
+        2,
+        np.logaddexp,
+        _logaddexp_partials,
+        text="logaddexp({0}, {1})",
+        numpy="np.logaddexp({0}, {1}, out={out})",
+        python="_logaddexp({0}, {1})",
+        cuda="sg_logaddexp({0}, {1})",
+        sympy=lambda sp, a, b: sp.log(sp.exp(a) + sp.exp(b)),  # sympy has no logaddexp
+        public="logaddexp",
+        ufuncs=("logaddexp",),
+        helpers=(_py(_logaddexp), _C_LOGADDEXP),
+        domain=(-4.0, 4.0),
+    ),
+    Op(
+        "logaddexp2",
+        2,
+        np.logaddexp2,
+        _logaddexp2_partials,
+        text="logaddexp2({0}, {1})",
+        numpy="np.logaddexp2({0}, {1}, out={out})",
+        python="_logaddexp2({0}, {1})",
+        cuda="sg_logaddexp2({0}, {1})",
+        sympy=lambda sp, a, b: sp.log(2**a + 2**b, 2),
+        public="logaddexp2",
+        ufuncs=("logaddexp2",),
+        helpers=(_py(_exp2), _py(_logaddexp2), _C_LOGADDEXP2),
+        domain=(-4.0, 4.0),
     ),
     Op(
         "maximum",

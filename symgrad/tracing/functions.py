@@ -229,6 +229,8 @@ softplus = primitive("softplus")
 equal = primitive("eq")
 not_equal = primitive("ne")
 relu = primitive("relu")
+logaddexp = primitive("logaddexp")  # log(exp(a) + exp(b)) without overflow or underflow
+logaddexp2 = primitive("logaddexp2")  # log2(2**a + 2**b) likewise
 _stop_gradient = primitive("stop_gradient")
 
 
@@ -259,27 +261,6 @@ def sqrt(x):
 
 def square(x):
     return B.elementwise(lambda v: B.pow(v, 2), _arr(x))
-
-
-def _logaddexp(u, v):
-    # numpy's form, the larger operand plus softplus(-|u - v|), as a select: each branch is exact on
-    # its side (no log of 0, no overflow) and so are its derivatives (1 - sigmoid(v - u), v - u <= 0)
-    return B.where(
-        B.call("ge", u, v),
-        B.add(u, B.call("softplus", B.add(v, B.mul(-1, u)))),
-        B.add(v, B.call("softplus", B.add(u, B.mul(-1, v)))),
-    )
-
-
-def logaddexp(a, b):
-    """``log(exp(a) + exp(b))`` without overflow or underflow, elementwise."""
-    return B.elementwise(_logaddexp, _arr(a), _arr(b))
-
-
-def logaddexp2(a, b):
-    """``log2(2**a + 2**b)`` without overflow or underflow, elementwise."""
-    ln2 = math.log(2)
-    return B.elementwise(lambda u, v: B.mul(_logaddexp(B.mul(u, ln2), B.mul(v, ln2)), 1 / ln2), _arr(a), _arr(b))
 
 
 def clip(x, a_min=None, a_max=None, out=None, *, min=None, max=None):
@@ -674,8 +655,6 @@ def _linalg(name: str) -> Callable:
 COMPOSITES: dict[str, Composite] = {
     "sqrt": Composite(sqrt, 1, 1, ufuncs=("sqrt",)),
     "square": Composite(square, 1, 1, ufuncs=("square",)),
-    "logaddexp": Composite(logaddexp, 2, 2, ufuncs=("logaddexp",)),
-    "logaddexp2": Composite(logaddexp2, 2, 2, ufuncs=("logaddexp2",)),
     "clip": Composite(clip, 3, 3),
     "dot": Composite(dot, 2, 2),
     "matmul": Composite(matmul, 2, 2, ufuncs=("matmul",)),

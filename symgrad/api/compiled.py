@@ -27,15 +27,16 @@ import numpy as np
 
 from .. import backends
 from ..codegen.kernel import SlotTable, slot_table
-from ..errors import InputError, ShapeError, VerificationError
+from ..errors import InputError, ShapeError, TraceError, VerificationError
 from ..ir.builders import substitute
 from ..ir.custom import check_rules, lower
 from ..ir.domain import valid_points
 from ..ir.evaluate import evaluate
-from ..ir.node import Node
+from ..ir.node import Node, free_symbols
 from ..limits import gc_paused
 from ..tracing.functions import is_symbolic
 from ..tracing.program import Arg, Program, as_value
+from ..tracing.tracer import enclosing_names
 from .arguments import bind_leaves, is_pytree_value, undeclared_pytree
 from .options import CompileOptions
 from .plan import flat_values, flatten, literal_keys, map_plan, plain_floats, rebuild, results_format
@@ -79,6 +80,10 @@ class Compiled:
         # _exprs: as built, custom functions by name: the reference interpreter and composition use these
         self._inputs = [s for a in program.args for s in a.symbols]
         self._nargs = -1 if program.has_trees else len(program.args)  # -1: every call binds its pytrees
+        self._closure = _closed_over(self._exprs, self._inputs)
+        if self._closure:  # values of the traced function around this one: it composes there, no code of its own
+            self.kernel, self._table, self._scalar_ok, self._verify = None, table, False, False
+            return
         with gc_paused():  # graph walks of 10^6 nodes: see symgrad.limits.gc_paused
             # custom functions inlined, named constants as numbers (no backend knows them): per distinct node
             table = table.replaced(lower(table.nodes, table.order))  # the order is the schedule's too
@@ -122,6 +127,8 @@ class Compiled:
     @property
     def source(self) -> str:
         """The generated code: the C or CUDA kernel, or the fused numpy kernel then the scalar fast path."""
+        if self._closure:
+            raise self._closure_error("has no code of its own")
         return self.kernel.source
 
     def source_for(self, backend: str) -> str:
@@ -149,6 +156,10 @@ class Compiled:
     def __call__(self, /, *args, **kwargs):
         if kwargs or len(args) != self._nargs:  # keywords, pytrees, or a wrong count (an InputError)
             args = bind_leaves(self.program, args, kwargs)
+        if self._closure:  # the values closed over are symbolic while that trace runs: so is the result
+            if not {s.value[0] for s in self._closure} <= enclosing_names():
+                raise self._closure_error("cannot be called after that function has returned")
+            return self._substitute(args)
         if self._scalar_ok:
             ints = False
             for a in args:
@@ -169,6 +180,14 @@ class Compiled:
         if self._backend.plain_floats and self.dtype == "float64" and all(type(a) in (float, int) for a in args):
             return plain_floats(self._call_arrays(args))  # floats in, floats out, as on the scalar path
         return self._call_arrays(args)
+
+    def _closure_error(self, what: str) -> TraceError:
+        """The error of a use a closure (see :func:`_closed_over`) cannot have: ``what`` it cannot do."""
+        names = ", ".join(sorted({s.value[0] for s in self._closure}))
+        return TraceError(
+            f"this function closes over values of the traced function around it (depending on {names}), "
+            f"so it {what}; pass those values as arguments to compile it on its own"
+        )
 
     def _load_scalar(self):
         fn = self._backend.load_scalar(self.kernel)
@@ -350,6 +369,21 @@ class Compiled:
             return res[()] if res.ndim == 0 else res
 
         return rebuild(index_plan, finish)
+
+
+def _closed_over(exprs: list, inputs: list[Node]) -> tuple[Node, ...]:
+    """The symbols of the traces running around this one that ``exprs`` read (none outside a trace).
+
+    ``sg.grad(lambda t: sin(t)*y)`` inside a traced function, ``y`` a value of
+    that trace: the derivative is taken at fixed ``y`` (as ``jax.grad`` of a closure),
+    and the result, which depends on ``y``, is that trace's to compile.
+    """
+    names = enclosing_names()
+    if not names:
+        return ()
+    own = set(inputs)
+    nodes = [e for e in exprs if isinstance(e, Node)]
+    return tuple(s for s in free_symbols(nodes) if s not in own and s.value[0] in names)
 
 
 class _SlotLayout:

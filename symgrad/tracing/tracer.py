@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, SymgradError, TraceError, UnsupportedOpError
-from ..ir.node import TRACING, free_symbols, symbol
+from ..ir.node import TRACING, symbol
 from ..limits import gc_paused
 from .functions import array_symbol
 from .program import Arg, Param, Program, symbolic_outputs
-from .pytree import LEAF, Tree, container_kind, flatten, leaf_names
+from .pytree import LEAF, Tree, container_kind, leaf_names
 
 Shapes = dict | Sequence | None
 
@@ -150,6 +150,11 @@ _ENCLOSING: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("sym
 in the body of another) names its own symbols apart from these, as symbols are one node per name."""
 
 
+def enclosing_names() -> frozenset[str]:
+    """The symbol names of the traces running now (empty outside any trace): what a closure may depend on."""
+    return _ENCLOSING.get()
+
+
 def make_arg(name: str, shape: tuple[int, ...], symbol_name: str | None = None) -> Arg:
     """An argument named ``name`` whose symbols are named ``symbol_name`` (by default ``name``)."""
     base = name if symbol_name is None else symbol_name
@@ -218,22 +223,7 @@ def trace(fn: Callable, shapes: Shapes = None, nargs: int | None = None) -> Prog
         outputs = symbolic_outputs(_call_traced(fn, [program.value(i) for i in range(len(params))], args), none=True)
     finally:
         _ENCLOSING.reset(token)
-    if enclosing:
-        _check_no_closure(outputs, enclosing)
     return program.with_outputs(outputs)
-
-
-def _check_no_closure(outputs, enclosing: frozenset[str]) -> None:
-    """A function traced inside another trace must not close over that trace's values: its code stands alone."""
-    leaves, _ = flatten(outputs)
-    roots = [n for leaf in leaves for n in np.asarray(leaf, dtype=object).reshape(-1).tolist()]
-    closed = sorted({s.name for s in free_symbols(roots) if s.value[0] in enclosing})
-    if closed:
-        raise TraceError(
-            f"the function closes over a value of the function traced around it (one depending on {', '.join(closed)}): "
-            "symgrad compiles each transformation on its own, so pass that value as an argument instead "
-            "(e.g. sg.grad(lambda x, y: ..., argnums=0)(x, y) inside the outer function)"
-        )
 
 
 def _call_traced(fn: Callable, values: list, args: tuple[Arg, ...]):

@@ -5,6 +5,9 @@ per argument), so mapping needs no new code: each mapped argument's axis moves
 to the front, the compiled function runs once over that batch, and each
 output's batch axis moves to ``out_axes``.  An argument with axis None is not
 mapped: it keeps its declared (per-example) shape and is shared by every example.
+Inside another trace (``sg.grad`` of a loss that sums a vmapped function, a vmap of
+a vmap) the same moves are made on the symbolic arrays, and the compiled function
+composes over that batch.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import inspect
 import numpy as np
 
 from .. import backends
-from ..errors import AxisError, InputError, ShapeError, TraceError
+from ..errors import AxisError, InputError, ShapeError
+from ..ir.array import symbolic_array
 from ..tracing.functions import is_symbolic
 from ..tracing.program import Program
 from ..tracing.pytree import broadcast_prefix, check_structure, describe, flatten, unflatten
@@ -94,12 +98,13 @@ def _leaf_axes(program: Program, i: int, spec) -> list:
 
 def _move_in(arg, value, axis, sizes: list):
     """One leaf argument with its mapped axis moved to the front (the compiled function's batch)."""
-    if is_symbolic(value):
-        raise TraceError("a vmapped function cannot be traced by another transformation; apply sg.vmap last")
     declared = len(arg.shape)
-    xp = backends.array_module_of(value)
+    # inside another trace (sg.grad of a vmapped loss, a vmap of a vmap) the axes move on the symbolic array:
+    # the compiled function composes over that batch as it evaluates over a numeric one
+    symbolic = is_symbolic(value)
+    xp = np if symbolic else backends.array_module_of(value)
     try:
-        arr = xp.asarray(value)
+        arr = symbolic_array(np.asarray(value, dtype=object)) if symbolic else xp.asarray(value)
     except (ValueError, TypeError) as exc:  # a ragged nested list, or an object numpy cannot read
         raise InputError(f"argument {arg.name!r} is not a numeric array (ragged or unreadable: {exc})") from None
     if axis is None:
@@ -131,10 +136,13 @@ def _move_out(result, out_axes):
     for leaf, axis in zip(leaves, axes):
         if axis is None or not _is_axis(axis):
             raise InputError(f"vmap: out_axes must be ints (every output is mapped), got {axis!r}")
-        arr = backends.array_module_of(leaf).asarray(leaf)
+        symbolic = is_symbolic(leaf)
+        arr = (
+            symbolic_array(np.asarray(leaf, dtype=object)) if symbolic else backends.array_module_of(leaf).asarray(leaf)
+        )
         if not -arr.ndim <= axis < arr.ndim:
             raise AxisError(f"vmap: out_axes {axis} is out of range for an output of shape {arr.shape}")
-        out.append(backends.array_module_of(arr).moveaxis(arr, 0, int(axis)))
+        out.append((np if symbolic else backends.array_module_of(arr)).moveaxis(arr, 0, int(axis)))
     return unflatten(tree, out)
 
 

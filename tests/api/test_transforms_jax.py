@@ -387,4 +387,6 @@ class TestVmap:
         raises_symgrad(
             sg.InputError, lambda: sg.vmap(f, out_axes=(0, 0))(np.ones(3), np.ones(3)), "out_axes", "structure"
         )
-        raises_symgrad(sg.TraceError, lambda: sg.grad(sg.vmap(f)), "sg.vmap last")
+        # traced with its per-example (scalar) arguments, a vmapped function has no axis to map
+        raises_symgrad(sg.ShapeError, lambda: sg.grad(sg.vmap(f)), "'x'", "mapped over axis 0", "got shape ()")
+        raises_symgrad(sg.DiffError, lambda: sg.grad(sg.vmap(f), shapes={"x": (3,), "y": (3,)}), "scalar output")

@@ -16,11 +16,10 @@ from ._version import __version__
 from .api.batching import vmap
 from .api.compiled import Compiled
 from .api.dataset import DatasetCompiled
-from .api.expressions import compile, diff, gradient, hessian, jacobian, lambdify
+from .api.expressions import compile, diff, gradient, hessian, jacobian, lambdify, operation_count
 from .api.products import hvp, jvp, vjp
 from .api.transforms import derivative, grad, jacfwd, jacrev, jit, value_and_grad
 from .api.wrappers import SparseHessian
-from .codegen.schedule import operation_count
 from .errors import (
     ArrayMethodError,
     AxisError,

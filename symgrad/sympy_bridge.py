@@ -37,7 +37,7 @@ from sympy.core.numbers import Infinity, NaN, NegativeInfinity, NumberSymbol
 from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import ITE, And, Boolean, BooleanFalse, BooleanTrue, Not, Or
 
-from .errors import UnsupportedOpError
+from .errors import InputError, UnsupportedOpError
 from .ir import builders as B
 from .ir import softmax as S
 from .ir.custom import op_of, registered
@@ -322,7 +322,8 @@ def _to_sympy(e, opaque_stop: bool, named: list | None = None, names: bool = Fal
             return memo[v]
         if isinstance(v, _NUMBERS):
             return _sympy_number(v)
-        raise TypeError(f"to_sympy takes symgrad nodes, numbers and arrays of them, not {type(v).__name__}")
+        hint = ": give its .outputs" if hasattr(v, "outputs") and hasattr(v, "program") else ""  # a compiled function
+        raise InputError(f"to_sympy takes symgrad nodes, numbers and arrays of them, not {type(v).__name__}{hint}")
 
     return _map_leaves(e, leaf)
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..codegen import schedule
 from ..diff.policy import diff_spec
 from ..diff.reverse import check_variables, derivative_tensor, expand_symmetric, gradient_nodes
 from ..errors import DiffError, InputError
@@ -310,3 +311,15 @@ def lambdify(
         raise InputError("lambdify(printer=...) is not supported: symgrad prints its own code (see backend=)")
     inputs = _lambdify_inputs(args)
     return compile(_formula(expr, inputs), inputs=inputs, **options)
+
+
+def operation_count(outputs) -> int:
+    """Arithmetic operations per point after sharing; an n-ary sum or product counts n - 1.
+
+    ``outputs``: an expression, an array or a pytree of them, or a compiled
+    function (its outputs, as built: the code may fold a few more).
+    """
+    if isinstance(outputs, Compiled):
+        outputs = outputs.outputs
+    leaves, _ = flatten(symbolic_outputs(outputs, none=True))
+    return schedule.operation_count([n for leaf in leaves for n in np.asarray(leaf, dtype=object).reshape(-1).tolist()])

@@ -735,15 +735,16 @@ def _fold_pow(b: Number, e: Number) -> Node:
         return const(float(np.power(float_value(b), float_value(e))))
 
 
-def balanced(name: str, values) -> Node:
-    """``values`` combined by the binary op ``name`` as a balanced tree: depth log2(n), not a chain of n.
+def balanced(name: str | Callable, values) -> Node:
+    """``values`` combined by the binary op ``name`` (or builder) as a balanced tree: depth log2(n), not a chain of n.
 
     ``sg.max`` of n elements, sympy's n-ary ``Max`` and the max-shift of ``logsumexp`` use it:
     a left-deep chain would make printing and differentiating them quadratic.
     """
     nodes = [as_node(v) for v in values]
+    combine = name if callable(name) else functools.partial(call, name)
     while len(nodes) > 1:
-        paired = [call(name, nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2)]
+        paired = [combine(nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2)]
         nodes = paired + nodes[-1:] if len(nodes) % 2 else paired
     return nodes[0]
 
@@ -855,7 +856,7 @@ _BINARY = {
 def truth(x) -> Node:
     """1 where ``x`` is nonzero (true), else 0: conditions are already such, other values are compared with 0."""
     node = as_node(x)
-    if node.op in _CONDITIONS or (node.op == "const" and node.value in (0, 1)):
+    if node.op in CONDITIONS or (node.op == "const" and node.value in (0, 1)):
         return node
     return call("ne", node, 0)
 
@@ -866,11 +867,11 @@ def is_boolean(x) -> bool:
         return True
     if not isinstance(x, Node):
         return False
-    if x.op in _CONDITIONS:
+    if x.op in CONDITIONS:
         return True
     # logical_and/or's selects choose between conditions (truth(b)) and the constants 0 and 1
     return x.op == "where" and all(
-        branch.op in _CONDITIONS or (branch.op == "const" and branch.value in (0, 1)) for branch in x.args[1:]
+        branch.op in CONDITIONS or (branch.op == "const" and branch.value in (0, 1)) for branch in x.args[1:]
     )
 
 
@@ -906,8 +907,8 @@ def logical_not(a) -> Node:
     return call("eq", a, 0)
 
 
-_CONDITIONS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})
-_BOOLEAN_RESULTS = _CONDITIONS | {"and", "or", "xor"}  # the operators whose arrays numpy types bool
+CONDITIONS = frozenset(name for name, op in OPS.items() if op.condition)  # ops whose value is a truth value
+_BOOLEAN_RESULTS = CONDITIONS | {"and", "or", "xor"}  # the operators whose arrays numpy types bool
 _ZERO = const(0)
 
 

@@ -77,6 +77,7 @@ class Op:
     idempotent: bool = False  # op(op(x)) == op(x), folded by the builders
     undoes: str = ""  # op(undone(x)) == x for every real x (log undoes exp), folded by the builders
     parity: str = ""  # "odd" (op(-x) == -op(x)) or "even" (op(-x) == op(x)), exactly in floats: the builders
+    condition: bool = False  # its value is a truth value (0 or 1), which numpy types bool: comparisons, isnan
     # take a minus sign out as sympy does (sin(-x) -> -sin(x), cos(-x) -> cos(x))
     rewrites: tuple[tuple[str, Rewrite], ...] = ()  # (inner op, (B, *inner args) -> node): op(inner(u)) rebuilt
     domain: tuple[float, float] = (-2.0, 2.0)  # where the tests sample every operand
@@ -420,7 +421,23 @@ def _compare(name, ufunc, symbol, sympy_type, public=""):
         ufuncs=(ufunc.__name__,),
         operator=symbol,
         public=public,
+        condition=True,
         samples=((0.4, -0.9), (-1.1, 0.6)),
+    )
+
+
+def _classify(name: str, ufunc, real: int):
+    """``isnan`` & co.: a test of a value's class; ``real`` is its value for every real number (sympy's symbols)."""
+    return _unary(
+        name,
+        lambda a: np.asarray(ufunc(a)).astype(_float_type(a)),
+        lambda B, x, out: B.const(0),
+        numpy=f"np.{name}({{0}}, out={{out}})",
+        python=f"(1.0 if _m.{name}({{0}}) else 0.0)",
+        cuda=f"({name}({{0}}) ? 1.0 : 0.0)",
+        sympy=lambda sp, a: sp.Integer(real),
+        ufuncs=(name,),
+        condition=True,
     )
 
 
@@ -871,7 +888,7 @@ _OPS = [
         sympy=lambda sp, a, b: sp.Max(a, b),  # sympy's Max comes back by a handler: it is n-ary
         public="maximum",
         aliases=("max",),
-        ufuncs=("maximum", "fmax"),
+        ufuncs=("maximum",),
         helpers=(_py(_max), _C_MAX),
         samples=((0.4, -0.9), (-1.1, 0.6)),
     ),
@@ -887,7 +904,7 @@ _OPS = [
         sympy=lambda sp, a, b: sp.Min(a, b),
         public="minimum",
         aliases=("min",),
-        ufuncs=("minimum", "fmin"),
+        ufuncs=("minimum",),
         helpers=(_py(_min), _C_MIN),
         samples=((0.4, -0.9), (-1.1, 0.6)),
     ),
@@ -899,6 +916,10 @@ _OPS = [
     # on plain expressions == stays sympy's structural test (see Node.__eq__)
     _compare("eq", np.equal, "==", "Equality", public="equal"),
     _compare("ne", np.not_equal, "!=", "Unequality", public="not_equal"),
+    # x != x is 0 in the graph (a value equals itself, as sympy's x - x is 0): nan is tested by name
+    _classify("isnan", np.isnan, 0),
+    _classify("isinf", np.isinf, 0),
+    _classify("isfinite", np.isfinite, 1),
     Op(
         "where",
         3,

@@ -158,28 +158,24 @@ def array_symbol(name: str, shape: tuple[int, ...]) -> np.ndarray:
 def primitive(name: str):
     """The elementwise function applying the table's op ``name``: on symbols, numbers, lists and arrays."""
     build = _ARITHMETIC.get(name) or functools.partial(B.call, name)
+    typed = boolean_array if OPS[name].condition else _as_built  # numpy types a condition's array bool
     # a fixed signature, as numpy names its ufuncs' operands: sg.grad(sg.sin) traces one argument
     if OPS[name].arity == 1:
 
         def fn(x):
             if x.__class__ is Node:  # the common case in a traced loop: no array machinery
                 return build(x)
-            return B.elementwise(build, _arr(x))
-
-    elif name in _COMPARISONS:  # numpy types the result bool (see BooleanArray)
-
-        def fn(x1, x2):
-            return boolean_array(B.elementwise(build, _arr(x1), _arr(x2)))
+            return typed(B.elementwise(build, _arr(x)))
 
     elif OPS[name].arity == 2:
 
         def fn(x1, x2):
-            return B.elementwise(build, _arr(x1), _arr(x2))
+            return typed(B.elementwise(build, _arr(x1), _arr(x2)))
 
     else:
 
         def fn(*xs):
-            return B.elementwise(build, *(_arr(x) for x in xs))
+            return typed(B.elementwise(build, *(_arr(x) for x in xs)))
 
     fn.__name__ = OPS[name].public or name  # sg.equal is the op "eq"
     fn.__doc__ = f"Elementwise {fn.__name__}, on symbols, numbers and arrays (see symgrad.ir.ops)."
@@ -189,7 +185,8 @@ def primitive(name: str):
 _ARITHMETIC = {"add": B.add, "mul": B.mul, "pow": B.pow}  # the builders of the ops spelled as operators
 
 
-_COMPARISONS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})
+def _as_built(value):
+    return value
 
 
 def _arr(x):
@@ -228,6 +225,9 @@ sigmoid = primitive("sigmoid")
 softplus = primitive("softplus")
 equal = primitive("eq")
 not_equal = primitive("ne")
+isnan = primitive("isnan")
+isinf = primitive("isinf")
+isfinite = primitive("isfinite")
 relu = primitive("relu")
 logaddexp = primitive("logaddexp")  # log(exp(a) + exp(b)) without overflow or underflow
 logaddexp2 = primitive("logaddexp2")  # log2(2**a + 2**b) likewise
@@ -447,7 +447,39 @@ def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims: bool = False, *, w
     return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims, correction=correction))
 
 
-def _extremum(name: str, what: str, x, axis, keepdims, initial):
+def _ignoring_nan(name: str) -> Callable:
+    """numpy's fmax / fmin of two values: ``name`` (maximum, minimum) of them, or the one that is not nan."""
+
+    def pick(u, v):
+        return B.where(B.call("isnan", u), v, B.where(B.call("isnan", v), u, B.call(name, u, v)))
+
+    return pick
+
+
+_FMAX, _FMIN = _ignoring_nan("maximum"), _ignoring_nan("minimum")
+
+
+def fmax(x1, x2):
+    """numpy's ``fmax``: the larger of two values, the other where one is nan (``maximum`` propagates it)."""
+    return B.elementwise(_FMAX, _arr(x1), _arr(x2))
+
+
+def fmin(x1, x2):
+    """numpy's ``fmin``: the smaller of two values, the other where one is nan."""
+    return B.elementwise(_FMIN, _arr(x1), _arr(x2))
+
+
+def fmax_reduce(x, axis=None, keepdims: bool = False, initial=None):
+    """``np.fmax.reduce``: the largest element, nans ignored (nan only where every element is)."""
+    return _extremum(_FMAX, "fmax", x, axis, keepdims, initial)
+
+
+def fmin_reduce(x, axis=None, keepdims: bool = False, initial=None):
+    """``np.fmin.reduce``: the smallest element, nans ignored."""
+    return _extremum(_FMIN, "fmin", x, axis, keepdims, initial)
+
+
+def _extremum(name: str | Callable, what: str, x, axis, keepdims, initial):
     x = np.asarray(x, dtype=object)
     if (initial is None or initial is np._NoValue) and _count(x, axis) == 0:
         raise ShapeError(f"sg.{what} of no elements (shape {x.shape}, axis={axis!r}): give initial=, as numpy asks")
@@ -675,6 +707,8 @@ COMPOSITES: dict[str, Composite] = {
     "log_softmax": Composite(log_softmax, 1, 1, frozenset({"axis"})),
     # reached through numpy only: a formula writes the operator
     "subtract": Composite(subtract, 2, 2, ufuncs=("subtract",), formula=False),
+    "fmax": Composite(fmax, 2, 2, ufuncs=("fmax",), formula=False),
+    "fmin": Composite(fmin, 2, 2, ufuncs=("fmin",), formula=False),
     "divide": Composite(divide, 2, 2, ufuncs=("divide", "true_divide"), formula=False),
     "negative": Composite(negative, 1, 1, ufuncs=("negative",), formula=False),
     "positive": Composite(positive, 1, 1, ufuncs=("positive",), formula=False),

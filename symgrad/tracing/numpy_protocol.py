@@ -49,7 +49,14 @@ def _numpy_add(add: Callable, x1, x2):
 _UFUNCS = _ufunc_table()
 
 
-_REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin, "fmax": amax, "fmin": amin}
+_REDUCERS = {
+    "add": sum,
+    "multiply": prod,
+    "maximum": amax,
+    "minimum": amin,
+    "fmax": F.fmax_reduce,
+    "fmin": F.fmin_reduce,
+}
 
 
 _IGNORED_KWARGS = {"casting", "order", "subok", "signature"}  # no effect on values computed with objects

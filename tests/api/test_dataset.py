@@ -223,13 +223,13 @@ def test_the_formula_prints_as_a_mean_over_the_samples():
 
 def test_the_formula_shows_the_outputs_as_built_custom_functions_and_constants_by_name():
     # it printed the lowered slots: mean(exp(-w**2*x**2)*sin(w*x)) and mean(2.718281828459045*w*x + 3.14...)
-    @sg.custom_function(name="wave")
-    def wave(x):
+    @sg.custom_function(name="ripple")
+    def ripple(x):
         return sg.sin(x) * sg.exp(-(x**2))
 
-    for loss in (lambda w, x: wave(w * x), lambda w, x: sg.E * w * x + sg.pi):
+    for loss in (lambda w, x: ripple(w * x), lambda w, x: sg.E * w * x + sg.pi):
         assert sg.compile(loss, data="x").formula == f"mean({sg.compile(loss).outputs})"
-    assert sg.compile(lambda w, x: wave(w * x), data="x").formula == "mean(wave(w*x))"
+    assert sg.compile(lambda w, x: ripple(w * x), data="x").formula == "mean(ripple(w*x))"
 
 
 def test_pickled_function_rebuilds_and_computes_the_same():

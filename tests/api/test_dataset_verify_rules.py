@@ -13,20 +13,20 @@ BACKENDS = ["numpy", pytest.param("c", marks=needs_cc)]
 
 
 def _loss(scale: float):
-    @sg.custom_function(name="wave")
-    def wave(x):
+    @sg.custom_function(name="swell")
+    def swell(x):
         return sg.sin(x)
 
-    @wave.defderiv
+    @swell.defderiv
     def _(x):
         return scale * sg.cos(x)
 
-    return lambda w, x: wave(w * x)
+    return lambda w, x: swell(w * x)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_wrong_derivative_rule_is_refused_over_a_dataset(backend):
-    with pytest.raises(sg.VerificationError, match="derivative rule of the custom function wave"):
+    with pytest.raises(sg.VerificationError, match="derivative rule of the custom function swell"):
         sg.grad(_loss(2.0), data="x", backend=backend, verify=True)
 
 

@@ -172,14 +172,19 @@ def _in_sum(node: Node, old: tuple, value: Node, new: dict[Node, Node]) -> Node 
 
 
 def _factors(node: Node) -> tuple[object, dict[Node, object]]:
-    """A product (or power) as its number and its factors' bases -> exponents."""
+    """A product (or power) as its number and its factors' bases -> exponents.
+
+    A base can be in two factors the builders keep apart (``sqrt(x)*x**(3/2)``:
+    ``x**2`` would be defined for ``x < 0``); the second is then a factor whole,
+    not an exponent that would overwrite the first's and drop that factor.
+    """
     if node.op == "mul" and node.args[0].op == "const":
         coeff, factors = node.args[0].value, node.args[1:]
     else:
         coeff, factors = 1, node.args if node.op == "mul" else (node,)
     powers: dict[Node, object] = {}
     for f in factors:
-        if f.op == "pow" and f.args[1].op == "const":
+        if f.op == "pow" and f.args[1].op == "const" and f.args[0] not in powers:
             powers[f.args[0]] = f.args[1].value
         else:
             powers[f] = 1

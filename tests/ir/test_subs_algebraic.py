@@ -62,3 +62,14 @@ def test_a_product_key_with_a_number_keeps_the_value():
         f, g, v = sg.lambdify([c, d, x, y, w], out), sg.lambdify([c, d, x, y], e), sg.lambdify([c, d, x, y], old)
         point = (0.7, 1.3, 1.9, 0.6)
         assert abs(f(*point, v(*point)) - g(*point)) < 1e-12, (e, old, out)
+
+
+def test_a_product_holding_a_base_twice_keeps_both_factors():
+    """sqrt(x)*x**(3/2) stays two factors of x (x**2 would be defined at x < 0): replacing another factor keeps both."""
+    *_, x, y, _, w = OURS
+    e = sg.sqrt(x) * x ** sg.parse_formula("3/2").value * y**2
+    for old in [y**2, x * y, sg.sqrt(x), x ** sg.parse_formula("3/2").value]:
+        out = e.subs(old, w)
+        f, g, v = sg.lambdify([x, y, w], out), sg.lambdify([x, y], e), sg.lambdify([x, y], old)
+        for point in [(0.7, 1.3), (1.9, -0.6), (2.5, 0.4)]:
+            assert abs(f(*point, v(*point)) - g(*point)) < 1e-12, (old, out)

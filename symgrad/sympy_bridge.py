@@ -600,14 +600,26 @@ def _small_enough(node: Node, max_size: int) -> bool:
     return size[node] <= max_size and nesting[node] <= MAX_NESTING
 
 
+def _complex_bases(expr) -> set:
+    """The bases of ``expr``'s powers whose exponent may not be an integer and whose base may be negative.
+
+    sympy simplifies over the complex numbers (``sqrt(Abs(x))*sqrt(Abs(y))`` becomes
+    ``Abs(sqrt(x)*sqrt(y))``), where symgrad's ``x**(1/2)`` is nan for ``x < 0``: an answer
+    with such a base the input did not have would be nan where the input has a value.
+    """
+    return {p.base for p in expr.atoms(sp.Pow) if p.exp.is_integer is not True and p.base.is_nonnegative is not True}
+
+
 def _simplify_node(node: Node, max_size: int) -> Node:
     if not node.args or not _small_enough(node, max_size):
         return node
     try:
         # stop_gradient stays an opaque function: as the identity, sympy would drop it and change derivatives
-        expr = _to_sympy(node, opaque_stop=True, names=True)  # softmax and logsumexp kept whole, by name
-        expr = sp.simplify(expr)
+        given = _to_sympy(node, opaque_stop=True, names=True)  # softmax and logsumexp kept whole, by name
+        expr = sp.simplify(given)
     except (TypeError, ValueError, NotImplementedError):  # sympy refuses Max(x, nan), x > nan, some Piecewise
+        return node
+    if not _complex_bases(expr) <= _complex_bases(given):
         return node
     try:
         out = from_sympy(expr)

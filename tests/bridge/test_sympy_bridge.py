@@ -299,3 +299,20 @@ def test_a_dummy_is_not_the_symbol_of_its_name():
     assert len(e.free_symbols) == 2
     assert from_sympy(d - d) is from_sympy(sp.Integer(0))  # one Dummy is one variable
     assert len(from_sympy(d - d2).free_symbols) == 2  # two Dummies of one name are two
+
+
+def test_simplify_keeps_values_where_sympy_moves_a_root_onto_a_negative_base():
+    """sympy makes sqrt(Abs(x))*sqrt(Abs(y)) Abs(sqrt(x)*sqrt(y)), equal over the complex numbers; symgrad's
+    sqrt(x) is nan for x < 0, so that answer would be nan where the input has a value."""
+    import symgrad
+
+    half = Fraction(1, 2)
+    for e in [
+        B.mul(B.pow(call("abs", x), half), B.pow(call("abs", y), half)),
+        B.mul(B.pow(B.pow(x, 2), Fraction(1, 4)), B.pow(B.pow(y, 2), Fraction(1, 4))),
+    ]:
+        out = simplify(e)
+        f, g = symgrad.lambdify([x, y], e), symgrad.lambdify([x, y], out)
+        for point in [(-1.3, -0.7), (-2.0, 0.5), (0.4, 1.5)]:
+            want = np.sqrt(abs(point[0] * point[1]))
+            assert abs(f(*point) - want) < 1e-12 and abs(g(*point) - want) < 1e-12, (e, out)

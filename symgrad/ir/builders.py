@@ -500,8 +500,17 @@ def _distributes(c: Node, b: Node) -> bool:
     :func:`mul` then builds the scaled terms' sum (:func:`_distributed`), and a sum
     of ``(c, b)`` pairs (:func:`add_scaled`) collects ``b``'s terms scaled, without
     first building the sum ``c*b`` distributes into, which it would flatten at once.
+    An infinite number stays outside, as in sympy (``oo*(x + 1)``): ``inf*(x - 1)``
+    is inf at ``x = 2``, ``inf*x - inf`` nan.
     """
-    return b.op == "add" and len(b.args) <= DISTRIBUTE_LIMIT and c.value != 0 and c.value != 1
+    return (
+        b.op == "add"
+        and len(b.args) <= DISTRIBUTE_LIMIT
+        and c.value != 0
+        and c.value != 1
+        and c.value != math.inf
+        and c.value != -math.inf
+    )
 
 
 def scaled_terms(c: Node, b: Node) -> list[Node]:

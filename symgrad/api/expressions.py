@@ -58,7 +58,11 @@ def _wrt(wrt):
 
 
 def _formula(e, variables=()):
-    """A formula string parsed safely (array symbols among ``variables`` keep their shapes); else ``e`` as given."""
+    """A formula string parsed safely (array symbols among ``variables`` keep their shapes); else ``e`` as given.
+
+    The variables are declared, so a variable named ``e`` or ``pi`` is that symbol in the
+    formula, not the constant (``diff("e*x", "e")`` is ``x``, as sympy's).
+    """
     if isinstance(e, (list, tuple)) and any(isinstance(v, str) for v in e):
         return type(e)(_formula(v, variables) for v in e)
     if not isinstance(e, str):
@@ -67,6 +71,8 @@ def _formula(e, variables=()):
     for v in variables if isinstance(variables, (list, tuple)) else [variables]:
         if isinstance(v, np.ndarray) and v.size and isinstance(v.flat[0], Node) and v.flat[0].op == "sym":
             shapes[v.flat[0].value[0]] = v.shape
+        elif isinstance(v, Node) and v.op == "sym" and not v.value[1]:  # a scalar symbol, not an array's element
+            shapes[v.name] = ()
     return parse(e, shapes).value
 
 

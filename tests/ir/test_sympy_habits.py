@@ -221,6 +221,18 @@ def test_gradient_hessian_jacobian_of_formula_strings():
     assert [str(v) for v in sg.gradient("x0*x1*x2", "x:3")] == ["x1*x2", "x0*x2", "x0*x1"]
 
 
+def test_a_variable_named_like_a_constant_is_that_symbol_in_the_formula():
+    """e and pi are the constants in a formula, unless they are the variables: then sympy's symbols e and pi."""
+    e, pi = sg.symbols("e pi")
+    E_, PI_ = sp.Symbol("e", real=True), sp.Symbol("pi", real=True)
+    assert same(sg.diff("e*x", "e"), sp.diff(E_ * X, E_))
+    assert same(sg.diff("e**3", e, 2), sp.diff(E_**3, E_, 2))
+    assert [same(g, s) for g, s in zip(sg.gradient("pi*x**2", "pi x"), [X**2, 2 * PI_ * X])] == [True, True]
+    assert same(sg.hessian("e**2*pi", [e, pi])[0, 1], 2 * E_)
+    assert sg.lambdify(["e"], "e*2")(3.0) == 6.0
+    assert sg.lambdify(["x"], "e*x")(1.0) == math.e  # not a variable: the constant
+
+
 def test_formula_strings_are_never_evaluated():
     with pytest.raises(sg.FormulaError):
         sg.diff("__import__('os').system('true')", "x")

@@ -260,7 +260,12 @@ def _nodes_to_sympy(
     fresh = _temporaries(order)
 
     def convert(n: Node) -> None:
-        memo[n] = _convert(n, memo, rel, opaque_stop, names)
+        try:
+            memo[n] = _convert(n, memo, rel, opaque_stop, names)
+        except (TypeError, ValueError) as exc:  # sympy's own refusals: Max(x, nan), x > nan, Min of a non-real
+            raise UnsupportedOpError(
+                f"{n.op} in sympy", hint=f"sympy cannot build it from these operands ({exc})"
+            ) from None
         if n in shared and not memo[n].is_Atom:
             symbol_ = next(fresh)
             named.append((symbol_, memo[n]))

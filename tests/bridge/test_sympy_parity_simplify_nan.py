@@ -7,6 +7,8 @@ sympy refuses ``Max(x, nan)`` (ValueError) and ``x > nan`` (TypeError) as it bui
 
 from __future__ import annotations
 
+import pytest
+
 import symgrad as sg
 
 
@@ -15,3 +17,14 @@ def test_simplify_returns_what_sympy_cannot_build():
     nan = sg.parse_formula("(-0.5)**(2/3)").value  # folds to nan, as numpy computes it
     for expr in (sg.maximum(x, nan), sg.where(x > nan, x, 1.0)):
         assert sg.simplify(expr) is expr
+
+
+def test_to_sympy_of_what_sympy_cannot_build_is_a_symgrad_error():
+    x, z = sg.symbols("x z")
+    nan = sg.parse_formula("(-0.5)**(2/3)").value
+    cases = [(sg.maximum(x, nan), "maximum"), (x > nan, "gt"), (sg.relu(sg.sqrt(sg.arctan(sg.minimum(-1, z)))), "relu")]
+    for expr, op in cases:  # they raised sympy's ValueError / TypeError, naming sympy's internals
+        with pytest.raises(sg.UnsupportedOpError, match=f"{op} in sympy.*sympy cannot build it"):
+            sg.to_sympy(expr)
+        with pytest.raises(sg.UnsupportedOpError):
+            sg.latex(expr)

@@ -168,6 +168,7 @@ class CustomFunction:
             want = "one scalar" if what == "body" else f"{count} partials (a tuple, one per argument)"
             raise InputError(f"the {what} of {self.name} returns {got}; it must return {want}")
         nodes = []
+        params = set(self.params)  # by identity: inside a traced function ``in`` a tuple would build ``==`` nodes
         for item in items:
             if isinstance(item, np.ndarray) and item.shape == ():
                 item = item[()]
@@ -178,7 +179,7 @@ class CustomFunction:
                 raise InputError(
                     f"the {what} of {self.name} must return scalar expressions (it is applied elementwise), got {shape}"
                 ) from None
-            stray = [s.name for s in free_symbols([node]) if s not in self.params]
+            stray = [s.name for s in free_symbols([node]) if s not in params]
             if stray:
                 raise InputError(
                     f"the {what} of {self.name} uses the symbol(s) {', '.join(stray)}, which are not its arguments; "

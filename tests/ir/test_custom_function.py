@@ -148,6 +148,18 @@ def test_arrays_are_elementwise_inside_traced_functions(backend):
     np.testing.assert_allclose(jb, np.diag([1.0, 2.0] * np.cos([0.5, -0.5])), atol=1e-15)
 
 
+def test_a_function_of_several_arguments_first_called_inside_a_traced_function():
+    """Its body is traced there, where ``==`` on symbols builds nodes: checking the body's symbols must not use it."""
+
+    @sg.custom_function
+    def scaled(a, b):
+        return a * sg.exp(b)
+
+    g = sg.grad(lambda a, b: scaled(a, b), argnums=(0, 1))
+    ga, gb = g(2.0, 0.5)
+    assert ga == pytest.approx(np.exp(0.5), rel=1e-14) and gb == pytest.approx(2.0 * np.exp(0.5), rel=1e-14)
+
+
 def test_arrays_and_numbers_on_expressions():
     a = sg.symbols("a", shape=(3,))
     out = softplus(a)

@@ -295,6 +295,31 @@ def test_a_correct_rule_passes_verify():
     assert gb == pytest.approx(0.7 * np.cos(-0.3) * s + 0.7 * np.sin(-0.3) / (1 + np.exp(0.3)))
 
 
+def test_verify_allows_for_the_rounding_of_a_body_far_larger_than_its_slope(wrong_rule_marks):
+    """Central differences of 1e9 + x**2 are off by ~0.05 from rounding alone: a right rule is no disagreement."""
+
+    @sg.custom_function
+    def offset(x):
+        return 1e9 + x**2
+
+    @offset.defderiv
+    def _(x):
+        return 2 * x
+
+    assert sg.grad(offset, verify=True)(1.5) == 3.0
+
+    @sg.custom_function
+    def offset_wrong(x):
+        return 1e9 + x**2
+
+    @offset_wrong.defderiv
+    def _(x):
+        return 2 * x + 50  # far beyond the rounding: still caught
+
+    with pytest.raises(sg.VerificationError, match="offset_wrong"):
+        sg.grad(offset_wrong, verify=True)
+
+
 def test_bad_definitions_and_calls_are_symgrad_errors_naming_the_function():
     y = sg.symbols("y")
 

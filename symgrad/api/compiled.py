@@ -204,7 +204,8 @@ class Compiled:
         implementations node by node, with no code generation, so a printer or
         template bug cannot hide from it.
         """
-        check_rules(self._exprs)  # custom functions' derivative rules against their bodies
+        # custom functions' derivative rules against their bodies, and those of what the outputs derive from
+        check_rules([*self._exprs, *self.program.source_nodes()])
         values = self._verification_points(points, seed)
         n = len(next(iter(values.values()))) if values else 1
         if not n or not len(self._table):

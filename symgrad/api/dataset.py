@@ -220,7 +220,8 @@ class DatasetCompiled(Compiled):
             return
         if not self._fused:
             return super().verify(points, seed)
-        check_rules(self._exprs)  # custom functions' derivative rules against their bodies, as Compiled.verify
+        # custom functions' derivative rules against their bodies, as Compiled.verify
+        check_rules([*self._exprs, *self.program.source_nodes()])
         # points inside the outputs' domain, as Compiled.verify's: one nan sample would make every sum nan,
         # and nan agrees with nan, so uniform points checked nothing of a loss with a log or an arcsin
         values = self._verification_points(points, seed)

@@ -43,7 +43,7 @@ def _tangent_program(program: Program, suffix: str) -> Program:
     names = [_fresh_name(p.name + suffix, taken) for p in program.params]
     specs = [ArgSpec(p.tree, tuple(a.shape for a in program.leaves(i))) for i, p in enumerate(program.params)]
     args, params = make_params(names, specs, start=len(program.args))
-    return Program(program.args + args, program.outputs, program.params + params)
+    return Program(program.args + args, program.outputs, program.params + params, program.sources)
 
 
 def _as_tuple(x, what: str) -> tuple:
@@ -99,7 +99,9 @@ def _vjp_build(program: Program, opts: CompileOptions) -> tuple[Compiled, Compil
     nums = tuple(range(len(program.params)))
     single = len(nums) == 1
     cotangents = _split_by_args(vjp_nodes(seeds, variables), program, nums, single)
-    back = Compiled(Program(program.args + ct_args, cotangents, program.params + ct_params), opts)
+    back = Compiled(
+        Program(program.args + ct_args, cotangents, program.params + ct_params, program.derived_sources), opts
+    )
     return Compiled(program, opts), back, single, ct_tree
 
 

@@ -8,7 +8,7 @@ the arguments.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from ..errors import TraceError
 from ..ir.array import SymbolicArray
 from ..ir.builders import as_node
 from ..ir.node import Node
-from .pytree import LEAF, Tree, container_kind, describe, sequence_of, unflatten
+from .pytree import LEAF, Tree, container_kind, describe, flatten, sequence_of, unflatten
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,9 @@ class Program:
     args: tuple[Arg, ...]
     outputs: object  # Node | object ndarray | dicts/tuples/lists of those
     params: tuple[Param, ...] | None = None
+    # the outputs these were derived from (a gradient's function): verify=True checks the custom
+    # functions' rules behind them too, as a derivative that is a bare symbol or number carries no mark
+    sources: tuple = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.params is None:
@@ -86,8 +89,18 @@ class Program:
         return describe(self.params[i].tree, [repr(a.shape) for a in self.leaves(i)])
 
     def with_outputs(self, outputs) -> Program:
-        """The same arguments computing ``outputs``."""
-        return Program(self.args, outputs, self.params)
+        """The same arguments computing ``outputs``, built from this program's (kept in ``sources``)."""
+        return Program(self.args, outputs, self.params, self.derived_sources)
+
+    @property
+    def derived_sources(self) -> tuple:
+        """``sources`` of a program built from this one's outputs: these outputs and their own sources."""
+        return self.sources if self.outputs is None else (*self.sources, self.outputs)
+
+    def source_nodes(self) -> list[Node]:
+        """The nodes of ``sources``, for ``verify=True`` to find the custom rules behind the outputs."""
+        leaves = [leaf for src in self.sources for leaf in flatten(src)[0]]
+        return [n for leaf in leaves for n in np.asarray(leaf, dtype=object).reshape(-1) if isinstance(n, Node)]
 
 
 def symbolic_outputs(out, none: bool = False):

@@ -287,6 +287,37 @@ def test_verify_finds_a_wrong_rule_inside_another_custom_function(wrong_rule_mar
         sg.grad(outer, verify=True)
 
 
+def test_verify_reports_a_wrong_rule_whose_derivative_is_a_bare_symbol_or_number():
+    """d/dx of x**2 by the rule ``x`` is the symbol x, by the rule ``1`` of 3*x the number 1: leaves carry no mark."""
+
+    @sg.custom_function
+    def halfsq(x):
+        return x**2
+
+    @halfsq.defderiv
+    def _(x):
+        return x  # the body's is 2*x
+
+    @sg.custom_function
+    def third(x):
+        return 3 * x
+
+    @third.defderiv
+    def _(x):
+        return 1.0  # the body's is 3
+
+    for build in (
+        lambda: sg.grad(halfsq, verify=True),
+        lambda: sg.hessian(halfsq, verify=True),
+        lambda: sg.grad(third, verify=True),
+        lambda: sg.jacobian(lambda v: third(v), shapes={"v": (2,)}, verify=True),
+        lambda: sg.grad(sg.compile(third), verify=True),
+    ):
+        with pytest.raises(sg.VerificationError, match="halfsq|third"):
+            build()
+    assert sg.grad(third, verify=False)(2.0) == 1.0  # unverified, the rule is the user's word
+
+
 def test_a_correct_rule_passes_verify():
     g = sg.grad(lambda a, b: wave(a, b) * softplus(b), argnums=(0, 1), verify=True)
     ga, gb = g(0.7, -0.3)

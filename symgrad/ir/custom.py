@@ -114,6 +114,14 @@ class CustomFunction:
     def __repr__(self) -> str:
         return f"<custom function {self.name}>"  # no address: node keys hash it and must be stable
 
+    def __reduce__(self):
+        """Pickled by reference, as Python pickles a function: by the name it is defined under in its module.
+
+        So a compiled object holding it pickles (Dask ships programs to workers) and unpickles to this
+        very function, which equal nodes are hash-consed on (its body and rule hold lambdas: no copy).
+        """
+        return getattr(self, "__qualname__", self.name)
+
     # -- the definition ----------------------------------------------------------------
     def defderiv(self, rule: Callable) -> Callable:
         """Decorator: ``rule`` (same arguments) returns the partial derivative, or a tuple of one per argument."""
@@ -322,6 +330,9 @@ class _NamedConstant(CustomFunction):
             sympy=lambda sp: getattr(sp, sympy_name),
         )  # fmt: skip
 
+    def __reduce__(self):
+        return (_named_constant, (self.name,))
+
     def apply(self, args: tuple[Node, ...]) -> Node:
         return make(CUSTOM, (), self)
 
@@ -333,6 +344,11 @@ pi = _NamedConstant("pi", math.pi, "pi").apply(())
 """pi as a named constant: prints ``pi`` (``\\pi`` in LaTeX), is math.pi in generated code."""
 E = _NamedConstant("E", math.e, "E").apply(())
 """Euler's number as a named constant, sympy's ``E``."""
+
+
+def _named_constant(name: str) -> _NamedConstant:
+    """The function behind ``pi`` or ``E``, for unpickling: the one of this process."""
+    return {"pi": pi, "E": E}[name].value
 
 
 def custom_function(

@@ -91,6 +91,10 @@ class _Family(CustomFunction):
             text=kind, sympy=self._explicit_sympy,
         )  # fmt: skip
 
+    def __reduce__(self):
+        """Pickled as the member it is (one per process: nodes are hash-consed on it)."""
+        return (member, (self.kind, self.arity if self.index is None else self.index))
+
     def __repr__(self) -> str:
         return f"<{self.kind} {'of' if self.index is None else 'element'} {self.arity if self.index is None else self.index}>"
 

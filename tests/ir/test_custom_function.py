@@ -232,6 +232,28 @@ def test_cuda_backend_computes_values_and_rule_derivatives():
     np.testing.assert_allclose(gb.get(), a * np.cos(s) / (1 + np.exp(-b)), rtol=1e-12)
 
 
+def test_pickles_by_reference_so_a_dataset_function_ships_to_dask_workers():
+    """A custom function pickles as a function does, by name; pi and the softmax family as themselves.
+
+    They held their bodies' lambdas: pickling a program with softplus, sg.pi or logsumexp failed.
+    """
+    import pickle
+
+    def loss(w, x):
+        return softplus(w * x) + sg.pi * sg.logsumexp(sg.stack([w, x]))
+
+    G = sg.value_and_grad(loss, data="x")
+    again = pickle.loads(pickle.dumps(G))
+    x = np.array([-1.0, 0.5, 2.0])
+    value, grad = again(0.3, x)
+    s = 1 / (1 + np.exp(-0.3 * x))
+    lse = np.logaddexp(0.3, x)
+    assert value == pytest.approx(np.mean(np.log1p(np.exp(0.3 * x)) + np.pi * lse), rel=1e-14)
+    assert grad == pytest.approx(np.mean(x * s + np.pi * np.exp(0.3 - lse)), rel=1e-14)
+    a = sg.symbols("a")
+    assert pickle.loads(pickle.dumps(softplus(a) * sg.pi)) is softplus(a) * sg.pi  # the very nodes
+
+
 def test_reference_interpreter_evaluates_the_body():
     x = sg.symbols("x")
     np.testing.assert_allclose(evaluate([softplus(x)], {x: PTS})[0], np.log1p(np.exp(PTS)), rtol=1e-15)

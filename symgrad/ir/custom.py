@@ -280,12 +280,19 @@ class CustomFunction:
         """Raise VerificationError if the rule disagrees with central differences of the body."""
         if self._rule is None or self._rule_checked:
             return
+        from .domain import valid_points
         from .evaluate import evaluate
 
         rng = np.random.default_rng(seed)
         at = np.concatenate(
             [rng.uniform(-2.0, 2.0, (self.arity, points)), rng.uniform(0.1, 3.0, (self.arity, points))], 1
         )
+        with np.errstate(all="ignore"):
+            inside = np.broadcast_to(np.isfinite(self._evaluate(*at)), at.shape[1:])
+            if inside.sum() < points:  # a body defined away from [-2, 3] (log(x - 5)): points in its domain too
+                found = valid_points([self.body], self.params, count=2 * points, seed=seed, max_edges=0)
+                if found:
+                    at = np.concatenate([at[:, inside], np.array([found[p] for p in self.params])], 1)
         env = dict(zip(self.params, at))
         with np.errstate(all="ignore"):
             rule = [

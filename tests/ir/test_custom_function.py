@@ -373,6 +373,22 @@ def test_verify_allows_for_the_rounding_of_a_body_far_larger_than_its_slope(wron
         sg.grad(offset_wrong, verify=True)
 
 
+def test_verify_checks_a_rule_inside_a_body_domain_away_from_the_usual_points(wrong_rule_marks):
+    """log(x - 5) is nan at every point of [-2, 3]: verify compared nothing there and passed a wrong rule."""
+
+    def shifted_log(rule):
+        @sg.custom_function
+        def shifted_log(x):
+            return sg.log(x - 5)
+
+        shifted_log.defderiv(rule)
+        return shifted_log
+
+    with pytest.raises(sg.VerificationError, match="shifted_log"):
+        sg.grad(shifted_log(lambda x: 2 / (x - 5)), verify=True)  # the body's is 1/(x - 5)
+    assert sg.grad(shifted_log(lambda x: 1 / (x - 5)), verify=True)(7.0) == pytest.approx(0.5)
+
+
 def test_bad_definitions_and_calls_are_symgrad_errors_naming_the_function():
     y = sg.symbols("y")
 

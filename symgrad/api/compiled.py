@@ -156,10 +156,6 @@ class Compiled:
     def __call__(self, /, *args, **kwargs):
         if kwargs or len(args) != self._nargs:  # keywords, pytrees, or a wrong count (an InputError)
             args = bind_leaves(self.program, args, kwargs)
-        if self._closure:  # the values closed over are symbolic while that trace runs: so is the result
-            if not {s.value[0] for s in self._closure} <= enclosing_names():
-                raise self._closure_error("cannot be called after that function has returned")
-            return self._substitute(args)
         if self._scalar_ok:
             ints = False
             for a in args:
@@ -175,6 +171,12 @@ class Compiled:
                     return fn(*args)
                 except (ArithmeticError, ValueError):  # numpy's semantics (nan, inf, warnings) instead
                     return plain_floats(self._call_arrays(args))
+        if (
+            self._closure
+        ):  # (never _scalar_ok) the values closed over are symbolic while that trace runs: so is the result
+            if not {s.value[0] for s in self._closure} <= enclosing_names():
+                raise self._closure_error("cannot be called after that function has returned")
+            return self._substitute(args)
         if any(is_symbolic(a) for a in args):
             return self._substitute(args)
         if self._backend.plain_floats and self.dtype == "float64" and all(type(a) in (float, int) for a in args):

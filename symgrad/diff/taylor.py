@@ -163,21 +163,24 @@ class _Taylor:
             return self._generic(y, [(w, y)])
         if expo.op == "const" and isinstance(expo.value, int) and expo.value > 0:
             return self._product([self._ser(base)], _binary_powering(expo.value), ONE, [base])
-        if expo.op == "const" and is_fractional(expo.value) and base.op != "sym":
+        if expo.op != "const":  # x**n at 0 is n*(n-1)*...*x**(n-k): finite where the recurrence's x**n/x**k is 0/0
+            return self._power_of_a_series(base, expo)
+        if is_fractional(expo.value) and base.op != "sym":
             return self._power_of_a_series(base, expo.value)
-        return self._power_recurrence(y, base, expo)
+        return self._power_recurrence(y, base, expo.value)
 
-    def _power_of_a_series(self, base: Node, r: Fraction | float) -> _Rule:
+    def _power_of_a_series(self, base: Node, r: Node | Fraction | float) -> _Rule:
         """Faa di Bruno for ``y = u**r``: ``y_j = sum_m binom(r, m) u_0**(r - m) [t**j] (u - u_0)**m``, no division.
 
         The recurrence divides by ``u_0``: where the base of ``maximum(sin(x), 0)**4.5``
         vanishes (all of x < 0) its series are 0/0, though the power is flat there
         and its derivatives 0, as reverse mode's chain rule (which divides by
         nothing) and sympy find.  The powers of ``u - u_0`` cost a few Cauchy products more.
+        A symbolic exponent ``r`` (a node free of the variable) gets the same terms as nodes.
         """
         u = self._ser(base)
         shifted: list[Series] = [[]]  # shifted[m][j]: coefficient j of (u - u_0)**m, which starts at t**m
-        binoms: list[Fraction | float] = [1]  # binoms[m]: binom(r, m)
+        binoms: list[Node | Fraction | float] = [1]  # binoms[m]: binom(r, m)
 
         def coeff(j: int) -> Node:
             shifted.append([ZERO] * j)
@@ -190,15 +193,12 @@ class _Taylor:
 
         return _Rule(coeff, [base])
 
-    def _power_recurrence(self, y: Node, base: Node, expo: Node) -> _Rule:
+    def _power_recurrence(self, y: Node, base: Node, r) -> _Rule:
         """``u y' = r u' y`` for ``y = u**r`` gives ``y_j = (1/(j u_0)) sum (r i - (j-i)) u_i y_{j-i}``."""
         u, ys = self._ser(base), self._ser(y)
         inv = B.pow(base, -1)
-        r = expo.value if expo.op == "const" else expo
 
-        def weight(i: int, j: int) -> Node | Fraction | float:
-            if isinstance(r, Node):
-                return B.mul(B.add(B.mul(r, i), i - j), Fraction(1, j))
+        def weight(i: int, j: int) -> Fraction | float:
             return (r * i - (j - i)) / j if isinstance(r, float) else Fraction(r * i - (j - i), j)
 
         def coeff(j: int) -> Node:

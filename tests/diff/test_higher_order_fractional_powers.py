@@ -33,3 +33,17 @@ def test_power_at_the_edge_of_its_domain_is_the_one_sided_limit(k):
     want = float(sp.limit(sp.diff(sp.sin(SX) ** sp.Rational(9, 2), SX, k), SX, 0, "+"))
     assert want == 0
     assert float(sg.lambdify([X], sg.diff(sg.sin(X) ** 4.5, X, k))(0.0)) == want
+
+
+@pytest.mark.parametrize(("k", "n"), [(3, 3.0), (3, 4.5), (4, 4.0), (4, 6.5), (6, 6.0), (6, 7.5)])
+def test_symbolic_exponent_at_a_vanishing_base(k, n):
+    """``x**n`` and ``sin(x)**n`` with the exponent a symbol: Taylor mode divided by the base, nan at x = 0.
+
+    Want: ``n (n-1) ... (n-k+1) x**(n-k)`` at 0 and sympy's one-sided limit of ``sin(x)**n``'s derivative.
+    """
+    n_sym = sg.symbols("n")
+    for e, se in ((X**n_sym, SX ** sp.nsimplify(n)), (sg.sin(X) ** n_sym, sp.sin(SX) ** sp.nsimplify(n))):
+        want = float(sp.limit(sp.diff(se, SX, k), SX, 0, "+"))
+        assert float(sg.lambdify([X, n_sym], sg.diff(e, X, k))(0.0, n)) == want, (e, k, n)
+        at = float(sp.diff(se, SX, k).subs(SX, 0.7))
+        assert float(sg.lambdify([X, n_sym], sg.diff(e, X, k))(0.7, n)) == pytest.approx(at, rel=1e-12)

@@ -39,6 +39,9 @@ def diff_spec(expr: Node, spec: Sequence) -> Node:
             raise DiffError(f"diff needs the variable when the expression has {len(free)} free symbols")
         variables = free
     check_variables(variables)
+    # Partials commute: in one order of the variables (sympy sorts them too), diff(e, x, y) and diff(e, y, x)
+    # are one node, not two formulas whose values differ in the last bits, and each variable's run is one Taylor run.
+    variables.sort(key=lambda v: v.value)  # a symbol's (name, index)
     for v, run in itertools.groupby(variables):
         k = len(list(run))
         if k == 1:

@@ -116,7 +116,9 @@ def _elementwise(e, fn):
 def diff(e, *spec, **kwargs):
     """sympy's ``diff``: ``diff(e, x)``, ``diff(e, x, 3)``, ``diff(e, (x, 3), y)``, ``diff(e, x, x, y)``; arrays elementwise.
 
-    Differentiating with respect to an array symbol gives ``e.shape + x.shape``.
+    Differentiating with respect to an array symbol gives ``e.shape + x.shape``, ``k`` times
+    (``diff(e, a, 2)``, sympy's Hessian) ``e.shape + a.shape * k``, and an array after a
+    variable (``diff(e, x, a)``) differentiates the derivative before it.
     ``e`` may be a formula string and the variables names: ``diff("x**2", "x")``.
     """
     evaluate = kwargs.pop("evaluate", True)
@@ -129,19 +131,48 @@ def diff(e, *spec, **kwargs):
     spec = tuple(item for v in spec for item in _counted(v))
     spec = tuple(_variable(v) for v in spec)
     e = _formula(e, spec)
-    if len(spec) == 1 and isinstance(spec[0], (np.ndarray, list, tuple)):
-        return jacobian(e, spec[0])
+    if any(isinstance(v, (np.ndarray, list, tuple)) for v in spec):
+        return _diff_by_arrays(e, spec)
     return _elementwise(e, lambda node: diff_spec(node, spec))
 
 
+def _diff_by_arrays(e, spec: tuple):
+    """:func:`diff` with array variables among ``spec``: each run of a variable in turn, an array's axes appended."""
+    runs: list[list] = []  # [variable, count]
+    for item in spec:
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not runs:
+                raise DiffError("a derivative order must follow the variable it applies to")
+            if item < 0:
+                raise DiffError(f"derivative order must be >= 0, got {item}")
+            runs[-1][1] += item - 1
+        else:
+            runs.append([item, 1])
+    for v, k in runs:
+        if not isinstance(v, (np.ndarray, list, tuple)):
+            e = _elementwise(e, lambda node, v=v, k=k: diff_spec(node, [v, k]))
+        elif k == 1:
+            e = jacobian(e, v)
+        elif k > 1:  # the unique entries of each element's k-th derivative tensor, as sg.hessian builds them
+            variables, shape = _variables(v)
+            outs = np.asarray(symbolic_outputs(e), dtype=object)
+            if outs.ndim + k * len(shape) > transforms.MAX_ORDER:
+                raise DiffError(f"diff of order {k} by an array has more axes than numpy's {transforms.MAX_ORDER}")
+            result = np.empty(outs.shape + (len(variables),) * k, dtype=object)
+            for idx in np.ndindex(*outs.shape):
+                result[idx] = expand_symmetric(derivative_tensor(outs[idx], variables, k), len(variables), k)
+            e = result.reshape(outs.shape + shape * k)
+    return e
+
+
 def _counted(v) -> tuple:
-    """sympy's ``(x, 2)`` (a variable and how many times) as ``x, 2``; anything else as itself."""
+    """sympy's ``(x, 2)`` or ``(a, 2)`` (a variable or array symbol and how many times) as ``x, 2``; else as itself."""
     if (
         isinstance(v, tuple)
         and len(v) == 2
         and isinstance(v[1], (int, np.integer))
         and not isinstance(v[1], (bool, np.bool_))
-        and not isinstance(v[0], (tuple, list, np.ndarray))
+        and not isinstance(v[0], (tuple, list))
     ):
         return v
     return (v,)

@@ -883,3 +883,27 @@ def test_diff_takes_sympys_variable_count_pairs():
     assert sg.diff(e, (x, 2), y) is sg.diff(e, x, x, y) and e.diff((x, 2)) is sg.diff(e, x, 2)
     assert sg.diff("x**3*y", ("x", 2)) is sg.diff(sg.parse_formula("x**3*y").value, x, 2)
     assert list(sg.diff(e, (x, y))) == [sg.diff(e, x), sg.diff(e, y)]  # a tuple of variables: still the gradient
+
+
+def test_diff_by_an_array_symbol_k_times_is_sympys_derivative_array():
+    """sympy's diff(f, A, 2) (and (A, 2), A, A, diff(f, y, A)): a DiffError 'can only differentiate with respect to
+    symbols, got SymbolicArray'. Axes: e's, then each array's, as sg.jacobian's; entries: sympy's partials."""
+    import itertools
+
+    import sympy as sp
+
+    a, y = sg.symbols("a", shape=(3,)), sg.symbols("y")
+    sa, sy = sp.symbols("a0:3", real=True), sp.Symbol("y", real=True)
+    e = sg.exp(a[0] * a[1]) * sg.sin(a[2]) * y**2 + a[1] ** 3
+    se = sp.exp(sa[0] * sa[1]) * sp.sin(sa[2]) * sy**2 + sa[1] ** 3
+    at, sat = [0.3, -0.7, 1.1, 1.4], {sa[0]: 0.3, sa[1]: -0.7, sa[2]: 1.1, sy: 1.4}
+    for spec, k, first in (((a, 2), 2, ()), ((a, a), 2, ()), (((a, 3),), 3, ()), ((y, a, 2), 2, (sy,))):
+        d = sg.diff(e, *spec)
+        assert d.shape == (3,) * k, spec
+        f = sg.lambdify([a, y], d)
+        got = f(np.array(at[:3]), at[3])
+        for idx in itertools.product(range(3), repeat=k):
+            want = float(sp.diff(se, *first, *[sa[i] for i in idx]).subs(sat))
+            assert got[idx] == pytest.approx(want, rel=1e-12), (spec, idx)
+    with pytest.raises(sg.DiffError, match="order must be >= 0"):
+        sg.diff(e, a, -1)

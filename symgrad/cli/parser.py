@@ -50,7 +50,8 @@ class _OptionKinds:
         return name in self.single or name in self.lists or name in self.flags
 
 
-_LIST_ITEM = re.compile(r"\s*[A-Za-z_][\w\[\], ]*=(?!=)")  # NAME=VALUE, not a formula such as x<=1
+# NAME=VALUE, not a formula such as x<=1; a name starts as a Python identifier does, with any letter (θ=2)
+_LIST_ITEM = re.compile(r"\s*[^\W\d][\w\[\], ]*=(?!=)")
 
 
 def join_dash_values(argv: Sequence[str], kinds: _OptionKinds) -> list[str]:

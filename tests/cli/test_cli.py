@@ -255,6 +255,19 @@ def test_join_dash_values_unit():
     assert cli.split_top_level("a[0, 1], y,M[1,0]") == ["a[0, 1]", "y", "M[1,0]"]
 
 
+def test_at_items_with_non_ascii_names_follow_other_items():
+    """θ=2 after x=1 was left outside --at (only ASCII letters started a NAME=VALUE item): argparse refused it."""
+    for items in (["x=1", "θ=-2"], ["x=-1", "θ=2"], ["θ=-2", "x=1"]):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["grad", "x*θ**2", "--json", "--at", *items])
+        assert code == 0, err.getvalue()
+        point = dict(item.split("=") for item in items)
+        x, t = float(point["x"]), float(point["θ"])
+        values = [r["value"] for r in json.loads(out.getvalue())["results"]]
+        np.testing.assert_allclose(values, [t**2, 2 * x * t])
+
+
 # -- check ---------------------------------------------------------------------------------------------------
 
 

@@ -265,7 +265,7 @@ def _runs(variables: Sequence[Node]) -> list[tuple[Node, int]]:
 
 def _row(problem: Problem, expr: Node, variables: Sequence[Node], what: str = "f") -> Row:
     name, tex = leibniz(_runs(variables), what)
-    return Row(name, tex, tuple(v.name for v in variables), problem.simplify(expr))
+    return Row(name, tex, tuple(v.name for v in variables), expr)
 
 
 def evaluate_at(exprs: Sequence[Node], point: dict[str, object], shapes: dict[str, tuple[int, ...]]) -> list[float]:
@@ -279,15 +279,21 @@ def evaluate_at(exprs: Sequence[Node], point: dict[str, object], shapes: dict[st
 
 
 def make_report(command: str, problem: Problem, args, variables, rows, matrix=None) -> Report:
-    """The report, with every row's value (and f's) when ``--at`` gives a point."""
+    """The report, with every row's value (and f's) when ``--at`` gives a point.
+
+    Values are computed from the derivatives as built, as ``sg.grad`` computes them; only the printed
+    formulas are simplified with sympy, which may widen the real domain (``sqrt(x)**2 -> x`` is 1, not
+    nan, at x = -1) or take a limit (``(x**2 - 1)/(x - 1) -> x + 1`` at x = 1).
+    """
     point = parse_point(problem, args.at) if args.at else None
-    shown = problem.simplify(problem.value)
     value = None
     if point is not None:
         head = [problem.value] if isinstance(problem.value, Node) else []
         values = evaluate_at(head + [r.expr for r in rows], point, problem.shapes)
         value = values[0] if head else None
         rows = [replace(r, value=v) for r, v in zip(rows, values[len(head) :])]
+    rows = [replace(r, expr=problem.simplify(r.expr)) for r in rows]
+    shown = problem.simplify(problem.value)
     names = tuple(v.name for v in variables)
     symmetric = command == "hessian"
     return Report(command, problem.text, shown, names, tuple(rows), point, value, matrix, symmetric)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import symgrad as sg
@@ -54,3 +55,19 @@ def test_a_non_finite_claim_is_not_off_by_a_factor(claimed, capsys):
     assert cli.main(["check", "x**2", "--wrt", "x", "--claimed", claimed]) == cli.EXIT_CHECK_FAILED
     out = capsys.readouterr().out
     assert "WRONG" in out and "factor" not in out
+
+
+@pytest.mark.parametrize(
+    ("formula", "x"),
+    [("sqrt(x)**2", -1.0), ("(x**2 - 1)/(x - 1)", 1.0), ("log(x**2)/2 + sqrt(x)*sqrt(x)", -2.0)],
+)
+def test_values_at_a_point_are_the_built_derivatives_not_the_simplified_ones(formula, x, capsys):
+    """The values came from the sympy-simplified formulas printed beside them: sqrt(x)**2 printed as x had
+    df/dx = 1 at x = -1, where sg.grad (and numpy, and JAX) give nan, and f itself was nan."""
+    assert cli.main(["grad", formula, "--at", f"x={x}", "--json"]) == 0
+    data = _strict_json(capsys.readouterr().out)
+    with np.errstate(all="ignore"):
+        parsed = sg.parse_formula(formula)
+        f = sg.lambdify([parsed.symbols["x"]], parsed.value)
+        assert np.isnan(f(np.float64(x)))  # numpy: f is nan at the point (sqrt(-1), 0/0), so is its derivative
+    assert data["value"] == "nan" and data["results"][0]["value"] == "nan"

@@ -226,13 +226,19 @@ def number_value(text: str, name: str, shape: tuple[int, ...]):
     if formula.symbols:
         raise InputError(f"--at {name}={text}: the value may not use symbols ({', '.join(formula.symbols)})")
     try:
-        value = np.vectorize(float, otypes=[float])(np.asarray(formula.value, dtype=object))
+        value = np.vectorize(_point_float, otypes=[float])(np.asarray(formula.value, dtype=object))
     except OverflowError:
         raise InputError(f"--at {name}={text}: the value is too large for a float") from None
     if value.shape != shape:
         want = f"shape {shape}" if shape else "a number"
         raise InputError(f"--at {name}={text}: {name} needs {want}, got shape {value.shape}")
     return float(value) if not shape else value
+
+
+def _point_float(node: Node) -> float:
+    """A value's float; an exact number past the float range (``10**400``) raises OverflowError, as ``float`` does
+    (``float(node)`` would round it to inf, as a computation in floats reaches)."""
+    return float(node.value) if node.op == "const" else float(node)
 
 
 def parse_point(problem: Problem, items: Sequence[str]) -> dict[str, object]:

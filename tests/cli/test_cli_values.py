@@ -71,3 +71,14 @@ def test_values_at_a_point_are_the_built_derivatives_not_the_simplified_ones(for
         f = sg.lambdify([parsed.symbols["x"]], parsed.value)
         assert np.isnan(f(np.float64(x)))  # numpy: f is nan at the point (sqrt(-1), 0/0), so is its derivative
     assert data["value"] == "nan" and data["results"][0]["value"] == "nan"
+
+
+@pytest.mark.parametrize("value", ["10**400", "-2**1024", "[1, 10**400]"])
+def test_an_exact_point_value_past_the_float_range_is_refused(value, capsys):
+    """--at x=10**400 was evaluated at x = inf (exit 0): the refusal 'too large for a float' never ran, as
+    float(node) rounds an exact constant to inf.  float(10**400) and np.float64(10**400) raise OverflowError."""
+    with pytest.raises(OverflowError):
+        float(sg.parse_formula(value.strip("[]").split(", ")[-1]).value.value)
+    shape = ["--shape", "x=2"] if value.startswith("[") else []
+    assert cli.main(["grad", "sum(x**2)" if shape else "x**2", *shape, "--at", f"x={value}"]) == 2
+    assert "too large for a float" in capsys.readouterr().err

@@ -568,15 +568,23 @@ def from_sympy(expr):
 
 
 def latex(e) -> str:
-    """LaTeX for a node (via sympy), or a matrix / column vector for a 1-D or 2-D array."""
-    if isinstance(e, (np.ndarray, list, tuple)):
-        arr = _to_sympy(np.asarray(e, dtype=object), opaque_stop=False, names=True)
-        if arr.ndim == 0:
-            return sp.latex(arr.item())
-        if arr.ndim <= 2:
-            return sp.latex(sp.Matrix(arr.tolist()))
-        return sp.latex(sp.Array(arr.tolist()))
-    return sp.latex(_to_sympy(e, opaque_stop=False, names=True))  # softmax(z)_0 by name
+    """LaTeX for a node (via sympy), or a matrix / column vector for a 1-D or 2-D array.
+
+    sympy's printer recurses on depth (a sum nested in a function in a sum... about 300 levels is
+    past Python's recursion limit): an expression that deep raises UnsupportedOpError.
+    """
+    try:
+        if isinstance(e, (np.ndarray, list, tuple)):
+            arr = _to_sympy(np.asarray(e, dtype=object), opaque_stop=False, names=True)
+            if arr.ndim == 0:
+                return sp.latex(arr.item())
+            if arr.ndim <= 2:
+                return sp.latex(sp.Matrix(arr.tolist()))
+            return sp.latex(sp.Array(arr.tolist()))
+        return sp.latex(_to_sympy(e, opaque_stop=False, names=True))  # softmax(z)_0 by name
+    except RecursionError:
+        hint = "sympy's printer recurses on depth; str() prints it."
+        raise UnsupportedOpError("LaTeX of an expression nested this deeply", hint=hint) from None
 
 
 _ARITHMETIC = frozenset({"add", "mul", "pow", "const", "sym"})

@@ -63,6 +63,25 @@ def test_latex_of_a_derivative():
     assert r"\frac" in text and r"\sin" in text and r"\cos" in text
 
 
+def test_latex_of_a_deep_expression_is_a_symgrad_error_not_a_recursion_error():
+    """sympy's printer recurses on depth: sg.latex raised RecursionError, and `symgrad grad ... --latex` of a
+    formula the parser accepts (99 levels of sin(...) + x) exited 3, an internal error."""
+    from symgrad.cli import main as cli
+
+    e, text = x, "x"
+    for _ in range(99):
+        e, text = sg.sin(e) + x, f"sin({text})+x"
+    try:
+        sympy.latex(sg.to_sympy(e))
+    except RecursionError:  # sympy's own limit (the case this test is about)
+        with pytest.raises(sg.UnsupportedOpError, match="str"):
+            sg.latex(e)
+    else:  # a sympy that prints it iteratively: so does sg.latex
+        assert r"\sin" in sg.latex(e)
+    assert sg.parse_formula(str(e)).value is e  # str() prints it, iteratively
+    assert cli.main(["grad", text + "+y", "--wrt", "y", "--latex"]) in (0, 2)
+
+
 def test_from_sympy_refuses_strings():
     with pytest.raises(TypeError):
         sg.from_sympy("__import__('os').system('echo hacked')")

@@ -401,9 +401,14 @@ class _Builder:
             token = self.source.text[pos : self.source.end(node)][:30]
             raise self.source.error(f"unsupported {kind}", token, pos, "only int and float numbers are allowed")
 
+    def name_text(self, node: ast.Name) -> str:
+        """A name as the formula spells it: Python's parser NFKC-normalizes identifiers (the micro sign to Greek
+        mu), so ``node.id`` would differ from ``sg.symbols("µ")``, from ``shapes`` and from sympy's reading."""
+        return self.source.text[self.source.start(node) : self.source.end(node)]
+
     def admit_name(self, node: ast.Name) -> None:
         name = node.id
-        if name in self.shapes:
+        if self.name_text(node) in self.shapes:
             return
         if name.startswith("__") and name.endswith("__"):
             raise self.source.error_at(node, "unsupported name")
@@ -546,7 +551,7 @@ class _Builder:
         if isinstance(node, ast.Constant):
             return const(node.value)
         if isinstance(node, ast.Name):
-            return self.name_value(node.id)
+            return self.name_value(self.name_text(node))
         if isinstance(node, ast.BinOp):
             return self.binary(node, *values)
         if isinstance(node, ast.UnaryOp):

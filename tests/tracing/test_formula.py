@@ -523,3 +523,16 @@ def test_equality_and_inequality_are_elementwise_conditions():
     x, y = f.symbols["x"], f.symbols["y"]
     assert float(evaluate([f.value], {x: 2.0, y: 2.0})[0]) == 20.0
     assert float(evaluate([f.value], {x: 2.0, y: 3.0})[0]) == 1.0
+
+
+def test_a_name_is_the_symbol_it_spells_not_its_nfkc_form():
+    """Python's parser NFKC-normalizes identifiers: the micro sign "µ" (U+00B5) was read as Greek mu (U+03BC), so
+    str(sg.symbols("µ")**2) read back as another symbol, shapes={"µ": 2} was ignored (a scalar), and
+    sg.check(µ**2, "2*µ", wrt=µ) judged the right claim WRONG.  sympy reads "µ" as Symbol("µ")."""
+    micro = "\u00b5"
+    m = sg.symbols(micro)
+    assert sympy.sympify(micro).name == micro  # the peer keeps the spelling
+    assert sg.parse_formula(str(m**2)).value is m**2
+    assert list(sg.parse_formula(f"sum({micro})", shapes={micro: 2}).symbols) == [micro]
+    assert sg.parse_formula(f"sum({micro})", shapes={micro: 2}).value is sg.sum(sg.symbols(micro, shape=2))
+    assert sg.check(m**2, f"2*{micro}", wrt=m)

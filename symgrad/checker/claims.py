@@ -38,6 +38,12 @@ class Subject:
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {n: np.shape(v) for n, v in self.args.items() if isinstance(v, np.ndarray)}
 
+    @property
+    def names(self) -> dict[str, tuple[int, ...]]:
+        """Every argument's shape, scalars' () too, for parsing claims: f's symbol ``e`` (or ``pi``) is that
+        symbol in a claim, not the constant the formula parser reads for an undeclared name."""
+        return {n: np.shape(v) for n, v in self.args.items()}
+
 
 def subject_of(f, at, shapes, name: str | None) -> Subject:
     """f as an expression (Node or object array) with its arguments; ``shapes`` declares array arguments."""
@@ -138,7 +144,7 @@ def split_claims(subject: Subject, claimed, variables: list[tuple[str, object]])
         return [claimed]
     if isinstance(claimed, str):  # "[9*a**2, -2*b]": one formula per variable, each parsed on its own
         items = nested_items(claimed)
-        claimed = items if isinstance(items, list) else parse(claimed, subject.shapes).value
+        claimed = items if isinstance(items, list) else parse(claimed, subject.names).value
     if isinstance(claimed, (list, tuple, np.ndarray)):
         columns = _jacobian_columns(subject, claimed, variables)
         if columns is not None:
@@ -253,7 +259,7 @@ def _is_matrix_like(claimed) -> bool:
 def _matrix(claimed, subject: Subject, n: int) -> np.ndarray:
     rows = nested_items(claimed) if isinstance(claimed, str) else claimed
     if isinstance(rows, str):  # one formula that is a matrix, such as "hessian_of_something" or "A"
-        rows = parse(rows, subject.shapes).value
+        rows = parse(rows, subject.names).value
     arr = _object_array(rows)
     if arr is None or arr.shape != (n, n):
         got = "a ragged list" if arr is None else f"shape {arr.shape}"
@@ -279,7 +285,7 @@ def _function_claims(subject: Subject, claimed: Callable, variables) -> list:
 def claim_value(claim, subject: Subject, label: str):
     """A claim as an expression (Node / object array) or as float64 numbers (a numeric ndarray)."""
     if isinstance(claim, str):
-        return parse(claim, subject.shapes).value
+        return parse(claim, subject.names).value
     if isinstance(claim, Node):
         return _elementwise(claim, subject)
     if isinstance(claim, (bool, np.bool_)):

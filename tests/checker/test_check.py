@@ -405,3 +405,15 @@ def test_a_wrong_jacobian_whose_transpose_is_wrong_too_gets_no_transpose_note():
     assert report.verdict == "wrong"
     assert not any("transpose" in n for n in report.notes)
     assert sg.check("[x*y, sin(x)]", [["y", "x"], ["cos(x)", "0"]]).verdict == "right"  # the Jacobian itself
+
+
+@pytest.mark.parametrize("name", ["e", "E", "pi", "inf"])
+def test_a_claim_reads_the_subjects_symbols_not_the_constants_of_that_name(name):
+    """The claim's text was parsed without f's scalar symbols declared, so the symbol e of f = e**2 read as
+    2.718... in the claim "2*e": the right derivative was judged WRONG (and "2*2.718281828459045" right)."""
+    s, x = sg.symbols(f"{name} x")
+    d = sympy.diff(sg.to_sympy(s**2 * x), sg.to_sympy(s))  # the oracle: 2*s*x
+    assert str(d) == f"2*{name}*x"
+    assert check(s**2 * x, str(d), wrt=s)
+    assert check(s**2 * x, f"[2*{name}*x, {name}**2]", wrt=[s, x])
+    assert not check(s**2 * x, f"2*{name}*x + 1", wrt=s)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..codegen import schedule
-from ..diff.policy import diff_spec
+from ..diff.policy import diff_spec, variable_runs
 from ..diff.reverse import check_variables, derivative_tensor, expand_symmetric, gradient_nodes
 from ..errors import DiffError, InputError
 from ..formula import parse
@@ -138,17 +138,7 @@ def diff(e, *spec, **kwargs):
 
 def _diff_by_arrays(e, spec: tuple):
     """:func:`diff` with array variables among ``spec``: each run of a variable in turn, an array's axes appended."""
-    runs: list[list] = []  # [variable, count]
-    for item in spec:
-        if isinstance(item, int) and not isinstance(item, bool):
-            if not runs:
-                raise DiffError("a derivative order must follow the variable it applies to")
-            if item < 0:
-                raise DiffError(f"derivative order must be >= 0, got {item}")
-            runs[-1][1] += item - 1
-        else:
-            runs.append([item, 1])
-    for v, k in runs:
+    for v, k in variable_runs(spec):
         if not isinstance(v, (np.ndarray, list, tuple)):
             e = _elementwise(e, lambda node, v=v, k=k: diff_spec(node, [v, k]))
         elif k == 1:

@@ -18,21 +18,25 @@ from .reverse import check_variables, gradient_nodes
 from .taylor import nth_derivative
 
 
-def diff_spec(expr: Node, spec: Sequence) -> Node:
-    """sympy's calling convention: ``diff(e, x)``, ``diff(e, x, 3)``, ``diff(e, x, x, y)``."""
-    variables: list[Node] = []
+def variable_runs(spec: Sequence) -> list[list]:
+    """sympy's ``x, 3, y`` as ``[[x, 3], [y, 1]]``: each variable and how many times (0: not at all)."""
+    runs: list[list] = []
     for item in spec:
         if isinstance(item, int) and not isinstance(item, bool):
-            if not variables:
+            if not runs:
                 raise DiffError("a derivative order must follow the variable it applies to")
             if item < 0:
                 raise DiffError(f"derivative order must be >= 0, got {item}")
             charge(item, "nodes (a derivative of order k builds at least k)")  # before a list of k variables
-            variables.extend([variables[-1]] * (item - 1))
-            if item == 0:
-                variables.pop()
+            runs[-1][1] += item - 1
         else:
-            variables.append(item)
+            runs.append([item, 1])
+    return runs
+
+
+def diff_spec(expr: Node, spec: Sequence) -> Node:
+    """sympy's calling convention: ``diff(e, x)``, ``diff(e, x, 3)``, ``diff(e, x, x, y)``."""
+    variables: list[Node] = [v for v, k in variable_runs(spec) for _ in range(k)]
     if not spec:
         free = [n for n in toposort([expr]) if n.op == "sym"]
         if len(free) != 1:

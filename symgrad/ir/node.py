@@ -206,7 +206,9 @@ class Node:
         raise TraceError(
             "a symbolic value has no truth value: Python control flow (`if`, `while`, "
             "`and`/`or`, `max`) on a traced value cannot be followed symbolically; "
-            "use sg.where(cond, a, b), sg.maximum or sg.minimum instead"
+            "use sg.where(cond, a, b), sg.maximum or sg.minimum instead; and an array made with "
+            "np.array([...]) of traced values is numpy's plain object array, whose numpy functions "
+            "(np.maximum, np.where, np.clip) run numpy's own loops on them: make it with sg.stack([...])"
         )
 
     def __float__(self) -> float:

@@ -179,3 +179,12 @@ class TestUnsupportedNumpy:
         # the scalar node itself goes through Node.__array_ufunc__
         x = sg.symbols("x")
         assert sg.compile(np.add.outer(x, np.array([1.0, 2.0])), inputs=[x])(1.0).tolist() == [2.0, 3.0]
+
+
+def test_numpy_functions_on_an_np_array_of_traced_values_point_to_sg_stack():
+    # numpy runs its object loop on a plain object array: np.maximum compares the nodes themselves
+    def plain(x, y):
+        return np.sum(np.maximum(np.array([x, y]), 0.5))
+
+    raises_symgrad(sg.TraceError, lambda: sg.jit(plain)(1.0, 0.2), "np.array([...])", "sg.stack([...])")
+    assert sg.jit(lambda x, y: np.sum(np.maximum(sg.stack([x, y]), 0.5)))(1.0, 0.2) == 1.5

@@ -281,7 +281,10 @@ def evaluate_at(exprs: Sequence[Node], point: dict[str, object], shapes: dict[st
     if missing:
         raise InputError(f"--at gives no value for {', '.join(missing)}")
     inputs = [array_symbol(name, shapes[name]) if shapes.get(name) else symbol(name) for name in point]
-    return [float(r) for r in compile_outputs(tuple(exprs), inputs=inputs)(*point.values())]
+    fn = compile_outputs(tuple(exprs), inputs=inputs)
+    with np.errstate(all="ignore"):  # a nan or inf shows in the report; numpy's warning would cite generated code
+        values = fn(*point.values())
+    return [float(r) for r in values]
 
 
 def make_report(command: str, problem: Problem, args, variables, rows, matrix=None) -> Report:

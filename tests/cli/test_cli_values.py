@@ -82,3 +82,12 @@ def test_an_exact_point_value_past_the_float_range_is_refused(value, capsys):
     shape = ["--shape", "x=2"] if value.startswith("[") else []
     assert cli.main(["grad", "sum(x**2)" if shape else "x**2", *shape, "--at", f"x={value}"]) == 2
     assert "too large for a float" in capsys.readouterr().err
+
+
+def test_a_point_outside_the_domain_reports_nan_without_numpys_warning(capsys):
+    """log(x) at x = -1 printed numpy's RuntimeWarning, citing the generated module ('<symgrad 5c65...>:19:')."""
+    with np.errstate(all="warn"):
+        assert cli.main(["grad", "log(x) + sqrt(x)", "--at", "x=-1"]) == 0
+    captured = capsys.readouterr()
+    assert "RuntimeWarning" not in captured.err and "<symgrad" not in captured.err
+    assert "f     = nan" in captured.out and "= -1" not in captured.out.split("df/dx")[1]

@@ -295,6 +295,13 @@ def _tolerance_check(value_fn, xs, grads, eps, atol, rtol, f_eps, f0) -> tuple[d
             err = abs(analytic - numeric)
             score = err / (atol + rtol * abs(numeric)) if math.isfinite(err) else math.inf
             if not score <= 1.0:
+                refined = _converged_difference(value_fn, xs, i, idx, h, numeric, atol, rtol, f_eps)
+                if refined is not None:  # the step was too wide for fn (sin at 1e8: eps*|x| spans periods)
+                    h, numeric = refined
+                    fp, fm = _shifted(value_fn, xs, i, idx, h), _shifted(value_fn, xs, i, idx, -h)
+                    err = abs(analytic - numeric)
+                    score = err / (atol + rtol * abs(numeric)) if math.isfinite(err) else math.inf
+            if not score <= 1.0:
                 wide = _total(_shifted(value_fn, xs, i, idx, 2 * h) - _shifted(value_fn, xs, i, idx, -2 * h)) / (4 * h)
                 rounding = f_eps * _size(_moved(value_fn, xs, f0, i, idx), fp, fm) / (2 * h)
                 failing.append((i, idx, err, abs(wide - numeric) / 3 + rounding))
@@ -304,6 +311,35 @@ def _tolerance_check(value_fn, xs, grads, eps, atol, rtol, f_eps, f0) -> tuple[d
                 worst = {"input": i, "index": idx, "analytic": analytic, "numeric": numeric}
                 worst.update({"abs_error": err, "rel_error": rel})
     return worst, failing
+
+
+REFINE_STEPS = 8
+"""How many times a failing entry's step is divided by 10 looking for central differences that converge."""
+
+
+def _converged_difference(value_fn, xs, i: int, idx: tuple, h: float, numeric: float, atol, rtol, f_eps: float):
+    """``(step, difference)`` at the first smaller step where the central difference stops changing, or None.
+
+    The step ``eps * max(1, |x|)`` suits a function varying on the scale of ``x``; one varying on a
+    scale of 1 at ``x = 1e8`` (``sin``) is differenced across many periods, and a right gradient
+    looks wrong.  Two successive differences (steps 10x apart) within the tolerance of each other
+    have converged to the derivative: a wrong gradient misses that as it misses any accurate one.
+    Only while the rounding of fn's values, divided by the step, stays well inside the tolerance:
+    below that two differences agree by quantization (float32 values), not by converging.
+    """
+    previous, x = numeric, float(xs[i][idx])
+    for _ in range(REFINE_STEPS):
+        h = ((x + h / 10) - x) or h / 10  # a step x + h represents exactly: at 1e8 a step of 6e-4 rounds by 1e-5
+        with np.errstate(all="ignore"):
+            fp, fm = _shifted(value_fn, xs, i, idx, h), _shifted(value_fn, xs, i, idx, -h)
+        current = _total(fp - fm) / (2 * h)
+        tolerance = atol + rtol * abs(current)
+        if not math.isfinite(current) or f_eps * _size(None, fp, fm) / (2 * h) > tolerance / 16:
+            return None
+        if abs(current - previous) <= tolerance:
+            return h, current
+        previous = current
+    return None
 
 
 def _order_may_overrule(value_fn, xs, grads, failing, f0, f_eps, g_eps, notes) -> bool:

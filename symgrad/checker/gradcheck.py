@@ -187,7 +187,10 @@ def _size(moved: np.ndarray | None, *values: np.ndarray) -> float:
 
 def _analytic(grad_fn: Callable, xs: list[np.ndarray], single: bool) -> list[np.ndarray]:
     out = grad_fn(*[x.copy() for x in xs])
-    parts = [out] if single and not (isinstance(out, (tuple, list)) and len(out) == 1) else out
+    listed = isinstance(out, (tuple, list))
+    # one input, given alone or as a list of one: a bare gradient is its gradient, a list of one holds it
+    one = len(xs) == 1 and not (listed and len(out) == 1) and (single or not listed)
+    parts = [out] if one else out
     if not isinstance(parts, (tuple, list)) or len(parts) != len(xs):
         got = len(parts) if isinstance(parts, (tuple, list)) else type(out).__name__
         raise InputError(f"grad_fn must return one gradient per input ({len(xs)}), got {got}")

@@ -34,3 +34,12 @@ def test_right_gradients_far_from_zero_are_right(fn, grad):
 def test_wrong_gradients_far_from_zero_are_wrong(wrong):
     report = sg.gradcheck(lambda x: np.sum(np.sin(x)), wrong, FAR)
     assert not report and "WRONG" in str(report)
+
+
+def test_one_input_in_a_list_takes_a_bare_gradient():
+    """gradcheck(f, g, [3.0]) refused g's bare gradient: 'grad_fn must return one gradient per input (1), got float64'."""
+    assert sg.gradcheck(lambda x: np.sum(x**2), lambda x: 2 * x, [3.0])
+    assert sg.gradcheck(lambda x: np.sum(x**2), lambda x: [2 * x], [np.array([3.0, 1.0])])
+    assert not sg.gradcheck(lambda x: np.sum(x**2), lambda x: 2 * x + 1, [np.array([3.0, 1.0])])
+    with pytest.raises(sg.InputError, match=r"one gradient per input \(2\)"):
+        sg.gradcheck(lambda x, y: x**2 * y, lambda x, y: 2 * x * y, [3.0, 2.0])

@@ -103,6 +103,8 @@ def _variables(wrt) -> tuple[list[Node], tuple[int, ...]]:
 
 
 def _elementwise(e, fn):
+    if isinstance(e, dict):  # a pytree of expressions: each value, as the transforms take dict outputs
+        return {k: _elementwise(v, fn) for k, v in e.items()}
     if isinstance(e, (list, tuple)):
         e = np.asarray(e, dtype=object)
     if isinstance(e, np.ndarray):

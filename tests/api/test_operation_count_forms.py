@@ -40,3 +40,10 @@ def test_a_compiled_function_counts_its_outputs():
 def test_to_sympy_of_a_compiled_function_points_to_its_outputs():
     with pytest.raises(sg.InputError, match=r"not Compiled: give its \.outputs"):
         sg.to_sympy(sg.grad(lambda x: x**3))
+
+
+def test_diff_of_a_dict_of_expressions_differentiates_each_value():
+    """sg.diff({'a': x**2}, x) raised Python's "unhashable type: 'dict'" from the graph walk."""
+    out = sg.diff({"a": X**2, "b": [sg.sin(X), X * Y]}, X)
+    assert out["a"] is 2 * X
+    assert list(out["b"]) == [sg.cos(X), Y]

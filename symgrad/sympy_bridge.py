@@ -548,7 +548,7 @@ def from_sympy(expr):
 
     def leaf(v):
         if isinstance(v, str):
-            raise TypeError(
+            raise InputError(  # an InputError is also a TypeError, as this was
                 "from_sympy takes a sympy expression, not a string: build one with sympy "
                 "(sympy.Symbol('x', real=True), sympy.sin(x), ...); strings are never parsed here"
             )
@@ -559,7 +559,7 @@ def from_sympy(expr):
         if isinstance(v, Basic):
             keep.append(v)
             return _from_sympy_expr(v, memo)
-        raise TypeError(f"from_sympy takes sympy expressions, not {type(v).__name__}")
+        raise InputError(f"from_sympy takes sympy expressions, not {type(v).__name__}")
 
     return _map_leaves(expr, leaf)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symgrad.errors import UnsupportedOpError
+from symgrad.errors import InputError, UnsupportedOpError
 from symgrad.ir import Node, const, symbol, toposort
 from symgrad.ir import builders as B
 from symgrad.ir.evaluate import evaluate as reference
@@ -265,6 +265,14 @@ def test_from_sympy_refuses_strings():
         from_sympy("x + 1")
     with pytest.raises(TypeError, match="not a string"):
         from_sympy([X, "__import__('os')"])
+
+
+def test_from_sympy_refuses_other_values_with_a_symgrad_error():
+    """README: every error a user can trigger is one of symgrad's own; these were plain TypeErrors."""
+    with pytest.raises(InputError, match="not a string"):
+        from_sympy("x + 1")
+    with pytest.raises(InputError, match="not object"):
+        from_sympy([X, object()])
 
 
 @pytest.mark.parametrize(

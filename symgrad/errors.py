@@ -31,6 +31,10 @@ class TraceError(SymgradError, TypeError):
     """A traced function did something symgrad cannot follow symbolically."""
 
 
+class _ArrayTruthError(TraceError, ValueError):
+    """``if v > 0:`` on a symbolic array of several elements: a TraceError, and the ValueError numpy raises for it."""
+
+
 class ArrayMethodError(TraceError, AttributeError):
     """An array method or attribute (``x.sum()``, ``x.shape``) on a scalar symbolic value.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import TraceError
+from ..errors import TraceError, _ArrayTruthError
 from .node import PROTOCOL, Node, free_symbols
 
 
@@ -121,7 +121,7 @@ class SymbolicArray(np.ndarray):
     def __bool__(self) -> bool:
         if self.size == 1:
             return bool(self.reshape(-1)[0])
-        raise ValueError(
+        raise _ArrayTruthError(
             "the truth value of an array with more than one element is ambiguous; "
             "use sg.where(cond, a, b) for an elementwise choice"
         )

@@ -625,6 +625,16 @@ class TestErrors:
                 transform(f)
             assert "where" in str(info.value)
 
+    def test_python_if_on_a_traced_array(self):
+        """An array of several conditions: a TraceError too (it was numpy's plain ValueError), still a ValueError."""
+
+        def f(v):
+            return sg.sum(v) if v > 0 else -sg.sum(v)
+
+        with pytest.raises(sg.TraceError, match="where") as info:
+            sg.grad(f, shapes={"v": (3,)})(np.ones(3))
+        assert isinstance(info.value, ValueError)
+
     @pytest.mark.parametrize("name", ["floor", "ceil", "trunc", "deg2rad", "rint"])
     def test_unsupported_ufunc(self, name):
         ufunc = getattr(np, name)

@@ -330,7 +330,7 @@ def lambdify(
 
     ``args`` is a symbol, an array symbol or a list of them (or names); ``expr``
     an expression, an array or list of them, or a formula string.  ``modules``
-    may be None or ``"numpy"`` (the generated code computes as numpy does);
+    may be None, ``"numpy"``, ``"math"`` or ``"scipy"`` (the generated code computes as they do);
     ``use_imps``, ``dummify``, ``cse`` and ``docstring_limit`` are accepted and
     have nothing to do (common subexpressions are always computed once).
     ``backend=``, ``dtype=`` and the other options of ``sg.compile`` pass through.

@@ -111,8 +111,10 @@ class Graph:
         title: str | None = None,
         clustered: bool = False,
         style: str = "derivative",
+        requires_grad: frozenset[Node] | None = None,
     ) -> None:
         self.style = style
+        self.requires_grad = requires_grad  # autograd style: the only operands drawn (or cut)
         self.nodes = tuple(nodes)
         self.edges = tuple(edges)
         self.outputs = tuple(outputs)
@@ -195,8 +197,8 @@ class Graph:
         """Ids of drawn nodes with operands that were left out of a truncated drawing."""
         if not self.truncated:
             return []
-        drawn = {n.node for n in self.nodes}
-        return [n.id for n in self.nodes if any(a not in drawn for a in n.node.args)]
+        drawn, needs = {n.node for n in self.nodes}, self.requires_grad
+        return [n.id for n in self.nodes if any(a not in drawn and (needs is None or a in needs) for a in n.node.args)]
 
     # -- rendering ------------------------------------------------------------------------
     def render(self, path: str | Path, format: str | None = None) -> Path:
@@ -335,15 +337,19 @@ def _derivative_outputs(values: list[tuple[str, Node]], variables: list[Node]) -
     return out
 
 
-def _nearest(roots: Iterable[Node], limit: int) -> set[Node]:
-    """Up to ``limit`` nodes, breadth first from the roots (what a truncated picture keeps)."""
+def _nearest(roots: Iterable[Node], limit: int, follow: set[Node] | None = None) -> set[Node]:
+    """Up to ``limit`` nodes, breadth first from the roots (what a truncated picture keeps).
+
+    ``follow``: the only operands walked to (the autograd picture's, which draws no
+    constants): nodes that are not drawn must not use up the ``limit``.
+    """
     chosen: set[Node] = set()
     queue = deque(roots)
     while queue and len(chosen) < limit:
         node = queue.popleft()
         if node not in chosen:
             chosen.add(node)
-            queue.extend(node.args)
+            queue.extend(node.args if follow is None else (a for a in node.args if a in follow))
     return chosen
 
 
@@ -439,7 +445,7 @@ def _autograd_graph(values: list[tuple[str, Node]], variables: list[Node], max_n
             needs.add(node)
     chosen = [n for n in reversed(order) if n in needs]  # outputs first, as autograd walks them
     if len(chosen) > max_nodes:
-        keep = _nearest([r for r in roots if r in needs], max_nodes)
+        keep = _nearest([r for r in roots if r in needs], max_nodes, needs)
         drawn = [n for n in chosen if n in keep]
     else:
         drawn = chosen
@@ -457,4 +463,5 @@ def _autograd_graph(values: list[tuple[str, Node]], variables: list[Node], max_n
         nexts = [a for a in dict.fromkeys(node.args) if a in needs and a in ids]
         edges += [GraphEdge(ids[node], ids[a], i) for i, a in enumerate(nexts)]
     outputs = [GraphOutput(f"{name}.grad_fn", ids[n], "grad") for name, n in values if n in ids]
-    return Graph(nodes, edges, outputs, len(chosen), title or "backward pass (autograd)", style="autograd")
+    title = title or "backward pass (autograd)"
+    return Graph(nodes, edges, outputs, len(chosen), title, style="autograd", requires_grad=frozenset(needs))

@@ -93,3 +93,17 @@ def test_the_command_line_draws_it(capsys):
     assert "AccumulateGrad" in dot and "NegBackward0" in dot
     assert len(re.findall(r"label=\"PowBackward0\"", dot)) == 2
     assert main(["graph", "x*y", "--style", "autograd"]) == 2
+
+
+def test_a_cut_backward_pass_draws_max_nodes_grad_fns_and_marks_only_real_cuts():
+    x, y = sg.symbols("x y")
+    e = x
+    for i in range(30):  # every MulBackward0 has a constant operand, which autograd does not draw
+        e = sg.sin(e) * (i + 2) + y
+    full = sg.graph(e, grad=True, style="autograd")
+    for limit in (5, 10, 40):
+        g = sg.graph(e, grad=True, style="autograd", max_nodes=limit)
+        assert len(g.nodes) == limit and g.total_nodes == len(full.nodes) and g.truncated
+        drawn = {n.node for n in g.nodes}
+        cut = {n.id for n in g.nodes if any(a not in drawn and not a.is_const for a in n.node.args)}
+        assert set(re.findall(r"elided -> (n\d+)", g.to_dot())) == cut

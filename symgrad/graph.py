@@ -434,6 +434,17 @@ def autograd_name(node: Node) -> str:
     return "".join(part.capitalize() for part in node.op.split("_")) + "Backward0"
 
 
+def _has_grad_fn(node: Node) -> bool:
+    """Whether autograd gives the op's result a ``grad_fn`` once an operand requires grad.
+
+    Not a comparison or class test (``x > 0``, ``isnan``: a bool tensor) nor a
+    ``stop_gradient`` (``x.detach()``, which "will never require gradient"): the
+    backward pass does not run through them, so drawing them would show a
+    gradient path to the leaves that neither PyTorch nor symgrad's derivative has.
+    """
+    return node.op not in ("const", "sym", "stop_gradient") and not op_of(node).condition
+
+
 def _autograd_graph(values: list[tuple[str, Node]], variables: list[Node], max_nodes: int, title) -> Graph:
     """One grad_fn node per op that depends on a variable, edges along next_functions, AccumulateGrad leaves."""
     wanted = set(variables)
@@ -441,11 +452,13 @@ def _autograd_graph(values: list[tuple[str, Node]], variables: list[Node], max_n
     order = toposort(roots)
     needs: set[Node] = set()  # the nodes that require grad (depend on a variable)
     for node in order:
-        if node in wanted or (node.op not in ("const", "sym") and any(a in needs for a in node.args)):
+        if node in wanted or (_has_grad_fn(node) and any(a in needs for a in node.args)):
             needs.add(node)
-    chosen = [n for n in reversed(order) if n in needs]  # outputs first, as autograd walks them
+    starts = [r for r in roots if r in needs]
+    reached = _nearest(starts, len(order), needs)  # not x*y in stop_gradient(x*y): the walk never gets there
+    chosen = [n for n in reversed(order) if n in reached]  # outputs first, as autograd walks them
     if len(chosen) > max_nodes:
-        keep = _nearest([r for r in roots if r in needs], max_nodes, needs)
+        keep = _nearest(starts, max_nodes, needs)
         drawn = [n for n in chosen if n in keep]
     else:
         drawn = chosen

@@ -107,3 +107,20 @@ def test_a_cut_backward_pass_draws_max_nodes_grad_fns_and_marks_only_real_cuts()
         drawn = {n.node for n in g.nodes}
         cut = {n.id for n in g.nodes if any(a not in drawn and not a.is_const for a in n.node.args)}
         assert set(re.findall(r"elided -> (n\d+)", g.to_dot())) == cut
+
+
+def test_the_backward_pass_does_not_run_through_stop_gradient_or_comparisons():
+    # x.detach() "will never require gradient" and x > 0 is a bool tensor: neither has a grad_fn
+    x, y = sg.symbols("x y")
+    g = sg.graph(sg.where(x > 0, x, 0.0) + sg.isnan(y) * y, grad=True, style="autograd")
+    assert {k: sorted(v) for k, v in _next_functions(g).items()} == {
+        "AddBackward0": ["MulBackward0", "WhereBackward0"],
+        "WhereBackward0": ["AccumulateGrad\nx"],  # not the condition's
+        "MulBackward0": ["AccumulateGrad\ny"],  # not isnan(y)'s
+    }
+    f = x + sg.stop_gradient(x * y)
+    g = sg.graph(f, grad=True, style="autograd")
+    assert _labels(g) == ["AccumulateGrad\nx", "AddBackward0"]
+    assert sg.gradient(f, [y])[0].is_const and sg.gradient(f, [y])[0].value == 0  # no path to y: none drawn
+    g = sg.graph(x * sg.sin(sg.stop_gradient(x)), grad=True, style="autograd")
+    assert _next_functions(g) == {"MulBackward0": ["AccumulateGrad\nx"]}

@@ -416,6 +416,7 @@ def graph(
 # PyTorch's names for the grad_fn of an op where they differ from "<Op>Backward0"
 _AUTOGRAD_NAMES = {"arctan2": "Atan2Backward0", "arcsin": "AsinBackward0", "arccos": "AcosBackward0"}
 _AUTOGRAD_NAMES |= {"arctan": "AtanBackward0", "stop_gradient": "DetachBackward0"}
+_AUTOGRAD_NAMES |= {"arcsinh": "AsinhBackward0", "arccosh": "AcoshBackward0", "arctanh": "AtanhBackward0"}
 
 
 def autograd_name(node: Node) -> str:
@@ -431,7 +432,8 @@ def autograd_name(node: Node) -> str:
         return _AUTOGRAD_NAMES[node.op]
     if node.op == "custom":  # <Name>Backward, as PyTorch names a custom autograd.Function's node
         return node.value.autograd_name
-    return "".join(part.capitalize() for part in node.op.split("_")) + "Backward0"
+    # title-cased as PyTorch's generated names are: a letter after a digit is upper case (Log1PBackward0)
+    return "".join(part.title() for part in node.op.split("_")) + "Backward0"
 
 
 def _has_grad_fn(node: Node) -> bool:

@@ -66,6 +66,12 @@ def test_each_forward_node_is_one_grad_fn_even_when_shared():
         (lambda x: x**x, "PowBackward1"),
         (lambda x: sg.tanh(x), "TanhBackward0"),
         (lambda x: sg.arctan2(x, 2.0), "Atan2Backward0"),
+        (lambda x: sg.arcsinh(x), "AsinhBackward0"),  # PyTorch's torch.asinh & co.
+        (lambda x: sg.arccosh(x), "AcoshBackward0"),
+        (lambda x: sg.arctanh(x), "AtanhBackward0"),
+        (lambda x: sg.log1p(x), "Log1PBackward0"),  # title-cased by PyTorch's code generator
+        (lambda x: sg.expm1(x), "Expm1Backward0"),
+        (lambda x: sg.logaddexp2(x, 1.0), "Logaddexp2Backward0"),
     ],
 )
 def test_grad_fn_names_follow_pytorch(build, name):

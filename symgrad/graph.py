@@ -273,8 +273,11 @@ def _is_function(obj) -> bool:
 
 
 def _named_leaves(outputs, name: str, out: list[tuple[str, Node]]) -> None:
-    """Append ``(name, node)`` for every scalar of an output structure (tuples, arrays, nodes)."""
-    if isinstance(outputs, (tuple, list)):
+    """Append ``(name, node)`` for every scalar of an output structure (dicts, tuples, arrays, nodes)."""
+    if isinstance(outputs, dict):  # a pytree output, as the transforms take it: f['loss'], as JAX's keystr
+        for key, o in outputs.items():
+            _named_leaves(o, f"{name}[{key!r}]", out)
+    elif isinstance(outputs, (tuple, list)):
         for i, o in enumerate(outputs):
             _named_leaves(o, f"{name}[{i}]", out)
     elif outputs is None:  # a traced None: no leaves, nothing to draw

@@ -207,3 +207,17 @@ def test_graph_repr_and_node_latex():
     assert (x**2)._repr_latex_() == "$" + sg.latex(x**2) + "$" == "$x^{2}$"
     assert sg.sin(x)._repr_latex_() == r"$\sin{\left(x \right)}$"
     np.testing.assert_equal(len(graph(np.array([x, x**2], dtype=object)).outputs), 2)
+
+
+def test_dict_outputs_are_drawn_as_the_transforms_take_them():
+    x, y = sg.symbols("x y")
+    out = {"loss": sg.sin(x) * y, "aux": (x**2,)}
+    pic = graph(lambda a, b: {"loss": sg.sin(a) * b, "aux": (a**2, None)}, grad=True, wrt="a")
+    assert [o.name for o in pic.outputs] == ["f['loss']", "f['aux'][0]", "∂f['loss']/∂a", "∂f['aux'][0]/∂a"]
+    pic = graph(out, grad=True, wrt=[x])
+    roots = [out["loss"], out["aux"][0]] + [sg.gradient(e, [x])[0] for e in (out["loss"], out["aux"][0])]
+    assert {n.node for n in pic.nodes} == set(toposort(roots))
+    ids = {n.id: n.node for n in pic.nodes}
+    assert [ids[o.target] for o in pic.outputs] == roots
+    backward = graph(out, grad=True, style="autograd")
+    assert [o.name for o in backward.outputs] == ["f['loss'].grad_fn", "f['aux'][0].grad_fn"]

@@ -231,13 +231,14 @@ def _gradcheck(value_fn, xs, grads, eps, atol, rtol, notes) -> GradcheckReport:
     if f_eps > np.finfo(np.float64).eps:
         notes.append(f"fn computes in {f_dtype}: larger steps and rounding levels are used for it")
     grads64 = [g.astype(np.float64) for g in grads]
-    worst, failing = _tolerance_check(value_fn, xs, grads64, eps, atol, rtol, f_eps, f0)
+    steps = _steps(value_fn, xs, f0, eps)
+    worst, failing = _tolerance_check(value_fn, xs, grads64, steps, atol, rtol, f_eps, f0)
     tolerance_ok = not failing
     orders = _orders(value_fn, xs, grads64, f0, f_eps, float(g_eps))
     order_ok = None if all(o is None for o in orders) else all(o is None or o > 1.5 for o in orders)
     if order_ok and failing:
         order_ok = _order_may_overrule(value_fn, xs, grads64, failing, f0, f_eps, float(g_eps), notes)
-    kinks = _kinks(value_fn, xs, f0, eps, f_eps) if order_ok is False or not tolerance_ok else []
+    kinks = _kinks(value_fn, xs, f0, steps, f_eps) if order_ok is False or not tolerance_ok else []
     if kinks:
         # one-sided slopes differ there: the remainder is O(h) along any direction through it, and the central
         # difference is the slopes' mean, which a convention (relu'(0) = 0) need not be: those entries are not judged
@@ -255,7 +256,7 @@ def _gradcheck(value_fn, xs, grads, eps, atol, rtol, notes) -> GradcheckReport:
     return GradcheckReport(ok, tolerance_ok, order_ok, basis, eps, rtol, atol, orders, worst, notes)
 
 
-def _kinks(value_fn, xs, f0: np.ndarray, eps: float, f_eps: float) -> list[tuple[int, tuple]]:
+def _kinks(value_fn, xs, f0: np.ndarray, steps: dict, f_eps: float) -> list[tuple[int, tuple]]:
     """The entries where f has a kink: one-sided slopes whose gap does not shrink with the step.
 
     Smooth f: the gap between the forward and backward slopes is about h*f'' (a
@@ -265,7 +266,7 @@ def _kinks(value_fn, xs, f0: np.ndarray, eps: float, f_eps: float) -> list[tuple
     found = []
     for i, x in enumerate(xs):
         for idx in np.ndindex(*x.shape):
-            h = _step(value_fn, xs, f0, i, idx, eps)
+            h = steps[i, idx]
             gaps, noise, moved = [], 0.0, _moved(value_fn, xs, f0, i, idx)
             for step in (h, h / 4):
                 fp, fm = _shifted(value_fn, xs, i, idx, step), _shifted(value_fn, xs, i, idx, -step)
@@ -280,7 +281,7 @@ MAX_ENTRY_ORDERS = 100
 ENTRY_ORDER = 1.8  # a slope between 1 and 2 is a linear term not yet dominant, not a right entry
 
 
-def _tolerance_check(value_fn, xs, grads, eps, atol, rtol, f_eps, f0) -> tuple[dict, list[tuple]]:
+def _tolerance_check(value_fn, xs, grads, steps: dict, atol, rtol, f_eps, f0) -> tuple[dict, list[tuple]]:
     """The worst entry, and each entry outside the tolerance as (input, index, error, uncertainty).
 
     The uncertainty of a failing entry's central difference is its truncation error, estimated
@@ -291,7 +292,7 @@ def _tolerance_check(value_fn, xs, grads, eps, atol, rtol, f_eps, f0) -> tuple[d
     failing: list[tuple] = []
     for i, (x, g) in enumerate(zip(xs, grads)):
         for idx in np.ndindex(*x.shape):
-            h = _step(value_fn, xs, f0, i, idx, eps)
+            h = steps[i, idx]
             fp, fm = _shifted(value_fn, xs, i, idx, h), _shifted(value_fn, xs, i, idx, -h)
             numeric = _total(fp - fm) / (2 * h)
             analytic = float(g[idx])
@@ -300,8 +301,7 @@ def _tolerance_check(value_fn, xs, grads, eps, atol, rtol, f_eps, f0) -> tuple[d
             if not score <= 1.0:
                 refined = _converged_difference(value_fn, xs, i, idx, h, numeric, atol, rtol, f_eps)
                 if refined is not None:  # the step was too wide for fn (sin at 1e8: eps*|x| spans periods)
-                    h, numeric = refined
-                    fp, fm = _shifted(value_fn, xs, i, idx, h), _shifted(value_fn, xs, i, idx, -h)
+                    h, numeric, fp, fm = refined
                     err = abs(analytic - numeric)
                     score = err / (atol + rtol * abs(numeric)) if math.isfinite(err) else math.inf
             if not score <= 1.0:
@@ -321,7 +321,7 @@ REFINE_STEPS = 8
 
 
 def _converged_difference(value_fn, xs, i: int, idx: tuple, h: float, numeric: float, atol, rtol, f_eps: float):
-    """``(step, difference)`` at the first smaller step where the central difference stops changing, or None.
+    """``(step, difference, f(x + step), f(x - step))`` at the first smaller step where the central difference stops changing, or None.
 
     The step ``eps * max(1, |x|)`` suits a function varying on the scale of ``x``; one varying on a
     scale of 1 at ``x = 1e8`` (``sin``) is differenced across many periods, and a right gradient
@@ -340,7 +340,7 @@ def _converged_difference(value_fn, xs, i: int, idx: tuple, h: float, numeric: f
         if not math.isfinite(current) or f_eps * _size(None, fp, fm) / (2 * h) > tolerance / 16:
             return None
         if abs(current - previous) <= tolerance:
-            return h, current
+            return h, current, fp, fm
         previous = current
     return None
 
@@ -386,6 +386,11 @@ STEP_SHRINKS, EDGE_MARGIN = 40, 1e3
 one that does not."""
 
 
+def _steps(value_fn, xs, f0: np.ndarray, eps: float) -> dict[tuple[int, tuple], float]:
+    """Each entry's step (:func:`_step`), found once for the tolerance check and the kink search."""
+    return {(i, idx): _step(value_fn, xs, f0, i, idx, eps) for i, x in enumerate(xs) for idx in np.ndindex(*x.shape)}
+
+
 def _step(value_fn, xs, f0: np.ndarray, i: int, idx: tuple, eps: float) -> float:
     """The step for input ``i`` at ``idx``: ``eps * max(1, |x|)``, unless fn is not finite at ``x +- 2h``.
 
@@ -394,7 +399,7 @@ def _step(value_fn, xs, f0: np.ndarray, i: int, idx: tuple, eps: float) -> float
     ``x +- 2h`` wherever it is finite at x, and then by EDGE_MARGIN more: the edge lies within 8h, where
     fn curves on the scale of that distance, and a step near it would miss by the truncation error.
     """
-    h = eps * max(1.0, abs(float(xs[i][idx])))
+    h = first = eps * max(1.0, abs(float(xs[i][idx])))
     inside = np.isfinite(f0)
     for k in range(STEP_SHRINKS):
         with np.errstate(all="ignore"):
@@ -402,7 +407,7 @@ def _step(value_fn, xs, f0: np.ndarray, i: int, idx: tuple, eps: float) -> float
         if all(np.all(np.isfinite(v[inside])) for v in shifted):
             return h if k == 0 else h / EDGE_MARGIN
         h /= 4
-    return eps * max(1.0, abs(float(xs[i][idx])))
+    return first
 
 
 def _shifted(value_fn, xs, i: int, idx: tuple, h: float) -> np.ndarray:

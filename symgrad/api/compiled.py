@@ -174,7 +174,7 @@ class Compiled:
         if (
             self._closure
         ):  # (never _scalar_ok) the values closed over are symbolic while that trace runs: so is the result
-            if not {s.value[0] for s in self._closure} <= enclosing_names():
+            if not self._closure <= enclosing_names():
                 raise self._closure_error("cannot be called after that function has returned")
             return self._substitute(args)
         if any(is_symbolic(a) for a in args):
@@ -185,7 +185,7 @@ class Compiled:
 
     def _closure_error(self, what: str) -> TraceError:
         """The error of a use a closure (see :func:`_closed_over`) cannot have: ``what`` it cannot do."""
-        names = ", ".join(sorted({s.value[0] for s in self._closure}))
+        names = ", ".join(sorted(self._closure))
         return TraceError(
             f"this function closes over values of the traced function around it (depending on {names}), "
             f"so it {what}; pass those values as arguments to compile it on its own"
@@ -206,8 +206,7 @@ class Compiled:
         implementations node by node, with no code generation, so a printer or
         template bug cannot hide from it.
         """
-        # custom functions' derivative rules against their bodies, and those of what the outputs derive from
-        check_rules([*self._exprs, *self.program.source_nodes()])
+        self._check_rules()
         values = self._verification_points(points, seed)
         n = len(next(iter(values.values()))) if values else 1
         if not n or not len(self._table):
@@ -225,6 +224,10 @@ class Compiled:
             near32 = self._agreeing(got, expected32.astype(float))
             expected = np.where(near32, got, expected)  # a point agreeing with the float32 reference is right
         self._compare(got, expected, f"the {self.backend} kernel")
+
+    def _check_rules(self) -> None:
+        """Custom functions' derivative rules against their bodies: the outputs' and those behind what they derive from."""
+        check_rules([*self._exprs, *self.program.source_nodes()])
 
     def _stacked(self, values: dict, n: int) -> list[np.ndarray]:
         """The arguments holding ``n`` points of per-symbol ``values``, shaped batch + argument shape."""
@@ -374,8 +377,8 @@ class Compiled:
         return rebuild(index_plan, finish)
 
 
-def _closed_over(exprs: list, inputs: list[Node]) -> tuple[Node, ...]:
-    """The symbols of the traces running around this one that ``exprs`` read (none outside a trace).
+def _closed_over(exprs: list, inputs: list[Node]) -> frozenset[str]:
+    """The names of the symbols of the traces running around this one that ``exprs`` read (none outside a trace).
 
     ``sg.grad(lambda t: sin(t)*y)`` inside a traced function, ``y`` a value of
     that trace: the derivative is taken at fixed ``y`` (as ``jax.grad`` of a closure),
@@ -383,10 +386,10 @@ def _closed_over(exprs: list, inputs: list[Node]) -> tuple[Node, ...]:
     """
     names = enclosing_names()
     if not names:
-        return ()
+        return frozenset()
     own = set(inputs)
     nodes = [e for e in exprs if isinstance(e, Node)]
-    return tuple(s for s in free_symbols(nodes) if s not in own and s.value[0] in names)
+    return frozenset(s.value[0] for s in free_symbols(nodes) if s not in own and s.value[0] in names)
 
 
 class _SlotLayout:

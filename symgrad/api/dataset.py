@@ -32,7 +32,6 @@ from ..backends import c_reduce, cuda_reduce, vecmath
 from ..codegen.csource import C_PART_STATEMENTS
 from ..codegen.reduce_source import ReduceKernel, generate_reduce, generate_reduce_c
 from ..errors import InputError, ShapeError
-from ..ir.custom import check_rules
 from ..ir.evaluate import evaluate
 from ..tracing.functions import is_symbolic
 from ..tracing.program import Program
@@ -220,8 +219,7 @@ class DatasetCompiled(Compiled):
             return
         if not self._fused:
             return super().verify(points, seed)
-        # custom functions' derivative rules against their bodies, as Compiled.verify
-        check_rules([*self._exprs, *self.program.source_nodes()])
+        self._check_rules()  # as Compiled.verify
         # points inside the outputs' domain, as Compiled.verify's: one nan sample would make every sum nan,
         # and nan agrees with nan, so uniform points checked nothing of a loss with a log or an arcsin
         values = self._verification_points(points, seed)

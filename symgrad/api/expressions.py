@@ -21,7 +21,7 @@ from ..errors import DiffError, InputError
 from ..formula import parse
 from ..ir.node import Node, symbol, toposort
 from ..tracing.functions import symbols
-from ..tracing.program import Arg, Program, symbolic_outputs
+from ..tracing.program import Arg, Program, leaf_elements, symbolic_outputs
 from ..tracing.pytree import flatten
 from ..tracing.tracer import Shapes
 from . import transforms
@@ -351,4 +351,4 @@ def operation_count(outputs) -> int:
     if isinstance(outputs, Compiled):
         outputs = outputs.outputs
     leaves, _ = flatten(symbolic_outputs(outputs, none=True))
-    return schedule.operation_count([n for leaf in leaves for n in np.asarray(leaf, dtype=object).reshape(-1).tolist()])
+    return schedule.operation_count(leaf_elements(leaves))

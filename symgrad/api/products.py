@@ -20,7 +20,7 @@ import numpy as np
 from ..diff.forward import jvp_nodes
 from ..diff.reverse import vjp_nodes
 from ..errors import InputError
-from ..tracing.program import Program, as_value
+from ..tracing.program import Program, as_value, leaf_elements
 from ..tracing.pytree import LEAF, Tree, describe, flatten
 from ..tracing.tracer import ArgSpec, Shapes, make_params
 from .compiled import Compiled
@@ -166,7 +166,7 @@ def _per_function(kind: str, fn, shapes: Shapes, nargs: int, opts: CompileOption
 def _traced_graph(program: Program) -> tuple[tuple, list]:
     """What makes two traces the same code: the arguments, the output structure, and the output nodes."""
     leaves, tree = flatten(program.outputs)
-    nodes = [n for leaf in leaves for n in np.asarray(leaf, dtype=object).reshape(-1).tolist()]
+    nodes = leaf_elements(leaves)
     return (tuple((a.name, a.shape) for a in program.args), program.params, tree), nodes
 
 

@@ -100,7 +100,12 @@ class Program:
     def source_nodes(self) -> list[Node]:
         """The nodes of ``sources``, for ``verify=True`` to find the custom rules behind the outputs."""
         leaves = [leaf for src in self.sources for leaf in flatten(src)[0]]
-        return [n for leaf in leaves for n in np.asarray(leaf, dtype=object).reshape(-1) if isinstance(n, Node)]
+        return [n for n in leaf_elements(leaves) if isinstance(n, Node)]
+
+
+def leaf_elements(leaves: list) -> list:
+    """The scalars of flattened output leaves (nodes, numbers, arrays of them), in order."""
+    return [n for leaf in leaves for n in np.asarray(leaf, dtype=object).reshape(-1).tolist()]
 
 
 def symbolic_outputs(out, none: bool = False):

@@ -69,6 +69,7 @@ class Compiled:
         impl = options.backend_impl
         impl.check_available()  # no compiler, CuPy or GPU: say so now, not at the first call
         self.program = program
+        self._binding = program  # what a call binds its arguments by (a TapedGradient's before its outputs exist)
         self.options = options
         self.backend = options.backend
         self.dtype = options.dtype
@@ -102,17 +103,14 @@ class Compiled:
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)
         self._layout = _SlotLayout(table, self.kernel.unique)
-        env = os.environ.get("SYMGRAD_VERIFY", "0") or "0"
-        self._verify = (
-            (env.strip().lower() not in ("0", "false", "no", "")) if options.verify is None else options.verify
-        )
+        self._verify = verify_requested(options)
         if self._verify:
             self.verify()
 
     # -- introspection ---------------------------------------------------------
     @property
     def args(self) -> tuple[Arg, ...]:
-        return self.program.args
+        return self._binding.args
 
     @property
     def outputs(self):
@@ -122,7 +120,7 @@ class Compiled:
     @property
     def shapes(self) -> dict:
         """Each argument's declared shape, or for a pytree argument its structure of shapes."""
-        return {p.name: self.program.spec(i) for i, p in enumerate(self.program.params)}
+        return {p.name: self._binding.spec(i) for i, p in enumerate(self._binding.params)}
 
     @property
     def source(self) -> str:
@@ -155,7 +153,7 @@ class Compiled:
     # -- calling ------------------------------------------------------------------
     def __call__(self, /, *args, **kwargs):
         if kwargs or len(args) != self._nargs:  # keywords, pytrees, or a wrong count (an InputError)
-            args = bind_leaves(self.program, args, kwargs)
+            args = bind_leaves(self._binding, args, kwargs)
         if self._scalar_ok:
             ints = False
             for a in args:
@@ -306,7 +304,7 @@ class Compiled:
         )
 
     def _prepare(self, args, xp=np) -> tuple[list[np.ndarray], tuple[int, ...]]:
-        arrays = [_as_array(value, spec.name, self._np_dtype, xp) for spec, value in zip(self.program.args, args)]
+        arrays = [_as_array(value, spec.name, self._np_dtype, xp) for spec, value in zip(self.args, args)]
         return arrays, self._batch([arr.shape for arr in arrays], "an array")
 
     def _batch(self, shapes: list[tuple[int, ...]], what: str) -> tuple[int, ...]:
@@ -316,7 +314,7 @@ class Compiled:
         composing a compiled function inside a trace takes what calling it takes.
         """
         batches = []
-        for spec, shape in zip(self.program.args, shapes):
+        for spec, shape in zip(self.args, shapes):
             nd = len(spec.shape)
             if len(shape) < nd or shape[len(shape) - nd :] != spec.shape:
                 raise ShapeError(
@@ -326,13 +324,13 @@ class Compiled:
         try:
             return np.broadcast_shapes(*batches)
         except ValueError:
-            detail = ", ".join(f"{s.name}: {b}" for s, b in zip(self.program.args, batches))
+            detail = ", ".join(f"{s.name}: {b}" for s, b in zip(self.args, batches))
             raise ShapeError(f"the batch shapes of the arguments do not broadcast ({detail})") from None
 
     def _columns(self, arrays: list, batch: tuple[int, ...], xp) -> list:
         """One 1-D column (length n, possibly a strided view: no copy) or 0-d scalar per input symbol."""
         columns = []
-        for spec, arr in zip(self.program.args, arrays):
+        for spec, arr in zip(self.args, arrays):
             flat_arr = arr.reshape(arr.shape[: arr.ndim - len(spec.shape)] + (len(spec.symbols),))
             for k in range(len(spec.symbols)):
                 col = flat_arr[..., k]
@@ -375,6 +373,14 @@ class Compiled:
             return res[()] if res.ndim == 0 else res
 
         return rebuild(index_plan, finish)
+
+
+def verify_requested(options: CompileOptions) -> bool:
+    """Whether a compiled object checks its code at build: ``verify=``, else ``$SYMGRAD_VERIFY``."""
+    if options.verify is not None:
+        return options.verify
+    env = os.environ.get("SYMGRAD_VERIFY", "0") or "0"
+    return env.strip().lower() not in ("0", "false", "no", "")
 
 
 def _closed_over(exprs: list, inputs: list[Node]) -> frozenset[str]:

@@ -27,6 +27,7 @@ from ..tracing.tracer import Shapes, _normalize_shapes, trace
 from .compiled import Compiled
 from .dataset import DataArgs, DatasetCompiled, compiled_for, dataset_spec
 from .options import CompileOptions
+from .taped import taped_gradient
 from .wrappers import BoundFunction, SparseHessianFunction
 
 
@@ -249,6 +250,13 @@ def grad(
     """
     opts = options_of("grad", backend, dtype, options)
     program = program_of(fn, shapes)
+    if not has_aux and data is None and reduce is None and not isinstance(fn, DatasetCompiled):
+        node = _scalar_output(_split_aux(program, has_aux, "grad")[0], "grad")
+        nums, single = _normalize_argnums(argnums, len(program.params))
+        arrange = functools.partial(_split_by_args, program=program, nums=nums, single=single)
+        taped = taped_gradient(program, node, _wrt_symbols(program, nums), arrange, opts)
+        if taped is not None:  # a huge graph: reverse mode on its tape (symgrad.api.taped)
+            return taped
     _, g, aux = _grads(program, argnums, "grad", has_aux)
     return _compiled(fn, program.with_outputs((g, aux) if has_aux else g), opts, data, reduce, "grad", argnums)
 

@@ -487,6 +487,14 @@ class CBackend:
         check_inputs(sched, inputs)
         return c_tape.generate_tape_kernel(sched, inputs, table, unique, dtype, threshold, graph_hash(inputs, table))
 
+    def from_tape(self, tape, table, dtype: str, results_format: str | None, gh: str) -> TapedKernel:
+        """The taped kernel running ``tape`` (reverse mode's, :mod:`symgrad.codegen.adjoint`) on the interpreter."""
+        from ..codegen.adjoint import listing
+        from . import c_tape
+
+        note = "symgrad's C tape interpreter (symgrad.backends.c_tape)"
+        return c_tape.from_tape(tape, list(table.computed), dtype, gh, lambda: listing(tape, note))
+
     def load(
         self, kernel: NativeKernel | TapedKernel, threads: int = 1, fast_math: bool = False
     ) -> CKernel | TapeRunner:

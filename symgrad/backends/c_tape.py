@@ -315,6 +315,21 @@ def generate_tape_kernel(
     )
 
 
+def from_tape(tape: Tape, unique: list[Node], dtype: str, gh: str, listing: Callable[[], str]) -> TapedKernel:
+    """The taped C kernel of a tape built elsewhere (:mod:`symgrad.codegen.adjoint`'s), writing ``unique``."""
+    return TapedKernel(
+        program=c_program(tape),
+        name=f"c_tape_{gh}_{dtype}",
+        dtype=dtype,
+        graph_hash=gh,
+        steps=len(tape),
+        n_inputs=tape.n_inputs,
+        unique=tuple(unique),
+        threshold=native.tape_statements(),
+        listing=listing,
+    )
+
+
 # -- the interpreter: compiled once, loaded once --------------------------------------------------
 
 

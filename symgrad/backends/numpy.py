@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..codegen.kernel import Kernel, generate
+from ..codegen.adjoint import listing
+from ..codegen.kernel import Kernel, generate, tape_kernel
 from .pyload import clear_cache, load_python
 from .tape import TapeKernel, TapeScalar
 
@@ -27,6 +28,10 @@ class NumpyBackend:
     def generate(self, inputs, slots, dtype: str, results_format: str | None = None) -> Kernel:
         """The kernel of ``slots`` (their :class:`~symgrad.codegen.kernel.SlotTable`, or their nodes)."""
         return generate(inputs, slots, dtype, results_format)
+
+    def from_tape(self, tape, table, dtype: str, results_format: str | None, gh: str) -> Kernel:
+        """The kernel running ``tape`` (reverse mode's, :mod:`symgrad.codegen.adjoint`), writing ``table``'s nodes."""
+        return tape_kernel(tape, table, dtype, results_format, gh, lambda: listing(tape, "symgrad's numpy tape"))
 
     def load(self, kernel: Kernel, threads: int = 1, fast_math: bool = False):
         if kernel.tape is not None:

@@ -471,6 +471,28 @@ def generate(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, 
     return Kernel(numpy_parts=_numpy_parts(sched, inputs, unique, dtype, numpy_name, gh), scalar_parts=scalar, **common)
 
 
+def tape_kernel(tape: Tape, table: SlotTable, dtype: str, results_format: str | None, gh: str, listing) -> Kernel:
+    """The numpy kernel running a tape built elsewhere (:mod:`symgrad.codegen.adjoint`'s): its outputs are the
+    table's distinct computed nodes, in order; ``listing`` prints its source when asked for."""
+    unique = list(table.computed)
+    scalar_name = f"scalar_{gh}"
+    scalar = None
+    if results_format is not None:
+        scalar = (_tape_results(tape, results_format, scalar_name, gh, table.slots, unique),)
+    return Kernel(
+        numpy_name=f"kernel_{gh}",
+        scalar_name=scalar_name,
+        graph_hash=gh,
+        steps=len(tape),
+        unique=tuple(unique),
+        numpy_parts=(),
+        scalar_parts=scalar,
+        tape=tape,
+        dtype=dtype,
+        listing=listing,
+    )
+
+
 def _tape_facts(tape: Tape, steps: int) -> dict:
     return {
         "steps": steps,

@@ -240,6 +240,29 @@ class _Builder:
         for op, operands in steps:
             self.emit(op, tuple(names[a] for a in operands), out)
 
+    def step(self, node: Node, slots: _Slots, absorbed: frozenset[Node], out: int) -> None:
+        """The instructions of one scheduled step, ``node`` into slot ``out`` (operands looked up in ``slots``)."""
+        op = node.op
+        if op == "add" or op == "mul":
+            args = node.args
+            if not absorbed:
+                plus, minus = [slots[a] for a in args], []
+            else:
+                probe = negated if op == "add" else reciprocal_of
+                plus = [slots[a] for a in args if a not in absorbed]
+                minus = [slots[probe(a)] for a in args if a in absorbed]
+            if op == "add":
+                self.chain(_ADD, _SUBTRACT, plus, minus, out)
+            else:
+                self.chain(_MULTIPLY, _DIVIDE, plus, minus, out)
+        elif op == "pow":
+            self.power(slots[node.args[0]], node.args[1], slots.__getitem__, out)
+        elif op in CODE:
+            self.emit(op, [slots[a] for a in node.args], out)
+        else:
+            raise UnsupportedOpError(op, "numpy")
+        slots[node] = out
+
 
 _COPY, _ADD, _SUBTRACT, _MULTIPLY, _DIVIDE = (CODE[n] for n in ("copy", "add", "subtract", "multiply", "divide"))
 
@@ -272,27 +295,7 @@ def build_tape(sched: Schedule, inputs: list[Node], unique: list[Node]) -> Tape:
     absorbed = sched.absorbed
     plan, n_registers = buffer_plan(sched, outputs)
     for node, register in zip(sched.steps, plan):
-        out = outputs[node] if register is None else _REGISTER - register
-        op = node.op
-        if op == "add" or op == "mul":
-            args = node.args
-            if not absorbed:
-                plus, minus = [slots[a] for a in args], []
-            else:
-                probe = negated if op == "add" else reciprocal_of
-                plus = [slots[a] for a in args if a not in absorbed]
-                minus = [slots[probe(a)] for a in args if a in absorbed]
-            if op == "add":
-                b.chain(_ADD, _SUBTRACT, plus, minus, out)
-            else:
-                b.chain(_MULTIPLY, _DIVIDE, plus, minus, out)
-        elif op == "pow":
-            b.power(slots[node.args[0]], node.args[1], slots.__getitem__, out)
-        elif op in CODE:
-            b.emit(op, [slots[a] for a in node.args], out)
-        else:
-            raise UnsupportedOpError(op, "numpy")
-        slots[node] = out
+        b.step(node, slots, absorbed, outputs[node] if register is None else _REGISTER - register)
     return _finish(b, n_in, n_out, n_registers)
 
 

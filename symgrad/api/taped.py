@@ -1,0 +1,139 @@
+"""The gradient of a huge graph, computed by reverse mode on its tape; the symbolic gradient built on demand.
+
+``sg.grad`` of a function whose graph has more than
+:data:`symgrad.codegen.adjoint.ADJOINT_STEPS` steps gets a
+:class:`TapedGradient`: its kernel is :func:`symgrad.codegen.adjoint.gradient_tape`
+(the forward tape and its adjoint instructions, ~15x cheaper to build than the
+symbolic sweep, scheduling and lowering of the gradient), run by the backend's
+tape runner.  It is a :class:`~symgrad.api.compiled.Compiled` in every other
+respect: the symbolic gradient is built the first time something needs it
+(``.outputs``, ``.program``, ``verify``, a call on symbolic values, composing
+with another transformation), exactly as ``sg.grad`` builds it below the
+threshold, and the kernel does not change then.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import backends
+from ..codegen import adjoint
+from ..codegen.kernel import graph_hash
+from ..diff.reverse import gradient_nodes
+from ..ir.node import Node, symbol
+from ..limits import gc_paused
+from ..tracing.program import Program
+from ..tracing.tracer import enclosing_names
+from .compiled import _SCALAR_SLOT_LIMIT, Compiled, _SlotLayout, verify_requested
+from .options import CompileOptions
+from .plan import flatten, literal_keys, results_format
+
+_OUTPUT = "\x00gradient"  # the kernel's output slots before the symbolic gradient exists: one symbol per entry
+
+
+def taped_gradient(
+    program: Program,
+    root: Node,
+    wrt: list[Node],
+    arrange: Callable[[list], object],
+    options: CompileOptions,
+    fn=None,
+) -> Compiled | None:
+    """``sg.grad``'s compiled object when its graph is past the threshold and the sweep takes it, else None.
+
+    ``arrange``: the flat gradient entries (one per ``wrt``) in the arguments'
+    structure, as ``sg.grad`` returns them.
+    """
+    impl = options.backend_impl
+    if not hasattr(impl, "from_tape") or enclosing_names() or not isinstance(root, Node):
+        return None  # CUDA has no tape runner; inside a trace the result composes there, symbolically
+    with gc_paused():
+        if adjoint.forward_steps(root) <= adjoint.ADJOINT_STEPS:
+            return None
+        binding = program.with_outputs(arrange([symbol(_OUTPUT, (k,)) for k in range(len(wrt))]))
+        plan, _, table = flatten(binding.outputs)
+        # the tape writes the table's distinct entries in its order: each a placeholder for one entry of wrt
+        order = [wrt[node.value[1][0]] for node in table.computed]
+        tape = adjoint.gradient_tape(root, order, [s for a in program.args for s in a.symbols])
+    if tape is None:
+        return None
+    return TapedGradient(binding, plan, table, tape, (program, root, list(wrt), arrange), options, fn)
+
+
+class TapedGradient(Compiled):
+    """A gradient whose kernel is reverse mode on the tape (see the module doc); the formulas come on demand."""
+
+    def __init__(self, binding: Program, plan, table, tape, gradient: tuple, options: CompileOptions, fn=None) -> None:
+        """``binding``: the program with placeholder outputs (one symbol per entry, in ``table``); ``gradient``:
+        ``(program, root, wrt, arrange)``, what builds the symbolic gradient (see :func:`taped_gradient`)."""
+        impl = options.backend_impl
+        impl.check_available()
+        self.options = options
+        self.backend = options.backend
+        self.dtype = options.dtype
+        self.fn = fn
+        self._backend = impl
+        self._forward, self._root, self._wrt, self._arrange = gradient
+        self._built: Program | None = None
+        self._build_lock = threading.Lock()
+        self._binding, self._plan = binding, plan
+        self._inputs = [s for a in binding.args for s in a.symbols]
+        self._nargs = -1 if binding.has_trees else len(binding.args)
+        self._closure = frozenset()
+        self._scalar_ok = (
+            impl.scalar_path
+            and self.dtype == "float64"
+            and all(not a.shape for a in binding.args)
+            and len(table) <= _SCALAR_SLOT_LIMIT
+            and literal_keys(self._plan)
+        )
+        results = results_format(self._plan) if self._scalar_ok else None
+        gh = "a" + graph_hash(self._inputs, [self._root, *self._wrt])[1:]  # never a symbolic kernel's name
+        self.kernel = impl.from_tape(tape, table, self.dtype, results, gh)
+        self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
+        self._scalar_fn = None
+        self._np_dtype = np.dtype(self.dtype)
+        self._layout = _SlotLayout(table, self.kernel.unique)
+        self._verify = verify_requested(options)
+        if self._verify:
+            self.verify()
+
+    @property
+    def program(self) -> Program:
+        """The gradient as ``sg.grad`` builds it symbolically: built on first use, once."""
+        if self._built is None:
+            with self._build_lock:
+                if self._built is None:
+                    self._built = self._forward.with_outputs(self._arrange(gradient_nodes(self._root, self._wrt)))
+        return self._built
+
+    @property
+    def _exprs(self) -> list:
+        return self._symbolic[1]
+
+    @property
+    def _table(self):
+        return self._symbolic[2]
+
+    @property
+    def _symbolic(self) -> tuple:
+        found = getattr(self, "_flat", None)
+        if found is None:
+            found = self._flat = flatten(self.program.outputs)
+        return found
+
+    def source_for(self, backend: str) -> str:
+        if backend == self.backend:
+            return self.source
+        return backends.get(backend).generate(self._inputs, self._table, self.dtype, None).source
+
+    def __repr__(self) -> str:
+        sig = ", ".join(f"{a.name}{list(a.shape) if a.shape else ''}" for a in self.args)
+        return (
+            f"<symgrad.Compiled ({sig}) -> gradient of a {adjoint.forward_steps(self._root)}-step graph by reverse "
+            f"mode on its tape, backend={self.backend}, dtype={self.dtype}>"
+        )
+

@@ -1,0 +1,289 @@
+"""Reverse mode on the instruction tape: the gradient kernel of a huge graph without its symbolic gradient.
+
+``sg.grad`` of a graph of 10^4-10^6 nodes spends most of its build on the
+symbolic reverse sweep: every adjoint is a new node, canonicalized and
+hash-consed, then scheduled and lowered to a tape again (~60 µs a forward node
+on the 10^4-step chain of ``benchmarks/big.py``, where CasADi's C++ takes ~4).
+Past :data:`ADJOINT_STEPS` forward steps the kernel is built here instead, as
+JAX and CasADi build theirs: the forward graph's tape, keeping every value,
+then the adjoint instructions of its nodes in reverse order.  The symbolic
+gradient is built only when something asks for it (``.outputs``, printing,
+``verify``, composing), see :class:`symgrad.api.taped.TapedGradient`.
+
+Every op's partials are the op table's rule (:attr:`symgrad.ir.ops.Op.partials`),
+applied once per op and constant operands to placeholder symbols and lowered by
+:func:`~symgrad.codegen.tape.build_tape` to a few instructions (a
+:class:`_Template`); a node's backward step is its template on the node's
+slots, then ``adjoint(operand) += adjoint(node) * partial``.  Sums (partial 1)
+and products (the product of the other factors) are the tape's own.
+
+The sweep declines (None: the symbolic path builds the kernel) where the two
+would not agree: a custom function (its rule is the user's, given on the
+symbolic graph) and an op whose partials select (``where``; ``maximum``,
+``minimum``, ``abs``'s kinks).  The symbolic sweep moves an adjoint inside a
+select of constants, so the branch not taken never multiplies its 0 into an
+infinite partial; instruction by instruction that 0*inf would be nan (JAX's
+``where`` gradient nan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import UnsupportedOpError
+from ..ir import builders as B
+from ..ir.custom import CUSTOM
+from ..ir.node import Node, symbol, toposort
+from ..ir.ops import OPS
+from .schedule import schedule
+from .render import render
+from .tape import _REGISTER, CODE, OPCODES, Tape, _Builder, _finish, _Slots, build_tape, straight_line_source
+
+ADJOINT_STEPS = 5_000
+"""Forward steps past which ``sg.grad``'s kernel is this sweep's tape (numpy and C backends).  Past it the symbolic
+gradient would run on a tape too (more than ``C_TAPE_STATEMENTS`` statements), and its build costs ~15x this one's."""
+
+_DECLINE = frozenset({"where", CUSTOM})  # ops (in a graph or in a template's partials) the sweep leaves alone
+_MULTIPLY, _ADD, _COPY = CODE["multiply"], CODE["add"], CODE["copy"]
+
+
+class _Template:
+    """One op's backward instructions on placeholder slots, lowered once per (op, constant operands).
+
+    Slots ``0 .. k-1`` are the node's variable operands, ``k`` its value, then
+    the template's own (its partials and temporaries, constants) as numbered in
+    ``fixed``; ``partials[i]`` is the slot holding operand i's partial, or None
+    where it is zero.
+    """
+
+    __slots__ = ("rows", "fixed", "partials")
+
+    def __init__(self, rows: list[tuple[int, ...]], fixed: list[int], partials: list[int | None]) -> None:
+        self.rows = rows
+        self.fixed = fixed
+        self.partials = partials
+
+
+class _Sweep:
+    """The adjoint instructions, appended to the forward tape's builder (see :func:`gradient_tape`)."""
+
+    def __init__(self, b: _Builder, slots: _Slots, registers: int) -> None:
+        self.b = b
+        self.slots = slots
+        self.registers = registers  # registers handed out so far (the forward values hold the first ones)
+        self.scratch: list[int] = []  # template slots: dead once a node's step is done, shared by every node
+        self.temp = self.register()  # a contribution before it is added
+        self.adjoint: dict[Node, int] = {}
+        self.borrowed: set[int] = set()  # adjoint slots shared with another node's: never written in place
+        self.templates: dict[tuple, _Template | None] = {}
+
+    def register(self) -> int:
+        self.registers += 1
+        return _REGISTER - (self.registers - 1)
+
+    def scratch_slot(self, k: int) -> int:
+        while len(self.scratch) <= k:
+            self.scratch.append(self.register())
+        return self.scratch[k]
+
+    def contribute(self, target: Node, adjoint: int, partial: int | None) -> None:
+        """``adjoint(target) += adjoint * partial`` (``partial`` None: 1)."""
+        rows = self.b.rows
+        held = self.adjoint.get(target)
+        if held is None:
+            if partial is None:
+                self.adjoint[target] = adjoint  # the same values: share the slot
+                self.borrowed.add(adjoint)
+            else:
+                own = self.adjoint[target] = self.register()
+                rows += (_MULTIPLY, adjoint, partial, -1, own)
+            return
+        if partial is not None:
+            rows += (_MULTIPLY, adjoint, partial, -1, self.temp)
+            adjoint = self.temp
+        if held in self.borrowed:
+            own = self.adjoint[target] = self.register()
+            rows += (_ADD, held, adjoint, -1, own)
+        else:
+            rows += (_ADD, held, adjoint, -1, held)
+
+    def backward(self, node: Node, adjoint: int, marked: set[Node]) -> bool:
+        """The backward step of ``node``; False when the sweep declines it (see the module doc)."""
+        args = node.args
+        slots = self.slots
+        op = node.op
+        if op == "add":
+            for a in args:
+                if a in marked:
+                    self.contribute(a, adjoint, None)
+            return True
+        if op == "mul":
+            self._product(args, adjoint, marked)
+            return True
+        key = (op, tuple(a if a.op == "const" else None for a in args))
+        template = self.templates.get(key, False)
+        if template is False:
+            template = self.templates[key] = self._template(node)
+        if template is None:
+            return False
+        m = [slots[a] for a in args if a.op != "const"]
+        m.append(slots[node])
+        m += template.fixed
+        m.append(-1)
+        rows = self.b.rows
+        for code, a0, a1, a2, d in template.rows:
+            rows += (code, m[a0], m[a1], m[a2], m[d])
+        k = 0
+        for a in args:
+            if a.op == "const":
+                continue
+            p = template.partials[k]
+            k += 1
+            if p is not None and a in marked:
+                self.contribute(a, adjoint, m[p])
+        return True
+
+    def _product(self, args: tuple[Node, ...], adjoint: int, marked: set[Node]) -> None:
+        """A product's contributions: each marked factor's partial is the product of the others."""
+        slots = self.slots
+        if len(args) == 2:
+            a, b = args
+            if a in marked:
+                self.contribute(a, adjoint, slots[b])
+            if b in marked:
+                self.contribute(b, adjoint, slots[a])
+            return
+        n = len(args)
+        rows = self.b.rows
+        # prefix[i] = a0*...*ai, suffix[i] = ai*...*a(n-1): in scratch slots 0 .. 2n-1
+        prefix = [slots[args[0]]]
+        for i in range(1, n - 1):
+            out = self.scratch_slot(i)
+            rows += (_MULTIPLY, prefix[-1], slots[args[i]], -1, out)
+            prefix.append(out)
+        suffix = {n - 1: slots[args[n - 1]]}
+        for i in range(n - 2, 0, -1):
+            out = self.scratch_slot(n + i)
+            rows += (_MULTIPLY, slots[args[i]], suffix[i + 1], -1, out)
+            suffix[i] = out
+        for i, a in enumerate(args):
+            if a not in marked:
+                continue
+            if i == 0:
+                partial = suffix[1]
+            elif i == n - 1:
+                partial = prefix[n - 2]
+            else:
+                partial = self.scratch_slot(2 * n)
+                rows += (_MULTIPLY, prefix[i - 1], suffix[i + 1], -1, partial)
+            self.contribute(a, adjoint, partial)
+
+    def _template(self, node: Node) -> _Template | None:
+        """Lower the op table's partials of ``node``'s op on placeholders (None: the sweep declines the op)."""
+        holes = [symbol(_HOLE, (i,)) for i, a in enumerate(node.args) if a.op != "const"]
+        it = iter(holes)
+        args = tuple(a if a.op == "const" else next(it) for a in node.args)
+        value = symbol(_HOLE, (-1,))
+        partials = [p for a, p in zip(node.args, OPS[node.op].partials(B, args, value)) if a.op != "const"]
+        inputs = [*holes, value]
+        if any(n.op in _DECLINE for n in toposort(partials)):
+            return None
+        computed = list(dict.fromkeys(p for p in partials if p.op not in ("const", "sym")))
+        try:
+            mini = build_tape(schedule(computed), inputs, computed) if computed else None
+        except UnsupportedOpError:
+            return None
+        first_own = len(inputs)
+        fixed: list[int] = []
+        rows: list[tuple[int, ...]] = []
+        if mini is not None:
+            n_out, constants = mini.n_outputs, mini.constants
+            fixed += [self.scratch_slot(k) for k in range(n_out)]
+            fixed += [self.b.const(c) for c in constants]
+            fixed += [self.scratch_slot(n_out + k) for k in range(mini.n_registers)]
+            rows = [tuple(r) for r in zip(mini.code.tolist(), *mini.args.T.tolist(), mini.dest.tolist())]
+        index = {p: first_own + k for k, p in enumerate(computed)}
+        index.update((h, k) for k, h in enumerate(inputs))
+        slots: list[int | None] = []
+        for p in partials:
+            if p.op == "const":
+                if p.value == 0:
+                    slots.append(None)
+                else:
+                    slots.append(len(inputs) + len(fixed))
+                    fixed.append(self.b.const(p.value))
+            else:
+                slots.append(index[p])
+        return _Template(rows, fixed, slots)
+
+
+_HOLE = "\x00adjoint"  # the placeholders' name: no user symbol has it (names are identifiers or formula text)
+
+
+def forward_steps(root: Node) -> int:
+    """The op nodes under ``root``: the forward steps the sweep's tape computes."""
+    return sum(1 for n in toposort([root]) if n.op not in ("sym", "const"))
+
+
+def gradient_tape(root: Node, wrt: Sequence[Node], inputs: Sequence[Node], with_value: bool = False) -> Tape | None:
+    """The tape computing ``d root / d w`` for each ``w`` of ``wrt`` (after ``root`` itself with ``with_value``).
+
+    Outputs are slots ``len(inputs) ..`` in that order; None where the sweep
+    declines the graph (a custom function, a select: see the module doc).
+    """
+    order = toposort([root])
+    if any(n.op in _DECLINE for n in order):
+        return None
+    variables = set(wrt)
+    marked: set[Node] = set()
+    add, disjoint = marked.add, marked.isdisjoint
+    for node in order:
+        if node in variables or not disjoint(node.args):
+            add(node)
+    b = _Builder()
+    slots = _Slots(b, list(inputs))
+    n_in = len(inputs)
+    first = n_in + (1 if with_value else 0)
+    registers = 0
+    step = b.step
+    none: frozenset[Node] = frozenset()
+    try:
+        for node in order:
+            if node.op != "sym" and node.op != "const":
+                step(node, slots, none, _REGISTER - registers)
+                registers += 1
+    except UnsupportedOpError:
+        return None  # the symbolic path's code generation says which op, for which backend
+    sweep = _Sweep(b, slots, registers)
+    if with_value:
+        b.emit("copy", (slots[root],), n_in)
+    if root in marked:
+        sweep.adjoint[root] = b.const(1.0)
+        sweep.borrowed.add(sweep.adjoint[root])
+        adjoint = sweep.adjoint
+        for node in reversed(order):
+            if node.op == "sym" or node.op == "const" or node not in marked:
+                continue
+            held = adjoint.get(node)
+            if held is not None and not sweep.backward(node, held, marked):
+                return None
+    zero = b.const(0.0)
+    for k, w in enumerate(wrt):
+        b.emit("copy", (sweep.adjoint.get(w, zero),), first + k)
+    return _finish(b, n_in, first - n_in + len(wrt), sweep.registers)
+
+
+def listing(tape: Tape, runner: str) -> str:
+    """A reverse-mode tape's source text: what it is, then its instructions as straight-line Python on floats."""
+    header = render(
+        "numpy/adjoint_listing.py.j2",
+        threshold=ADJOINT_STEPS,
+        instructions=len(tape),
+        registers=tape.n_registers,
+        runner=runner,
+    )
+    body = straight_line_source(tape, "gradient")
+    if body is None:  # an opcode without a float spelling: name them
+        names = [OPCODES[c] for c in tape.code.tolist()]
+        body = "".join(f"# {n}{tuple(a)} -> {d}\n" for n, a, d in zip(names, tape.args.tolist(), tape.dest.tolist()))
+    return header + body

@@ -136,4 +136,3 @@ class TapedGradient(Compiled):
             f"<symgrad.Compiled ({sig}) -> gradient of a {adjoint.forward_steps(self._root)}-step graph by reverse "
             f"mode on its tape, backend={self.backend}, dtype={self.dtype}>"
         )
-

@@ -35,8 +35,8 @@ from ..ir import builders as B
 from ..ir.custom import CUSTOM
 from ..ir.node import Node, symbol, toposort
 from ..ir.ops import OPS
-from .schedule import schedule
 from .render import render
+from .schedule import schedule
 from .tape import _REGISTER, CODE, OPCODES, Tape, _Builder, _finish, _Slots, build_tape, straight_line_source
 
 ADJOINT_STEPS = 5_000
@@ -56,7 +56,7 @@ class _Template:
     where it is zero.
     """
 
-    __slots__ = ("rows", "fixed", "partials")
+    __slots__ = ("fixed", "partials", "rows")
 
     def __init__(self, rows: list[tuple[int, ...]], fixed: list[int], partials: list[int | None]) -> None:
         self.rows = rows

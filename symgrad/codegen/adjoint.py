@@ -28,6 +28,7 @@ infinite partial; instruction by instruction that 0*inf would be nan (JAX's
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from ..errors import UnsupportedOpError
@@ -220,6 +221,17 @@ class _Sweep:
 _HOLE = "\x00adjoint"  # the placeholders' name: no user symbol has it (names are identifiers or formula text)
 
 
+@functools.cache
+def _selects(op: str) -> bool:
+    """Whether the op table's partials of ``op`` (all operands variable) select: the sweep declines those."""
+    holes = tuple(symbol(_HOLE, (i,)) for i in range(max(OPS[op].arity, 2)))  # n-ary ops: two operands
+    try:
+        partials = OPS[op].partials(B, holes, symbol(_HOLE, (-1,)))
+    except Exception:  # noqa: BLE001 -- a rule that cannot take placeholders: leave the op to the symbolic sweep
+        return True
+    return any(n.op in _DECLINE for n in toposort(list(partials)))
+
+
 def forward_steps(root: Node) -> int:
     """The op nodes under ``root``: the forward steps the sweep's tape computes."""
     return sum(1 for n in toposort([root]) if n.op not in ("sym", "const"))
@@ -232,7 +244,13 @@ def gradient_tape(root: Node, wrt: Sequence[Node], inputs: Sequence[Node], with_
     declines the graph (a custom function, a select: see the module doc).
     """
     order = toposort([root])
-    if any(n.op in _DECLINE for n in order):
+    declared = set(inputs)
+    ops = set()
+    for n in order:
+        if n.op == "sym" and n not in declared:
+            return None  # the symbolic path's code generation names the undeclared inputs
+        ops.add(n.op)
+    if not ops.isdisjoint(_DECLINE) or any(_selects(op) for op in ops - {"add", "mul", "sym", "const"}):
         return None
     variables = set(wrt)
     marked: set[Node] = set()

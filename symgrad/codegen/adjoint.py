@@ -57,56 +57,111 @@ class _Template:
     where it is zero.
     """
 
-    __slots__ = ("fixed", "partials", "rows")
+    __slots__ = ("fixed", "partials", "reads", "rows")
 
-    def __init__(self, rows: list[tuple[int, ...]], fixed: list[int], partials: list[int | None]) -> None:
+    def __init__(self, rows: list[tuple[int, ...]], fixed: list[int], partials: list[int | None], k: int) -> None:
         self.rows = rows
         self.fixed = fixed
         self.partials = partials
+        # the node's own slots (operands 0 .. k-1, the value k) its instructions or partials read
+        self.reads = sorted(
+            {a for r in rows for a in r[1:4] if 0 <= a <= k} | {p for p in partials if p is not None and p <= k}
+        )
 
 
 class _Sweep:
-    """The adjoint instructions, appended to the forward tape's builder (see :func:`gradient_tape`)."""
+    """The adjoint instructions, appended to the forward tape's builder (see :func:`gradient_tape`).
 
-    def __init__(self, b: _Builder, slots: _Slots, registers: int) -> None:
+    Registers are reused as the printed kernels reuse their buffers: a forward
+    value no backward step reads is free after its last forward use, any other
+    after its node's backward step (its users' steps come before it); an
+    adjoint is free once no node still to be stepped holds it.  Nodes with one
+    contribution of partial 1 (operands of sums) share their user's adjoint
+    slot, which is then never written in place.
+    """
+
+    def __init__(self, b: _Builder, slots: _Slots) -> None:
         self.b = b
         self.slots = slots
-        self.registers = registers  # registers handed out so far (the forward values hold the first ones)
+        self.registers = 0  # registers handed out so far
+        self.free: list[int] = []
         self.scratch: list[int] = []  # template slots: dead once a node's step is done, shared by every node
-        self.temp = self.register()  # a contribution before it is added
+        self.temp = self.take()  # a contribution before it is added
         self.adjoint: dict[Node, int] = {}
-        self.borrowed: set[int] = set()  # adjoint slots shared with another node's: never written in place
+        self.holders: dict[int, int] = {}  # adjoint register -> nodes holding it that are still to be stepped
         self.templates: dict[tuple, _Template | None] = {}
 
-    def register(self) -> int:
+    def take(self) -> int:
+        if self.free:
+            return self.free.pop()
         self.registers += 1
         return _REGISTER - (self.registers - 1)
 
+    def release(self, adjoint: int) -> None:
+        """One holder of an adjoint slot is done with it: a register nobody holds is free."""
+        if adjoint <= _REGISTER:
+            left = self.holders[adjoint] - 1
+            if left:
+                self.holders[adjoint] = left
+            else:
+                del self.holders[adjoint]
+                self.free.append(adjoint)
+
     def scratch_slot(self, k: int) -> int:
         while len(self.scratch) <= k:
-            self.scratch.append(self.register())
+            self.registers += 1
+            self.scratch.append(_REGISTER - (self.registers - 1))  # never on the free list
         return self.scratch[k]
 
     def contribute(self, target: Node, adjoint: int, partial: int | None) -> None:
         """``adjoint(target) += adjoint * partial`` (``partial`` None: 1)."""
         rows = self.b.rows
+        holders = self.holders
         held = self.adjoint.get(target)
         if held is None:
             if partial is None:
                 self.adjoint[target] = adjoint  # the same values: share the slot
-                self.borrowed.add(adjoint)
+                if adjoint <= _REGISTER:
+                    holders[adjoint] += 1
             else:
-                own = self.adjoint[target] = self.register()
+                own = self.adjoint[target] = self.take()
+                holders[own] = 1
                 rows += (_MULTIPLY, adjoint, partial, -1, own)
             return
         if partial is not None:
             rows += (_MULTIPLY, adjoint, partial, -1, self.temp)
             adjoint = self.temp
-        if held in self.borrowed:
-            own = self.adjoint[target] = self.register()
-            rows += (_ADD, held, adjoint, -1, own)
+        if held <= _REGISTER and holders[held] == 1:
+            rows += (_ADD, held, adjoint, -1, held)  # target's alone: in place
         else:
-            rows += (_ADD, held, adjoint, -1, held)
+            own = self.adjoint[target] = self.take()
+            rows += (_ADD, held, adjoint, -1, own)
+            self.release(held)
+            holders[own] = 1
+
+    def template_of(self, node: Node) -> _Template | None:
+        key = (node.op, tuple(a if a.op == "const" else None for a in node.args))
+        template = self.templates.get(key, False)
+        if template is False:
+            template = self.templates[key] = self._template(node)
+        return template
+
+    def reads(self, node: Node, marked: set[Node]) -> list[Node] | None:
+        """The forward values ``node``'s backward step reads (None: the sweep declines its op)."""
+        op = node.op
+        if op == "add":
+            return []
+        if op == "mul":
+            if len(node.args) == 2:  # each marked factor's partial is the other one
+                a, b = node.args
+                return [v for u, v in ((a, b), (b, a)) if u in marked]
+            return list(node.args)
+        template = self.template_of(node)
+        if template is None:
+            return None
+        own = [a for a in node.args if a.op != "const"]
+        own.append(node)
+        return [own[k] for k in template.reads]
 
     def backward(self, node: Node, adjoint: int, marked: set[Node]) -> bool:
         """The backward step of ``node``; False when the sweep declines it (see the module doc)."""
@@ -121,10 +176,7 @@ class _Sweep:
         if op == "mul":
             self._product(args, adjoint, marked)
             return True
-        key = (op, tuple(a if a.op == "const" else None for a in args))
-        template = self.templates.get(key, False)
-        if template is False:
-            template = self.templates[key] = self._template(node)
+        template = self.template_of(node)
         if template is None:
             return False
         m = [slots[a] for a in args if a.op != "const"]
@@ -215,7 +267,7 @@ class _Sweep:
                     fixed.append(self.b.const(p.value))
             else:
                 slots.append(index[p])
-        return _Template(rows, fixed, slots)
+        return _Template(rows, fixed, slots, len(holes))
 
 
 _HOLE = "\x00adjoint"  # the placeholders' name: no user symbol has it (names are identifiers or formula text)
@@ -260,31 +312,51 @@ def gradient_tape(root: Node, wrt: Sequence[Node], inputs: Sequence[Node], with_
             add(node)
     b = _Builder()
     slots = _Slots(b, list(inputs))
-    n_in = len(inputs)
-    first = n_in + (1 if with_value else 0)
-    registers = 0
+    sweep = _Sweep(b, slots)
+    kept: set[Node] = set()  # forward values a backward step reads
+    for node in order:
+        if node in marked and node.op != "sym":
+            found = sweep.reads(node, marked)
+            if found is None:
+                return None
+            kept.update(found)
+    if with_value:
+        kept.add(root)
+    last: dict[Node, Node] = {}  # the last user of each forward value
+    for node in order:
+        for a in node.args:
+            last[a] = node
+    take, give = sweep.take, sweep.free.append
     step = b.step
     none: frozenset[Node] = frozenset()
     try:
         for node in order:
-            if node.op != "sym" and node.op != "const":
-                step(node, slots, none, _REGISTER - registers)
-                registers += 1
+            if node.op == "sym" or node.op == "const":
+                continue
+            step(node, slots, none, take())  # the value's register is taken before its operands' are given back
+            for a in node.args:
+                if last[a] is node and a not in kept and a.op != "const" and a.op != "sym":
+                    give(slots[a])
+                    last[a] = None  # an operand met twice is given back once
     except UnsupportedOpError:
         return None  # the symbolic path's code generation says which op, for which backend
-    sweep = _Sweep(b, slots, registers)
+    n_in = len(inputs)
+    first = n_in + (1 if with_value else 0)
     if with_value:
         b.emit("copy", (slots[root],), n_in)
     if root in marked:
         sweep.adjoint[root] = b.const(1.0)
-        sweep.borrowed.add(sweep.adjoint[root])
         adjoint = sweep.adjoint
         for node in reversed(order):
             if node.op == "sym" or node.op == "const" or node not in marked:
                 continue
             held = adjoint.get(node)
-            if held is not None and not sweep.backward(node, held, marked):
-                return None
+            if held is None:
+                continue  # reached only through zero partials
+            sweep.backward(node, held, marked)
+            sweep.release(held)
+            if node in kept or node is root:  # (any other value was given back after its last forward use)
+                give(slots[node])  # every backward step reading it is done: its users' came before
     zero = b.const(0.0)
     for k, w in enumerate(wrt):
         b.emit("copy", (sweep.adjoint.get(w, zero),), first + k)

@@ -38,14 +38,15 @@ def taped_gradient(
     program: Program,
     root: Node,
     wrt: list[Node],
-    arrange: Callable[[list], object],
+    arrange: Callable[[Node, list], object],
     options: CompileOptions,
-    fn=None,
+    with_value: bool = False,
 ) -> Compiled | None:
-    """``sg.grad``'s compiled object when its graph is past the threshold and the sweep takes it, else None.
+    """``sg.grad``'s (``sg.value_and_grad``'s) compiled object past the threshold when the sweep takes the graph,
+    else None.
 
-    ``arrange``: the flat gradient entries (one per ``wrt``) in the arguments'
-    structure, as ``sg.grad`` returns them.
+    ``arrange(value, entries)``: the outputs as the transformation returns them,
+    from the value and the flat gradient entries (one per ``wrt``).
     """
     impl = options.backend_impl
     if not hasattr(impl, "from_tape") or enclosing_names() or not isinstance(root, Node):
@@ -53,14 +54,18 @@ def taped_gradient(
     with gc_paused():
         if adjoint.forward_steps(root) <= adjoint.ADJOINT_STEPS:
             return None
-        binding = program.with_outputs(arrange([symbol(_OUTPUT, (k,)) for k in range(len(wrt))]))
+        value = symbol(_OUTPUT, (-1,))
+        binding = program.with_outputs(arrange(value, [symbol(_OUTPUT, (k,)) for k in range(len(wrt))]))
         plan, _, table = flatten(binding.outputs)
-        # the tape writes the table's distinct entries in its order: each a placeholder for one entry of wrt
-        order = [wrt[node.value[1][0]] for node in table.computed]
-        tape = adjoint.gradient_tape(root, order, [s for a in program.args for s in a.symbols])
+        # the tape writes the table's distinct entries in its order (the value first): placeholders for wrt's
+        entries = [node for node in table.computed if node is not value]
+        order = [wrt[node.value[1][0]] for node in entries]
+        if with_value and table.computed[0] is not value:
+            return None
+        tape = adjoint.gradient_tape(root, order, [s for a in program.args for s in a.symbols], with_value)
     if tape is None:
         return None
-    return TapedGradient(binding, plan, table, tape, (program, root, list(wrt), arrange), options, fn)
+    return TapedGradient(binding, plan, table, tape, (program, root, list(wrt), arrange), options)
 
 
 class TapedGradient(Compiled):
@@ -107,7 +112,9 @@ class TapedGradient(Compiled):
         if self._built is None:
             with self._build_lock:
                 if self._built is None:
-                    self._built = self._forward.with_outputs(self._arrange(gradient_nodes(self._root, self._wrt)))
+                    self._built = self._forward.with_outputs(
+                        self._arrange(self._root, gradient_nodes(self._root, self._wrt))
+                    )
         return self._built
 
     @property

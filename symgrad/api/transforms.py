@@ -228,6 +228,20 @@ def _grads(program: Program, argnums, what: str, has_aux: bool = False):
     return node, _split_by_args(gradient_nodes(node, variables), program, nums, single), aux
 
 
+def _taped(fn, program: Program, argnums, has_aux, data, reduce, opts: CompileOptions, what: str):
+    """``grad``'s or ``value_and_grad``'s object by reverse mode on the tape (a huge graph: symgrad.api.taped), or None."""
+    if has_aux is not False or data is not None or reduce is not None or isinstance(fn, DatasetCompiled):
+        return None
+    node = _scalar_output(program.outputs, what)
+    nums, single = _normalize_argnums(argnums, len(program.params))
+    split = functools.partial(_split_by_args, program=program, nums=nums, single=single)
+    if what == "grad":
+        arrange = lambda value, entries: split(entries)
+    else:
+        arrange = lambda value, entries: (value, split(entries))
+    return taped_gradient(program, node, _wrt_symbols(program, nums), arrange, opts, what == "value_and_grad")
+
+
 def grad(
     fn,
     argnums=0,
@@ -250,13 +264,9 @@ def grad(
     """
     opts = options_of("grad", backend, dtype, options)
     program = program_of(fn, shapes)
-    if not has_aux and data is None and reduce is None and not isinstance(fn, DatasetCompiled):
-        node = _scalar_output(_split_aux(program, has_aux, "grad")[0], "grad")
-        nums, single = _normalize_argnums(argnums, len(program.params))
-        arrange = functools.partial(_split_by_args, program=program, nums=nums, single=single)
-        taped = taped_gradient(program, node, _wrt_symbols(program, nums), arrange, opts)
-        if taped is not None:  # a huge graph: reverse mode on its tape (symgrad.api.taped)
-            return taped
+    taped = _taped(fn, program, argnums, has_aux, data, reduce, opts, "grad")
+    if taped is not None:
+        return taped
     _, g, aux = _grads(program, argnums, "grad", has_aux)
     return _compiled(fn, program.with_outputs((g, aux) if has_aux else g), opts, data, reduce, "grad", argnums)
 
@@ -278,6 +288,9 @@ def value_and_grad(
     """
     opts = options_of("value_and_grad", backend, dtype, options)
     program = program_of(fn, shapes)
+    taped = _taped(fn, program, argnums, has_aux, data, reduce, opts, "value_and_grad")
+    if taped is not None:
+        return taped
     out, g, aux = _grads(program, argnums, "value_and_grad", has_aux)
     outputs = ((out, aux), g) if has_aux else (out, g)
     return _compiled(fn, program.with_outputs(outputs), opts, data, reduce, "value_and_grad", argnums)

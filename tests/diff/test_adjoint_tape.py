@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
 import sympy
+from hypothesis import HealthCheck, assume, given, settings
 from oracle import EXTRA_BINARY, EXTRA_UNARY, SMOOTH_BINARY, SMOOTH_UNARY, SX, SY, X, Y, examples, expressions
 
 import symgrad as sg
@@ -25,7 +25,7 @@ from symgrad.backends.pyload import load_python
 from symgrad.codegen import adjoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import workloads as wl  # noqa: E402
+import workloads as wl
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
 BACKENDS = ["numpy", pytest.param("c", marks=needs_cc)]
@@ -81,9 +81,15 @@ def test_the_chain_past_the_threshold_is_taped_and_exact(backend):
     assert isinstance(g, TapedGradient)
     value, slope = wl.gchain_reference(0.3, 1500)
     assert g(0.3) == pytest.approx(slope, rel=1e-12)
+    vg = sg.value_and_grad(lambda x: wl.gchain(x, 1500), backend=backend, verify=False)
+    assert isinstance(vg, TapedGradient)
+    assert vg(0.3) == pytest.approx((value, slope), rel=1e-12)
     xs = np.array([0.3, -0.7, 1.9])
-    want = [wl.gchain_reference(float(v), 1500)[1] for v in xs]
-    np.testing.assert_allclose(g(xs), want, rtol=1e-12)
+    want = np.array([wl.gchain_reference(float(v), 1500) for v in xs])
+    np.testing.assert_allclose(g(xs), want[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(np.array(vg(xs)), want.T, rtol=1e-12)
+    assert vg._built is None
+    assert vg.outputs[0] is vg._root  # the value, then the symbolic gradient built now
 
 
 def test_below_the_threshold_the_symbolic_path_builds_the_kernel():
@@ -125,7 +131,7 @@ def test_pytrees_keywords_arrays_and_unused_arguments(taped):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_verify_and_float32(taped, backend):
-    fn = lambda x, y: sg.log1p(x**2) * sg.exp(-y) / (2 + sg.cos(x * y))  # noqa: E731
+    fn = lambda x, y: sg.log1p(x**2) * sg.exp(-y) / (2 + sg.cos(x * y))
     g = sg.grad(fn, argnums=(0, 1), backend=backend, verify=True)  # builds the symbolic gradient to compare
     assert isinstance(g, TapedGradient)
     g32 = sg.grad(fn, argnums=(0, 1), backend=backend, dtype="float32", verify=False)

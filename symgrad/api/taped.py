@@ -23,7 +23,7 @@ from .. import backends
 from ..codegen import adjoint
 from ..codegen.kernel import graph_hash
 from ..diff.reverse import gradient_nodes
-from ..ir.node import Node, symbol
+from ..ir.node import Node, symbol, toposort
 from ..limits import gc_paused
 from ..tracing.program import Program
 from ..tracing.tracer import enclosing_names
@@ -52,17 +52,18 @@ def taped_gradient(
     if not hasattr(impl, "from_tape") or enclosing_names() or not isinstance(root, Node):
         return None  # CUDA has no tape runner; inside a trace the result composes there, symbolically
     with gc_paused():
-        if adjoint.forward_steps(root) <= adjoint.ADJOINT_STEPS:
+        order = toposort([root])
+        if adjoint.forward_steps(order) <= adjoint.ADJOINT_STEPS:
             return None
         value = symbol(_OUTPUT, (-1,))
         binding = program.with_outputs(arrange(value, [symbol(_OUTPUT, (k,)) for k in range(len(wrt))]))
         plan, _, table = flatten(binding.outputs)
         # the tape writes the table's distinct entries in its order (the value first): placeholders for wrt's
         entries = [node for node in table.computed if node is not value]
-        order = [wrt[node.value[1][0]] for node in entries]
+        wanted = [wrt[node.value[1][0]] for node in entries]
         if with_value and table.computed[0] is not value:
             return None
-        tape = adjoint.gradient_tape(root, order, [s for a in program.args for s in a.symbols], with_value)
+        tape = adjoint.gradient_tape(root, wanted, [s for a in program.args for s in a.symbols], with_value, order)
     if tape is None:
         return None
     return TapedGradient(binding, plan, table, tape, (program, root, list(wrt), arrange), options)
@@ -71,7 +72,7 @@ def taped_gradient(
 class TapedGradient(Compiled):
     """A gradient whose kernel is reverse mode on the tape (see the module doc); the formulas come on demand."""
 
-    def __init__(self, binding: Program, plan, table, tape, gradient: tuple, options: CompileOptions, fn=None) -> None:
+    def __init__(self, binding: Program, plan, table, tape, gradient: tuple, options: CompileOptions) -> None:
         """``binding``: the program with placeholder outputs (one symbol per entry, in ``table``); ``gradient``:
         ``(program, root, wrt, arrange)``, what builds the symbolic gradient (see :func:`taped_gradient`)."""
         impl = options.backend_impl
@@ -79,7 +80,7 @@ class TapedGradient(Compiled):
         self.options = options
         self.backend = options.backend
         self.dtype = options.dtype
-        self.fn = fn
+        self.fn = None  # as sg.grad's symbolic objects: .fn is compile's
         self._backend = impl
         self._forward, self._root, self._wrt, self._arrange = gradient
         self._built: Program | None = None
@@ -139,7 +140,8 @@ class TapedGradient(Compiled):
 
     def __repr__(self) -> str:
         sig = ", ".join(f"{a.name}{list(a.shape) if a.shape else ''}" for a in self.args)
+        steps = adjoint.forward_steps(toposort([self._root]))  # not the outputs: printing them would build them
         return (
-            f"<symgrad.Compiled ({sig}) -> gradient of a {adjoint.forward_steps(self._root)}-step graph by reverse "
-            f"mode on its tape, backend={self.backend}, dtype={self.dtype}>"
+            f"<symgrad.Compiled ({sig}) -> gradient of a {steps}-step graph by reverse mode on its tape, "
+            f"backend={self.backend}, dtype={self.dtype}>"
         )

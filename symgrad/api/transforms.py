@@ -21,6 +21,7 @@ from ..diff.policy import diff_spec
 from ..diff.reverse import ZERO, derivative_tensor, fill_symmetric, gradient_nodes
 from ..errors import DiffError, InputError, ShapeError
 from ..ir.node import Node
+from ..limits import gc_paused
 from ..tracing.program import Arg, Program, as_value
 from ..tracing.pytree import flatten, unflatten
 from ..tracing.tracer import Shapes, _normalize_shapes, trace
@@ -307,11 +308,13 @@ def _tensor_transform(
     data: DataArgs = None,
     reduce: str | None = None,
 ) -> Compiled:
-    program = program_of(fn, shapes)
-    out, aux = _split_aux(program, has_aux, what)
-    nums, single = _normalize_argnums(argnums, len(program.params))
-    outputs = _map_leaves(out, lambda leaf: _derivative_blocks(leaf, program, nums, single, order))
-    return _compiled(fn, program.with_outputs((outputs, aux) if has_aux else outputs), opts, data, reduce, what, nums)
+    with gc_paused():  # one pause from tracing to code: the stages' own pauses leave gaps a collection fills
+        program = program_of(fn, shapes)
+        out, aux = _split_aux(program, has_aux, what)
+        nums, single = _normalize_argnums(argnums, len(program.params))
+        outputs = _map_leaves(out, lambda leaf: _derivative_blocks(leaf, program, nums, single, order))
+        outputs = (outputs, aux) if has_aux else outputs
+        return _compiled(fn, program.with_outputs(outputs), opts, data, reduce, what, nums)
 
 
 def jacobian_function(
@@ -399,16 +402,17 @@ def hessian_function(
         return _tensor_transform(fn, argnums, shapes, opts, 2, has_aux, "hessian", data, reduce)
     if has_aux:
         raise InputError("hessian(sparse=True) does not take has_aux=True; compute aux with sg.compile")
-    program = program_of(fn, shapes)
-    out = _scalar_output(program.outputs, "hessian(sparse=True)")
-    nums, _ = _normalize_argnums(argnums, len(program.params))
-    variables = _wrt_symbols(program, nums)
-    entries = sorted(derivative_tensor(out, variables, 2).items())
-    rows = np.array([i for (i, _), _ in entries], dtype=np.intp)
-    cols = np.array([j for (_, j), _ in entries], dtype=np.intp)
-    values = np.array([node for _, node in entries] or [], dtype=object).reshape(len(entries))
-    compiled = _compiled(fn, program.with_outputs(values), opts, data, reduce, "hessian", nums)
-    return SparseHessianFunction(compiled, rows, cols, len(variables))
+    with gc_paused():  # as _tensor_transform
+        program = program_of(fn, shapes)
+        out = _scalar_output(program.outputs, "hessian(sparse=True)")
+        nums, _ = _normalize_argnums(argnums, len(program.params))
+        variables = _wrt_symbols(program, nums)
+        entries = sorted(derivative_tensor(out, variables, 2).items())
+        rows = np.array([i for (i, _), _ in entries], dtype=np.intp)
+        cols = np.array([j for (_, j), _ in entries], dtype=np.intp)
+        values = np.array([node for _, node in entries] or [], dtype=object).reshape(len(entries))
+        compiled = _compiled(fn, program.with_outputs(values), opts, data, reduce, "hessian", nums)
+        return SparseHessianFunction(compiled, rows, cols, len(variables))
 
 
 def jit(

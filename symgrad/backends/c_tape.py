@@ -39,9 +39,11 @@ for bit too.  What may still differ, within 2 ulp:
   (only a graph forced onto the tape can be that small);
 - ``fast_math=True``: both compile with ``-ffast-math``, which licenses the
   compiler to reassociate differently in the two programs;
-- float32, by 1 ulp in a libm call gcc optimises in the compiled kernel (found:
+- by 1 ulp in a libm call gcc folds in the compiled kernel, where its operand is a
+  constant on one branch of a ``maximum``/``minimum`` (found in float32:
   ``atan2(0.5, maximum(x, -2)**2 + 2)``, correctly rounded there, glibc's
-  ``atan2f`` in the interpreter, as numpy's float32 ``arctan2`` gives).
+  ``atan2f`` in the interpreter, as numpy's float32 ``arctan2`` gives; in float64:
+  ``tanh`` of the constant in ``asin(0.9*tanh(maximum(x, -0.5971...)))``).
 
 Float32 constants are rounded from their decimal text, as the compiler rounds
 the kernel's ``f`` literals (:func:`symgrad.codegen.printer.float32_literal`), never through double.

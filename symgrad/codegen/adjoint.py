@@ -25,6 +25,12 @@ symbolic graph) and an op whose partials select (``where``, and ``abs``,
 select of constants, so the branch not taken never multiplies its 0 into an
 infinite partial; instruction by instruction that 0*inf would be nan (JAX's
 ``where`` gradient nan).
+
+Elsewhere the two agree to rounding, except at the singular points where the
+symbolic sweep's products cancel before they are evaluated: ``x*log(x)`` at 0
+(``log(x) + 1``: -inf there, the tape's ``log(0) + 0*inf``: nan), ``cbrt(x)**3``
+at 0, ``arctan2(x, x)`` at 0.  There the tape gives what JAX and CasADi give,
+nan.
 """
 
 from __future__ import annotations

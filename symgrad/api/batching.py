@@ -4,7 +4,9 @@ Compiled functions already evaluate over a leading batch (``batch + arg_shape``
 per argument), so mapping needs no new code: each mapped argument's axis moves
 to the front, the compiled function runs once over that batch, and each
 output's batch axis moves to ``out_axes``.  An argument with axis None is not
-mapped: it keeps its declared (per-example) shape and is shared by every example.
+mapped: it keeps its declared (per-example) shape and is shared by every example;
+an output with axis None is not mapped either (it must not depend on a mapped
+argument, as in JAX): every example's value is the same, given once.
 Inside another trace (``sg.grad`` of a loss that sums a vmapped function, a vmap of
 a vmap) the same moves are made on the symbolic arrays, and the compiled function
 composes over that batch.
@@ -12,6 +14,7 @@ composes over that batch.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -19,8 +22,9 @@ import numpy as np
 from .. import backends
 from ..errors import AxisError, InputError, ShapeError
 from ..ir.array import symbolic_array
+from ..ir.node import Node, free_symbols
 from ..tracing.functions import is_symbolic
-from ..tracing.program import Program
+from ..tracing.program import Program, leaf_elements
 from ..tracing.pytree import broadcast_prefix, check_structure, describe, flatten, unflatten
 from ..tracing.tracer import Shapes
 from .arguments import bind, is_pytree_value, undeclared_pytree
@@ -78,7 +82,24 @@ class Mapped(CompiledWrapper):
         if len({n for _, n in sizes}) > 1:
             detail = ", ".join(f"{name}: {n}" for name, n in sizes)
             raise InputError(f"vmap got mapped axes of different sizes ({detail})")
-        return _move_out(self.compiled(*moved), self.out_axes)
+        return _move_out(self.compiled(*moved), self.out_axes, lambda: self.varies)
+
+    @functools.cached_property
+    def varies(self) -> list[bool]:
+        """Whether each output leaf depends on a mapped argument: out_axes None is for one that does not."""
+        program = self.compiled.program
+        mapped = {
+            s
+            for p, axes in zip(program.params, self.axes)
+            for k, ax in enumerate(axes)
+            if ax is not None
+            for s in program.args[p.start + k].symbols
+        }
+        leaves, _ = flatten(program.outputs)
+        return [
+            any(s in mapped for s in free_symbols(n for n in leaf_elements([leaf]) if isinstance(n, Node)))
+            for leaf in leaves
+        ]
 
 
 def _leaf_axes(program: Program, i: int, spec) -> list:
@@ -125,21 +146,34 @@ def _move_in(arg, value, axis, sizes: list):
     return xp.moveaxis(arr, int(axis), 0)
 
 
-def _move_out(result, out_axes):
-    """Each output leaf's batch axis (the first) moved to its entry of ``out_axes``."""
+def _move_out(result, out_axes, varies):
+    """Each output leaf's batch axis (the first) moved to its entry of ``out_axes``, or dropped where that is None.
+
+    ``varies()``: whether each output leaf depends on a mapped argument.
+    """
     leaves, tree = flatten(result)
     axes = broadcast_prefix(out_axes, tree, _is_axis) if not tree.is_leaf or _is_axis(out_axes) else None
     if axes is None:
         shapes = describe(tree, [repr(np.shape(v)) for v in leaves])
         raise InputError(f"vmap: out_axes {out_axes!r} does not match the output structure {shapes}")
     out = []
-    for leaf, axis in zip(leaves, axes):
-        if axis is None or not _is_axis(axis):
-            raise InputError(f"vmap: out_axes must be ints (every output is mapped), got {axis!r}")
+    for k, (leaf, axis) in enumerate(zip(leaves, axes)):
+        if not _is_axis(axis):
+            raise InputError(f"vmap: out_axes must be ints or None, got {axis!r}")
         symbolic = is_symbolic(leaf)
         arr = (
             symbolic_array(np.asarray(leaf, dtype=object)) if symbolic else backends.array_module_of(leaf).asarray(leaf)
         )
+        if axis is None:
+            if varies()[k]:
+                raise InputError(
+                    f"vmap: out_axes None is for an output that is not mapped, but output {k} (of shape "
+                    f"{arr.shape[1:]} per example) depends on a mapped argument"
+                )
+            if arr.shape[0] == 0:
+                raise ShapeError("vmap: an output with out_axes None has no value over a mapped axis of size 0")
+            out.append(arr[0])  # the same for every example
+            continue
         if not -arr.ndim <= axis < arr.ndim:
             raise AxisError(f"vmap: out_axes {axis} is out of range for an output of shape {arr.shape}")
         out.append((np if symbolic else backends.array_module_of(arr)).moveaxis(arr, 0, int(axis)))
@@ -154,7 +188,8 @@ def vmap(
     ``in_axes``: an int or None for every argument, or a tuple with one entry
     per argument, each an int, None, or a dict/list/tuple matching that
     (pytree) argument.  ``out_axes``: an int, or a structure matching the
-    outputs.  Declared ``shapes=`` are the per-example shapes.  ``fn`` may be
+    outputs; None for an output that depends on no mapped argument (given
+    once, not stacked).  Declared ``shapes=`` are the per-example shapes.  ``fn`` may be
     a compiled function (``sg.vmap(sg.grad(f))``) or a Python function,
     compiled here with ``shapes``, ``backend``, ``dtype`` and the other options.
     """

@@ -371,6 +371,29 @@ class TestVmap:
         np.testing.assert_allclose(out["v"][1], 2 * b)
         np.testing.assert_allclose(m(p={"a": a, "b": b})["u"], out["u"])  # keywords are bound by name
 
+    def test_out_axes_none_gives_an_unmapped_output_once(self):
+        # JAX: out_axes None for an output that depends on no mapped argument; refused for one that does
+        def f(x, w):
+            return x * w, {"norm": sg.sum(w**2), "w": w}
+
+        w, xs = RNG.normal(size=2), RNG.normal(size=4)
+        m = sg.vmap(f, in_axes=(0, None), out_axes=(0, {"norm": None, "w": None}), shapes={"w": (2,)})
+        stacked, shared = m(xs, w)
+        np.testing.assert_allclose(stacked, xs[:, None] * w)
+        np.testing.assert_allclose(shared["norm"], np.dot(w, w))
+        np.testing.assert_allclose(shared["w"], w)
+        assert np.shape(shared["norm"]) == () and np.shape(shared["w"]) == (2,)
+        # inside a trace: the shared output is the outer function's, differentiated as such
+        g = sg.grad(lambda t: sg.vmap(lambda x, t: (x * t, t**3), in_axes=(0, None), out_axes=(0, None))(xs, t)[1])
+        assert g(2.0) == pytest.approx(3 * 2.0**2)
+        raises_symgrad(
+            sg.InputError,
+            lambda: sg.vmap(f, in_axes=(0, None), out_axes=None, shapes={"w": (2,)})(xs, w),
+            "out_axes None",
+            "output 0",
+            "depends on a mapped argument",
+        )
+
     def test_vmap_errors(self):
         f = sg.compile(lambda x, y: x * y)
         raises_symgrad(sg.InputError, lambda: sg.vmap(f)(np.ones(3), np.ones(4)), "sizes", "x: 3", "y: 4")

@@ -41,7 +41,7 @@ def _is_axis(a) -> bool:
 class Mapped(CompiledWrapper):
     """What :func:`vmap` returns: call it like the function, with the mapped axes added to the arguments."""
 
-    def __init__(self, compiled: Compiled, in_axes, out_axes) -> None:
+    def __init__(self, compiled: Compiled, in_axes, out_axes, axis_size=None) -> None:
         super().__init__(compiled)
         program = compiled.program
         if not (_is_axis(in_axes) or isinstance(in_axes, (tuple, list))):
@@ -56,8 +56,11 @@ class Mapped(CompiledWrapper):
             )
         per_arg = list(in_axes) if isinstance(in_axes, (tuple, list)) else [in_axes] * len(program.params)
         self.axes = [_leaf_axes(program, i, a) for i, a in enumerate(per_arg)]
-        if all(a is None for axes in self.axes for a in axes):
-            raise InputError("vmap needs at least one mapped argument, but every in_axes entry is None")
+        if axis_size is not None and (not _is_axis(axis_size) or axis_size < 0):
+            raise InputError(f"vmap: axis_size must be a non-negative int or None, got {axis_size!r}")
+        if axis_size is None and all(a is None for axes in self.axes for a in axes):
+            raise InputError("vmap needs at least one mapped argument, or axis_size, but every in_axes entry is None")
+        self.axis_size = axis_size
         self.in_axes = in_axes
         self.out_axes = out_axes
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD  # the function's own argument names, for tracing and help()
@@ -79,10 +82,13 @@ class Mapped(CompiledWrapper):
                 for k, (leaf, ax) in enumerate(zip(leaves, self.axes[i]))
             ]
             moved.append(unflatten(p.tree, arrays))
-        if len({n for _, n in sizes}) > 1:
-            detail = ", ".join(f"{name}: {n}" for name, n in sizes)
+        given = [("axis_size", self.axis_size)] if self.axis_size is not None and sizes else []
+        if len({n for _, n in given + sizes}) > 1:
+            detail = ", ".join(f"{name}: {n}" for name, n in given + sizes)
             raise InputError(f"vmap got mapped axes of different sizes ({detail})")
-        return _move_out(self.compiled(*moved), self.out_axes, lambda: self.varies)
+        # nothing mapped (axis_size given): the outputs have no batch axis, every example's are the same
+        unbatched = self.axis_size if not sizes else None
+        return _move_out(self.compiled(*moved), self.out_axes, lambda: self.varies, unbatched)
 
     @functools.cached_property
     def varies(self) -> list[bool]:
@@ -146,10 +152,11 @@ def _move_in(arg, value, axis, sizes: list):
     return xp.moveaxis(arr, int(axis), 0)
 
 
-def _move_out(result, out_axes, varies):
+def _move_out(result, out_axes, varies, unbatched=None):
     """Each output leaf's batch axis (the first) moved to its entry of ``out_axes``, or dropped where that is None.
 
-    ``varies()``: whether each output leaf depends on a mapped argument.
+    ``varies()``: whether each output leaf depends on a mapped argument;
+    ``unbatched``: the batch size of outputs computed without a batch axis (no argument mapped), else None.
     """
     leaves, tree = flatten(result)
     axes = broadcast_prefix(out_axes, tree, _is_axis) if not tree.is_leaf or _is_axis(out_axes) else None
@@ -164,6 +171,12 @@ def _move_out(result, out_axes, varies):
         arr = (
             symbolic_array(np.asarray(leaf, dtype=object)) if symbolic else backends.array_module_of(leaf).asarray(leaf)
         )
+        if axis is None and unbatched is not None:
+            out.append(arr)
+            continue
+        if unbatched is not None:
+            xp = np if symbolic else backends.array_module_of(arr)
+            arr = xp.repeat(arr[None], unbatched, axis=0)  # a copy, writable as a computed output is
         if axis is None:
             if varies()[k]:
                 raise InputError(
@@ -181,7 +194,14 @@ def _move_out(result, out_axes, varies):
 
 
 def vmap(
-    fn, in_axes=0, out_axes=0, shapes: Shapes = None, backend: str | None = None, dtype: str | None = None, **options
+    fn,
+    in_axes=0,
+    out_axes=0,
+    shapes: Shapes = None,
+    backend: str | None = None,
+    dtype: str | None = None,
+    axis_size: int | None = None,
+    **options,
 ):
     """``fn`` mapped over axis ``in_axes`` of each argument (None: not mapped), results stacked at ``out_axes``.
 
@@ -189,7 +209,8 @@ def vmap(
     per argument, each an int, None, or a dict/list/tuple matching that
     (pytree) argument.  ``out_axes``: an int, or a structure matching the
     outputs; None for an output that depends on no mapped argument (given
-    once, not stacked).  Declared ``shapes=`` are the per-example shapes.  ``fn`` may be
+    once, not stacked).  ``axis_size``: the mapped axes' size, which they must
+    have; with every ``in_axes`` None, the outputs are stacked that many times.  Declared ``shapes=`` are the per-example shapes.  ``fn`` may be
     a compiled function (``sg.vmap(sg.grad(f))``) or a Python function,
     compiled here with ``shapes``, ``backend``, ``dtype`` and the other options.
     """
@@ -204,4 +225,4 @@ def vmap(
             "reduced, not mapped; vmap the per-sample function (compiled without data=) and reduce its results, "
             "or call the function over the dataset once per parameter value"
         )
-    return Mapped(compiled, in_axes, out_axes)
+    return Mapped(compiled, in_axes, out_axes, axis_size)

@@ -394,6 +394,22 @@ class TestVmap:
             "depends on a mapped argument",
         )
 
+    def test_axis_size_maps_a_function_of_no_mapped_argument(self):
+        # JAX: with every in_axes None, axis_size says how many times the outputs are stacked
+        w = RNG.normal(size=2)
+        m = sg.vmap(lambda w: (w * 2, sg.sum(w)), in_axes=None, out_axes=(1, None), axis_size=3, shapes={"w": (2,)})
+        stacked, shared = m(w)
+        np.testing.assert_allclose(stacked, np.stack([w * 2] * 3, axis=1))
+        assert shared == pytest.approx(w.sum())
+        g = sg.grad(lambda t: sg.sum(sg.vmap(lambda x: x**2, in_axes=None, axis_size=3)(t)))
+        assert g(2.0) == pytest.approx(3 * 2 * 2.0)
+        xs = RNG.normal(size=4)  # a mapped axis must have that size
+        np.testing.assert_allclose(sg.vmap(lambda x: x * 2, axis_size=4)(xs), xs * 2)
+        raises_symgrad(
+            sg.InputError, lambda: sg.vmap(lambda x: x * 2, axis_size=3)(xs), "different sizes", "axis_size: 3", "x: 4"
+        )
+        raises_symgrad(sg.InputError, lambda: sg.vmap(lambda x: x, axis_size=-1), "axis_size", "-1")
+
     def test_vmap_errors(self):
         f = sg.compile(lambda x, y: x * y)
         raises_symgrad(sg.InputError, lambda: sg.vmap(f)(np.ones(3), np.ones(4)), "sizes", "x: 3", "y: 4")

@@ -25,7 +25,7 @@ from ..tracing.pytree import LEAF, Tree, describe, flatten
 from ..tracing.tracer import ArgSpec, Shapes, make_params
 from .compiled import Compiled
 from .options import CompileOptions
-from .transforms import _grads, _map_leaves, _program_for_call, _split_by_args, options_of
+from .transforms import _check_has_aux, _grads, _map_leaves, _program_for_call, _split_aux, _split_by_args, options_of
 from .wrappers import BoundFunction
 
 
@@ -65,30 +65,49 @@ def _jvp_program(program: Program) -> Program:
     return extended.with_outputs((program.outputs, outputs))
 
 
-def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
-    """``(fn(*primals), J @ tangents)`` as in ``jax.jvp``, from one fused kernel."""
+def jvp(fn, primals, tangents, shapes: Shapes = None, backend="numpy", dtype="float64", has_aux=False, **options):
+    """``(fn(*primals), J @ tangents)`` as in ``jax.jvp``, from one fused kernel.
+
+    ``has_aux=True``: ``fn`` returns ``(output, aux)`` and this gives ``(output, J @ tangents, aux)``, as in JAX.
+    """
     opts = options_of("jvp", backend, dtype, options)
+    has_aux = _check_has_aux(has_aux, "jvp")  # before the cache: its key holds it
     primals, tangents = _as_tuple(primals, "primals"), _as_tuple(tangents, "tangents")
     if len(primals) != len(tangents):
         raise InputError(f"jvp got {len(primals)} primal(s) but {len(tangents)} tangent(s)")
-    compiled = _per_function(
-        "jvp", fn, shapes, len(primals), opts, lambda program: Compiled(_jvp_program(program), opts)
-    )
+
+    def build(program: Program) -> Compiled:
+        out, aux = _split_aux(program, has_aux, "jvp")
+        jp = _jvp_program(program.with_outputs(out))
+        return Compiled(jp.with_outputs((*jp.outputs, aux)) if has_aux else jp, opts)
+
+    compiled = _per_function(("jvp", has_aux), fn, shapes, len(primals), opts, build)
     return compiled(*primals, *tangents)
 
 
-def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", **options):
-    """``(fn(*primals), vjp_fn)`` as in ``jax.vjp``; ``vjp_fn(ct)`` gives one cotangent per primal."""
+def vjp(fn, *primals, shapes: Shapes = None, backend="numpy", dtype="float64", has_aux=False, **options):
+    """``(fn(*primals), vjp_fn)`` as in ``jax.vjp``; ``vjp_fn(ct)`` gives one cotangent per primal.
+
+    ``has_aux=True``: ``fn`` returns ``(output, aux)`` and this gives ``(output, vjp_fn, aux)``, as in JAX.
+    """
     opts = options_of("vjp", backend, dtype, options)
+    has_aux = _check_has_aux(has_aux, "vjp")  # before the cache: its key holds it
     value_fn, back, single, ct_tree = _per_function(
-        "vjp", fn, shapes, len(primals), opts, lambda program: _vjp_build(program, opts)
+        ("vjp", has_aux), fn, shapes, len(primals), opts, lambda program: _vjp_build(program, opts, has_aux)
     )
-    return value_fn(*primals), BoundFunction(back, tuple(primals), wrap_single=single, tree=ct_tree)
+    back_fn = BoundFunction(back, tuple(primals), wrap_single=single, tree=ct_tree)
+    if not has_aux:
+        return value_fn(*primals), back_fn
+    out, aux = value_fn(*primals)
+    return out, back_fn, aux
 
 
-def _vjp_build(program: Program, opts: CompileOptions) -> tuple[Compiled, Compiled, bool, tuple[Tree, str] | None]:
+def _vjp_build(
+    program: Program, opts: CompileOptions, has_aux=False
+) -> tuple[Compiled, Compiled, bool, tuple[Tree, str] | None]:
     taken = {p.name for p in program.params}
-    raw, tree = flatten(program.outputs)  # one cotangent argument per output leaf, in flattening order
+    out, _ = _split_aux(program, has_aux, "vjp")
+    raw, tree = flatten(out)  # one cotangent argument per output leaf, in flattening order
     leaves = [np.asarray(leaf, dtype=object) for leaf in raw]
     # a dict/list/tuple output: its vjp function also takes one cotangent in that structure, as jax.vjp's does
     ct_tree = None if tree.is_leaf else (tree, describe(tree, [repr(leaf.shape) for leaf in leaves]))
@@ -140,7 +159,7 @@ def _frozen(shapes: Shapes):
     return shapes if isinstance(shapes, (int, type(None))) else repr(shapes)
 
 
-def _per_function(kind: str, fn, shapes: Shapes, nargs: int, opts: CompileOptions, build):
+def _per_function(kind, fn, shapes: Shapes, nargs: int, opts: CompileOptions, build):
     """``build(program)`` for ``fn`` traced now, reused while ``fn`` traces to the same graph.
 
     Kept per (function, kind, shapes, argument count, options).  Tracing again

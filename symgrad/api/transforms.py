@@ -207,12 +207,16 @@ def _scalar_output(out, what: str) -> Node:
     return arr[()]
 
 
-def _split_aux(program: Program, has_aux, what: str):
-    """``(output, aux)``: with ``has_aux`` the function returns that pair (JAX's convention), else aux is None."""
+def _check_has_aux(has_aux, what: str) -> bool:
     if not isinstance(has_aux, (bool, np.bool_)):
         raise InputError(f"{what}: has_aux must be True or False, got {has_aux!r}")
+    return bool(has_aux)
+
+
+def _split_aux(program: Program, has_aux, what: str):
+    """``(output, aux)``: with ``has_aux`` the function returns that pair (JAX's convention), else aux is None."""
     out = program.outputs
-    if not has_aux:
+    if not _check_has_aux(has_aux, what):
         return out, None
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         got = f"a {type(out).__name__} of {len(out)}" if isinstance(out, (tuple, list)) else "one value"

@@ -83,6 +83,20 @@ class TestHasAux:
         h, aux = sg.hessian(lambda x, y: (x**2 * y, x + y), argnums=(0, 1), has_aux=True)(2.0, 3.0)
         assert h == ((6.0, 4.0), (4.0, 0.0)) and aux == 5.0
 
+    def test_jvp_and_vjp_with_aux_are_jax_layout(self):
+        # jax.jvp(..., has_aux=True) -> (out, tangent_out, aux); jax.vjp(..., has_aux=True) -> (out, vjp_fn, aux)
+        out, tangent, aux = sg.jvp(_with_aux, (1.5, 2.0), (1.0, 0.5), has_aux=True)
+        assert out == pytest.approx(1.5**2 * 2.0 + np.sin(1.5)) == pytest.approx(aux["loss"])
+        assert tangent == pytest.approx((2 * 1.5 * 2.0 + np.cos(1.5)) * 1.0 + 1.5**2 * 0.5)
+        assert aux["pair"] == (3.0, 2.0)
+        out, back, aux = sg.vjp(_with_aux, 1.5, 2.0, has_aux=True)
+        assert out == pytest.approx(aux["loss"]) and aux["scaled"] == 4.5
+        assert back(2.0) == (pytest.approx(2 * (2 * 1.5 * 2.0 + np.cos(1.5))), pytest.approx(2 * 1.5**2))
+        (pair, pair_tangent) = sg.jvp(_with_aux, (1.5, 2.0), (1.0, 0.5))  # the code is kept per has_aux
+        assert pair[0] == pytest.approx(out) and pair_tangent[0] == pytest.approx(tangent)
+        raises_symgrad(sg.InputError, lambda: sg.vjp(lambda x: x**2, 1.0, has_aux=True), "vjp(has_aux=True)", "pair")
+        raises_symgrad(sg.InputError, lambda: sg.jvp(_with_aux, (1.0, 2.0), (1.0, 1.0), has_aux=1), "has_aux")
+
     def test_has_aux_on_a_function_not_returning_a_pair(self):
         for fn, got in ((lambda x: x**2, "one value"), (lambda x: (x, x, x), "tuple of 3")):
             for transform in (sg.grad, sg.value_and_grad, sg.jacobian, sg.jacfwd):

@@ -210,7 +210,8 @@ def vmap(
     (pytree) argument.  ``out_axes``: an int, or a structure matching the
     outputs; None for an output that depends on no mapped argument (given
     once, not stacked).  ``axis_size``: the mapped axes' size, which they must
-    have; with every ``in_axes`` None, the outputs are stacked that many times.  Declared ``shapes=`` are the per-example shapes.  ``fn`` may be
+    have; with every ``in_axes`` None, the outputs are stacked that many times.
+    Declared ``shapes=`` are the per-example shapes.  ``fn`` may be
     a compiled function (``sg.vmap(sg.grad(f))``) or a Python function,
     compiled here with ``shapes``, ``backend``, ``dtype`` and the other options.
     """

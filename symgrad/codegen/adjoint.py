@@ -147,7 +147,8 @@ class _Sweep:
             holders[own] = 1
 
     def template_of(self, node: Node) -> _Template | None:
-        key = (node.op, tuple(a if a.op == "const" else None for a in node.args))
+        args = node.args
+        key = (node.op, tuple(a if a.op == "const" else args.index(a) for a in args))  # repeats: one placeholder
         template = self.templates.get(key, False)
         if template is False:
             template = self.templates[key] = self._template(node)
@@ -239,12 +240,23 @@ class _Sweep:
             self.contribute(a, adjoint, partial)
 
     def _template(self, node: Node) -> _Template | None:
-        """Lower the op table's partials of ``node``'s op on placeholders (None: the sweep declines the op)."""
-        holes = [symbol(_HOLE, (i,)) for i, a in enumerate(node.args) if a.op != "const"]
+        """Lower the op table's partials of ``node``'s op on placeholders (None: the sweep declines the op).
+
+        An operand met twice is one placeholder with the sum of its partials (the
+        later places get 0), as the symbolic sweep sums its contributions:
+        ``arctan2(u, u)``'s cancel to 0 (not 0/0 at u = 0), ``maximum(u, u)``'s
+        to 1 (not ``sign(inf - inf)``).
+        """
+        holes = [symbol(_HOLE, (node.args.index(a),)) for a in node.args if a.op != "const"]
         it = iter(holes)
         args = tuple(a if a.op == "const" else next(it) for a in node.args)
         value = symbol(_HOLE, (-1,))
-        partials = [p for a, p in zip(node.args, OPS[node.op].partials(B, args, value)) if a.op != "const"]
+        partials = list(OPS[node.op].partials(B, args, value))
+        for i, a in enumerate(node.args):
+            first = node.args.index(a)
+            if first != i and a.op != "const":
+                partials[first], partials[i] = B.add(partials[first], partials[i]), B.as_node(0)
+        partials = [p for a, p in zip(node.args, partials) if a.op != "const"]
         inputs = [*holes, value]
         if any(n.op in _DECLINE for n in toposort(partials)):
             return None

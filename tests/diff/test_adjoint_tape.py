@@ -198,3 +198,24 @@ def test_the_tape_is_what_the_listing_prints(taped):
     assert g.statement_count == len(g.kernel.tape)
     listed = load_python(source, "gradient")  # the listing is straight-line Python: it runs
     assert listed(0.4, -0.3) == pytest.approx((np.cos(0.4) * np.exp(-0.3), np.sin(0.4) * np.exp(-0.3)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_operand_met_twice_gets_its_partials_summed_as_the_symbolic_sweep_does(taped, backend):
+    """``f(u, u)``'s partials cancel or add up before they meet 0/0 or inf - inf, as the symbolic contributions do."""
+    fns = {
+        "arctan2": lambda x: sg.arctan2(x * (x > 0.1), x * (x > 0.1)) + x,  # u = 0 at x = -1: d/du is 0, not 0/0
+        "maximum": lambda x: sg.maximum(x, x) * 2,  # at inf: sign(inf - inf) would be nan
+        "minimum": lambda x: sg.minimum(x, x),
+        "logaddexp": lambda x: sg.logaddexp(x, x),
+    }
+    xs = np.array([-1.0, 0.0, 0.7, np.inf, -np.inf])
+    for name, fn in fns.items():
+        g = sg.grad(fn, backend=backend, verify=False)
+        assert isinstance(g, TapedGradient), name
+        want = _symbolic(fn, verify=False)
+        with np.errstate(all="ignore"):
+            expected = np.array([want(float(x)) for x in xs])
+            assert np.isfinite(expected).all(), name  # the oracle is finite everywhere here
+            np.testing.assert_allclose(g(xs), expected, rtol=1e-12, err_msg=name)
+            np.testing.assert_allclose([g(float(x)) for x in xs], expected, rtol=1e-12, err_msg=name)

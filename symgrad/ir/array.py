@@ -39,11 +39,8 @@ class SymbolicArray(np.ndarray):
     def __array_function__(self, func, types, args, kwargs):
         if PROTOCOL.array_function is None:
             return super().__array_function__(func, types, args, kwargs)
-        # numpy's own implementation (np.median, np.linalg.norm...) runs on plain object arrays, so the
-        # numpy functions it calls inside do not come back here, and a failure names the function called
-        plain_args = tuple(_deep_plain(a) for a in args)
-        plain_kwargs = {k: _deep_plain(v) for k, v in kwargs.items()}
-        return symbolic_array(PROTOCOL.array_function(func, types, plain_args, plain_kwargs))
+        # the operands as they are: a boolean array's type decides what its products are (np.dot of two)
+        return symbolic_array(PROTOCOL.array_function(func, types, args, kwargs))
 
     def __getitem__(self, key):
         try:
@@ -171,11 +168,12 @@ def _plain(value):
     return value.view(np.ndarray) if isinstance(value, SymbolicArray) else value
 
 
-def _deep_plain(value):
+def deep_plain(value):
+    """``value`` with every SymbolicArray in it (through lists and tuples) viewed as a plain object ndarray."""
     if isinstance(value, SymbolicArray):
         return value.view(np.ndarray)
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        return type(value)(_deep_plain(v) for v in value)
+        return type(value)(deep_plain(v) for v in value)
     return value
 
 

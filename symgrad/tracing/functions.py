@@ -531,8 +531,19 @@ def cumprod(x, axis=None, dtype=None, out=None):
     return scan(lambda u, v: B.elementwise(B.mul, u, v), x, axis, "sg.cumprod")
 
 
+def any_product(operands, out):
+    """``out`` (sums of products of ``operands``) as numpy types it: of boolean arrays a boolean, true where any is.
+
+    numpy's (and JAX's) matrix product of two boolean arrays is a logical or of logical ands, not a count.
+    """
+    if not B.boolean_arrays(operands):
+        return out
+    return boolean_array(B.elementwise(B.truth, out))
+
+
 def matmul(a, b):
     """Matrix product with numpy's rules for 1-D and stacked operands; n-ary sums inside."""
+    operands = (a, b)
     a = np.asarray(a, dtype=object)
     b = np.asarray(b, dtype=object)
     if a.ndim == 0 or b.ndim == 0:
@@ -548,7 +559,7 @@ def matmul(a, b):
         out = out[..., 0, :]
     if b.ndim == 1:
         out = out[..., 0]
-    return out[()] if out.ndim == 0 else out.view(SymbolicArray)
+    return any_product(operands, out[()] if out.ndim == 0 else out.view(SymbolicArray))
 
 
 def dot(a, b):
@@ -610,10 +621,11 @@ def log_softmax(x, axis: int | None = -1):
 
 def vdot(a, b):
     """numpy's ``vdot`` for real values: the sum of the products of the flattened operands."""
+    operands = (a, b)
     a, b = np.ravel(np.asarray(a, dtype=object)), np.ravel(np.asarray(b, dtype=object))
     if a.size != b.size:
         raise ShapeError(f"vdot: operands of {a.size} and {b.size} elements")
-    return sum(B.elementwise(B.mul, a, b))
+    return any_product(operands, sum(B.elementwise(B.mul, a, b)))
 
 
 # numpy's spellings of the arithmetic operators and of real-valued identities, for its ufuncs

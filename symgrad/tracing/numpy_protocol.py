@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError, TraceError, UnsupportedOpError
 from ..ir import builders as B
 from ..ir import node as _node
-from ..ir.array import symbolic_array
+from ..ir.array import deep_plain, symbolic_array
 from ..ir.node import Node
 from ..ir.ops import OPS
 from . import functions as F
@@ -248,6 +248,9 @@ def array_function_to_symbolic(func, types, args, kwargs):
     what = f"{func.__module__.replace('numpy._core', 'numpy').replace('numpy.core', 'numpy')}.{func.__name__}"
     if implementation is None:
         raise UnsupportedOpError(what, hint="It has no symbolic counterpart.")
+    # numpy's own implementation (np.median, np.kron...) runs on plain object arrays, so the numpy
+    # functions it calls inside do not come back here, and a failure names the function called
+    args, kwargs = deep_plain(args), {k: deep_plain(v) for k, v in kwargs.items()}
     try:
         return symbolic_array(implementation(*args, **kwargs))
     except UnsupportedOpError:

@@ -339,3 +339,24 @@ def test_norms_of_no_elements_are_numpys():
                 np.testing.assert_array_equal(
                     got, np.linalg.norm(zeros, ord, axis=axis), err_msg=f"{shape} {ord} {axis}"
                 )
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a, b: (a > 0) @ (b > 0),
+        lambda a, b: np.dot(a > 0, b > 0),
+        lambda a, b: np.matmul(a > 0, b[:, :1] > 0),
+        lambda a, b: np.vdot(a > 0, b > 0),
+        lambda a, b: np.tensordot(a > 0, b > 0, axes=1),
+        lambda a, b: np.einsum("ij,jk->ik", a > 0, b > 0),
+        lambda a, b: np.dot(a[0] > 0, b[:, 0] > 0),
+        lambda a, b: (a > 0) @ b,  # a float operand: a float product, the sum
+    ],
+)
+def test_products_of_boolean_arrays_are_logical_as_numpys(fn):
+    a, b = RNG.normal(size=(3, 3)), RNG.normal(size=(3, 3))
+    a[0] = b[:, 0] = 1.0  # a[0] . b[:, 0] counts 3 true pairs: a logical or is 1
+    want = np.asarray(fn(a, b), dtype=float)
+    got = sg.compile(fn, shapes=[(3, 3), (3, 3)])(a, b)
+    np.testing.assert_allclose(got, want, rtol=1e-14)

@@ -628,6 +628,18 @@ def vdot(a, b):
     return any_product(operands, sum(B.elementwise(B.mul, a, b)))
 
 
+def vecdot(x1, x2, axis=-1):
+    """numpy 2's ``vecdot`` for real values: the dot products along ``axis``, the other axes broadcast (a matmul)."""
+    a, b = np.asarray(x1, dtype=object), np.asarray(x2, dtype=object)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"vecdot needs arrays of at least one dimension, got shapes {a.shape} and {b.shape}")
+    (i,), (j,) = _axes(axis, a.shape), _axes(axis, b.shape)
+    if a.shape[i] != b.shape[j]:
+        raise ShapeError(f"vecdot: axis {axis} of shapes {a.shape} and {b.shape} differ in size")
+    out = matmul(np.moveaxis(a, i, -1)[..., None, :], np.moveaxis(b, j, -1)[..., :, None])
+    return any_product((x1, x2), out[..., 0, 0][()])
+
+
 # numpy's spellings of the arithmetic operators and of real-valued identities, for its ufuncs
 def subtract(a, b):
     return B.elementwise(lambda u, v: B.add(u, B.mul(-1, v)), _arr(a), _arr(b))
@@ -728,6 +740,7 @@ COMPOSITES: dict[str, Composite] = {
     "conjugate": Composite(positive, 1, 1, ufuncs=("conjugate",), formula=False),  # values are real
     "log_sigmoid": Composite(log_sigmoid, 1, 1, ufuncs=("log_expit",), formula=False),
     "vdot": Composite(vdot, 2, 2, formula=False),
+    "vecdot": Composite(vecdot, 2, 2, ufuncs=("vecdot",), formula=False),
     # numpy's & | ^ ~ on boolean arrays are the bitwise ufuncs; on conditions they are logical
     "logical_and": Composite(logical_and, 2, 2, ufuncs=("logical_and", "bitwise_and")),
     "logical_or": Composite(logical_or, 2, 2, ufuncs=("logical_or", "bitwise_or")),

@@ -122,11 +122,11 @@ def ufunc_to_symbolic(ufunc, method: str, inputs, kwargs):
         raise UnsupportedOpError(_ufunc_name(ufunc, method), hint=hint)
     if method == "__call__":
         target = _object_output(kwargs)
-        _check_ufunc_kwargs(ufunc, method, kwargs, set())
+        _check_ufunc_kwargs(ufunc, method, kwargs, {"axis"} if name == "vecdot" else set())
         if target is not None:  # a += b on symbolic arrays: numpy writes the result into a's object buffer
             target[...] = fn(*inputs)
             return target
-        return fn(*inputs)
+        return fn(*inputs, **({"axis": kwargs["axis"]} if "axis" in kwargs else {}))  # vecdot's core axis
     if method == "outer" and ufunc.nin == 2:
         _check_ufunc_kwargs(ufunc, method, kwargs, set())
         # an object array as it is: a boolean one stays boolean (the outer sum of two is their logical or)

@@ -351,6 +351,7 @@ def test_norms_of_no_elements_are_numpys():
         lambda a, b: np.tensordot(a > 0, b > 0, axes=1),
         lambda a, b: np.einsum("ij,jk->ik", a > 0, b > 0),
         lambda a, b: np.dot(a[0] > 0, b[:, 0] > 0),
+        lambda a, b: np.vecdot(a > 0, b.T > 0),
         lambda a, b: (a > 0) @ b,  # a float operand: a float product, the sum
     ],
 )
@@ -360,3 +361,28 @@ def test_products_of_boolean_arrays_are_logical_as_numpys(fn):
     want = np.asarray(fn(a, b), dtype=float)
     got = sg.compile(fn, shapes=[(3, 3), (3, 3)])(a, b)
     np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("fn", "shapes"),
+    [
+        (np.vecdot, [(2, 3), (3,)]),
+        (lambda a, b: np.vecdot(a, b, axis=0), [(3, 2), (3, 1)]),
+        (np.vecdot, [(2, 1, 3), (4, 3)]),  # the other axes broadcast
+        (np.linalg.vecdot, [(2, 3), (2, 3)]),
+    ],
+)
+def test_vecdot_follows_numpy_with_its_gradient(fn, shapes):
+    a, b = (RNG.normal(size=s) for s in shapes)
+    np.testing.assert_allclose(sg.compile(fn, shapes=shapes)(a, b), fn(a, b), rtol=1e-14)
+    grads = sg.grad(lambda x, y: np.sum(fn(x, y)), argnums=(0, 1), shapes=shapes)(a, b)
+    want = central_jacobian(lambda x: np.sum(fn(x, b)), a)
+    np.testing.assert_allclose(grads[0], want, rtol=1e-6, atol=1e-8)
+
+
+def test_vecdot_errors_are_symgrads():
+    v = sg.symbols("v", shape=(3, 2))
+    with pytest.raises(sg.ShapeError, match=r"vecdot: axis 0 of shapes \(3, 2\) and \(2,\)"):
+        np.vecdot(v, np.ones(2), axis=0)
+    with pytest.raises(sg.AxisError):
+        np.vecdot(v, v, axis=2)

@@ -319,46 +319,61 @@ def gradient_tape(
     """
     if order is None:
         order = toposort([root])
-    declared = set(inputs)
-    ops = set()
-    for n in order:
-        if n.op == "sym" and n not in declared:
-            return None  # the symbolic path's code generation names the undeclared inputs
-        ops.add(n.op)
-    if not ops.isdisjoint(_DECLINE) or any(_selects(op) for op in ops - {"add", "mul", "sym", "const"}):
+    declared, variables = set(inputs), set(wrt)
+    ops: set[str] = set()
+    marked: set[Node] = set()  # the nodes depending on a variable
+    steps: list[Node] = []  # the op nodes, in order
+    mark, disjoint, seen_op, append = marked.add, marked.isdisjoint, ops.add, steps.append
+    for node in order:  # one pass per phase: these loops run once per node of graphs of 10^6
+        op = node.op
+        if op == "sym":
+            if node not in declared:
+                return None  # the symbolic path's code generation names the undeclared inputs
+            if node in variables:
+                mark(node)
+        elif op != "const":
+            seen_op(op)
+            append(node)
+            if not disjoint(node.args):
+                mark(node)
+    if not ops.isdisjoint(_DECLINE) or any(_selects(op) for op in ops - {"add", "mul"}):
         return None
-    variables = set(wrt)
-    marked: set[Node] = set()
-    add, disjoint = marked.add, marked.isdisjoint
-    for node in order:
-        if node in variables or not disjoint(node.args):
-            add(node)
     b = _Builder()
     slots = _Slots(b, list(inputs))
     sweep = _Sweep(b, slots)
-    kept: set[Node] = set()  # forward values a backward step reads
-    for node in order:
-        if node in marked and node.op != "sym":
-            found = sweep.reads(node, marked)
-            if found is None:
-                return None
-            kept.update(found)
-    if with_value:
-        kept.add(root)
-    last: dict[Node, Node] = {}  # the last user of each forward value
-    for node in order:
-        for a in node.args:
-            last[a] = node
+    kept: set[Node] = {root} if with_value else set()  # forward values a backward step reads
+    keep = kept.add
+    for node in steps:
+        op = node.op
+        if op == "add" or node not in marked:
+            continue
+        args = node.args
+        if op == "mul" and len(args) == 2:  # each marked factor's partial is the other one
+            if args[0] in marked:
+                keep(args[1])
+            if args[1] in marked:
+                keep(args[0])
+            continue
+        found = sweep.reads(node, marked)
+        if found is None:
+            return None
+        kept.update(found)
+    last = {a: node for node in steps for a in node.args}  # the last user of each value
     take, give = sweep.take, sweep.free.append
-    step = b.step
+    step, rows = b.step, b.rows
     none: frozenset[Node] = frozenset()
     try:
-        for node in order:
-            if node.op == "sym" or node.op == "const":
-                continue
-            step(node, slots, none, take())  # the value's register is taken before its operands' are given back
-            for a in node.args:
-                if last[a] is node and a not in kept and a.op != "const" and a.op != "sym":
+        for node in steps:
+            out = take()  # the value's register is taken before its operands' are given back
+            args = node.args
+            op = node.op
+            if len(args) == 2 and (op == "mul" or op == "add"):  # b.step's instruction for them, inline
+                rows += (_MULTIPLY if op == "mul" else _ADD, slots[args[0]], slots[args[1]], -1, out)
+                slots[node] = out
+            else:
+                step(node, slots, none, out)
+            for a in args:
+                if last[a] is node and a not in kept and a.args:
                     give(slots[a])
                     last[a] = None  # an operand met twice is given back once
     except UnsupportedOpError:
@@ -368,18 +383,30 @@ def gradient_tape(
     if with_value:
         b.emit("copy", (slots[root],), n_in)
     if root in marked:
-        sweep.adjoint[root] = b.const(1.0)
         adjoint = sweep.adjoint
-        for node in reversed(order):
-            if node.op == "sym" or node.op == "const" or node not in marked:
-                continue
+        adjoint[root] = b.const(1.0)
+        backward, release, contribute = sweep.backward, sweep.release, sweep.contribute
+        for node in reversed(steps):
             held = adjoint.get(node)
             if held is None:
-                continue  # reached only through zero partials
-            sweep.backward(node, held, marked)
-            sweep.release(held)
-            if node in kept or node is root:  # (any other value was given back after its last forward use)
+                continue  # not marked, or reached only through zero partials
+            op, args = node.op, node.args
+            if op == "add":  # every partial is 1
+                for a in args:
+                    if a in marked:
+                        contribute(a, held, None)
+            elif op == "mul" and len(args) == 2:  # each marked factor's partial is the other one
+                if args[0] in marked:
+                    contribute(args[0], held, slots[args[1]])
+                if args[1] in marked:
+                    contribute(args[1], held, slots[args[0]])
+            else:
+                backward(node, held, marked)
+            release(held)
+            if node in kept:  # (any other value was given back after its last forward use)
                 give(slots[node])  # every backward step reading it is done: its users' came before
+            elif node is root:
+                give(slots[node])
     zero = b.const(0.0)
     for k, w in enumerate(wrt):
         b.emit("copy", (sweep.adjoint.get(w, zero),), first + k)

@@ -305,10 +305,9 @@ def _finish(b: _Builder, n_in: int, n_out: int, n_registers: int) -> Tape:
     first_reg = first_const + len(b.constants)
     rows = np.array(b.rows, dtype=np.int64).reshape(-1, 5)
     slots = rows[:, 1:]  # a0, a1, a2, dest: a view, numbered in place
-    reg = slots <= _REGISTER
-    const = (slots <= -2) & ~reg
-    slots[reg] = first_reg + (_REGISTER - slots[reg])
-    slots[const] = first_const + (-2 - slots[const])
+    placeholder = slots <= -2  # (-1 pads an unused operand)
+    found = slots[placeholder]
+    slots[placeholder] = np.where(found <= _REGISTER, first_reg + (_REGISTER - found), first_const + (-2 - found))
     return Tape(
         code=rows[:, 0].astype(np.int16),
         args=rows[:, 1:4].astype(np.int32),

@@ -47,3 +47,14 @@ class Backend(Protocol):
 
     def clear_cache(self) -> None:
         """Forget the kernels compiled in this process (the next call compiles again)."""
+
+
+class TapeBackend(Backend, Protocol):
+    """A backend that also runs a tape built elsewhere: a huge gradient's reverse mode (symgrad.codegen.adjoint).
+
+    Optional: ``sg.grad`` of a huge graph on a backend without ``from_tape`` compiles the symbolic gradient.
+    """
+
+    def from_tape(self, tape: Any, table: Any, dtype: str, results_format: str | None, graph_hash: str) -> Any:
+        """The kernel running ``tape`` (a :class:`~symgrad.codegen.tape.Tape`), writing ``table``'s distinct
+        computed nodes in its output slots, in order; ``load`` takes it like the others."""

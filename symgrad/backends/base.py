@@ -55,6 +55,7 @@ class TapeBackend(Backend, Protocol):
     Optional: ``sg.grad`` of a huge graph on a backend without ``from_tape`` compiles the symbolic gradient.
     """
 
-    def from_tape(self, tape: Any, table: Any, dtype: str, results_format: str | None, graph_hash: str) -> Any:
+    def from_tape(self, tape: Any, table: Any, dtype: str, results_format: str | None, gh: str) -> Any:
         """The kernel running ``tape`` (a :class:`~symgrad.codegen.tape.Tape`), writing ``table``'s distinct
-        computed nodes in its output slots, in order; ``load`` takes it like the others."""
+        computed nodes in its output slots, in order (``gh``: the name its code goes by); ``load`` takes it like the
+        others."""

@@ -89,21 +89,29 @@ class Compiled:
             # custom functions inlined, named constants as numbers (no backend knows them): per distinct node
             table = table.replaced(lower(table.nodes, table.order))  # the order is the schedule's too
             self._table = table
-            self._scalar_ok = (
-                impl.scalar_path
-                and self.dtype == "float64"  # Python's floats compute in float64: float32 rounds every step on numpy
-                and all(not a.shape for a in program.args)
-                and len(table) <= _SCALAR_SLOT_LIMIT
-                and literal_keys(self._plan)
-            )
-            results = results_format(self._plan) if self._scalar_ok else None
+            results = self._scalar_results(table)
             self.kernel = impl.generate(self._inputs, table, self.dtype, results)
             table.drop_walks()
-        self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
+        self._load(table)
+
+    def _scalar_results(self, table: SlotTable) -> str | None:
+        """Set whether plain floats take the scalar path; its results expression if they do."""
+        self._scalar_ok = (
+            self._backend.scalar_path
+            and self.dtype == "float64"  # Python's floats compute in float64: float32 rounds every step on numpy
+            and all(not a.shape for a in self.args)
+            and len(table) <= _SCALAR_SLOT_LIMIT
+            and literal_keys(self._plan)
+        )
+        return results_format(self._plan) if self._scalar_ok else None
+
+    def _load(self, table: SlotTable) -> None:
+        """Load the kernel and lay out its slots (``table``: what the kernel writes); verify it if asked to."""
+        self._array_fn = self._backend.load(self.kernel, self.options.threads, self.options.fast_math)
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)
         self._layout = _SlotLayout(table, self.kernel.unique)
-        self._verify = verify_requested(options)
+        self._verify = verify_requested(self.options)
         if self._verify:
             self.verify()
 

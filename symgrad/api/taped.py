@@ -17,8 +17,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import numpy as np
-
 from .. import backends
 from ..codegen import adjoint
 from ..codegen.kernel import graph_hash
@@ -27,9 +25,9 @@ from ..ir.node import Node, symbol, toposort
 from ..limits import gc_paused
 from ..tracing.program import Program
 from ..tracing.tracer import enclosing_names
-from .compiled import _SCALAR_SLOT_LIMIT, Compiled, _SlotLayout, verify_requested
+from .compiled import Compiled
 from .options import CompileOptions
-from .plan import flatten, literal_keys, results_format
+from .plan import flatten
 
 _OUTPUT = "\x00gradient"  # the kernel's output slots before the symbolic gradient exists: one symbol per entry
 
@@ -89,23 +87,10 @@ class TapedGradient(Compiled):
         self._inputs = [s for a in binding.args for s in a.symbols]
         self._nargs = -1 if binding.has_trees else len(binding.args)
         self._closure = frozenset()
-        self._scalar_ok = (
-            impl.scalar_path
-            and self.dtype == "float64"
-            and all(not a.shape for a in binding.args)
-            and len(table) <= _SCALAR_SLOT_LIMIT
-            and literal_keys(self._plan)
-        )
-        results = results_format(self._plan) if self._scalar_ok else None
+        results = self._scalar_results(table)
         gh = "a" + graph_hash(self._inputs, [self._root, *self._wrt])[1:]  # never a symbolic kernel's name
         self.kernel = impl.from_tape(tape, table, self.dtype, results, gh)
-        self._array_fn = impl.load(self.kernel, options.threads, options.fast_math)
-        self._scalar_fn = None
-        self._np_dtype = np.dtype(self.dtype)
-        self._layout = _SlotLayout(table, self.kernel.unique)
-        self._verify = verify_requested(options)
-        if self._verify:
-            self.verify()
+        self._load(table)
 
     @property
     def program(self) -> Program:

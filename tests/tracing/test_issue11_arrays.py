@@ -249,3 +249,41 @@ def test_adding_boolean_arrays_is_numpys_logical_or(fn, backend):
 def test_adding_float_indicator_arrays_sums_them_as_numpy(fn, backend):
     f = sg.compile(fn, shapes=[(4,)], backend=backend)
     np.testing.assert_array_equal(f(V), np.asarray(fn(V), dtype=float))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "fn",
+    [
+        # numpy keeps bool for these: a + of two is a logical or, as numpy's (it counted: 2 where numpy gives True)
+        lambda x: np.maximum(x > 0, x > 1) + (x > 0),
+        lambda x: np.minimum(x > 0, x < 1) + (x > 0),
+        lambda x: np.where(x > 0, x > 1, False) + (x > 1),
+        lambda x: (x > 0) * (x < 1) + (x > 0),
+        lambda x: np.abs(x > 0) + (x > 0),
+        lambda x: np.outer(x > 0, x > 0) + np.outer(x > 0, x > 0),
+        lambda x: np.multiply.outer(x > 0, x < 1) + (x > 0),
+        lambda x: np.kron(x > 0, x < 1) + np.kron(x < 1, x > 0),
+        lambda x: np.inner(x > 0, x > -1),  # numpy's implementation on object arrays: a count, numpy's True
+        lambda x: np.stack([x > 0, x < 1]) + (x > 0),
+        lambda x: np.concatenate([x > 0, x < 1]) + np.concatenate([x < 1, x > 0]),
+        lambda x: np.reshape(x > 0, (2, 2)) + np.reshape(x < 1, (2, 2)),
+        lambda x: np.transpose(np.outer(x > 0, x < 1)) + np.outer(x > 0, x < 1),
+        lambda x: np.flip(x > 0) + (x < 1),
+        lambda x: np.max(x > 0) + (x < 1),  # a boolean scalar plus a boolean array
+        lambda x: np.diff(x > 0) + np.diff(x < 1),  # numpy's diff of bools is not_equal
+        # and numbers for these: counts and means add up
+        lambda x: np.sum(x > 0) + np.sum(x > -1),
+        lambda x: np.cumsum(x > 0) + (x > 0),
+        lambda x: np.add.reduce(x > 0) + (x > 0),
+        lambda x: np.mean(x > 0) + (x > 0),
+        lambda x: np.where(x > 0, x > 1, 0.5) + (x > 1),
+        lambda x: np.maximum(x > 0, 0.5) + (x > 0),
+    ],
+)
+def test_numpy_functions_of_boolean_arrays_are_typed_as_numpys(fn, backend):
+    f = sg.compile(fn, shapes=[(4,)], backend=backend)
+    np.testing.assert_array_equal(f(V), np.asarray(fn(V), dtype=float))
+    # a boolean's derivative is 0: the gradient of its products with x is the booleans themselves
+    grad = sg.grad(lambda x: np.sum(fn(x) * x[0]), shapes=[(4,)], backend=backend)(V)
+    np.testing.assert_allclose(grad, central_jacobian(lambda x: np.sum(fn(x) * x[0]), V), atol=1e-8)

@@ -25,8 +25,9 @@ class SymbolicArray(np.ndarray):
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         plain = tuple(_plain(v) for v in inputs)
-        if "out" in kwargs:
-            kwargs["out"] = tuple(_plain(v) for v in kwargs["out"])
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(_plain(v) for v in out)
         # scipy.special's ufuncs that the op table names (erf, expit) go to the protocol like numpy's
         known = PROTOCOL.element_method is not None and PROTOCOL.element_method(ufunc.__name__) is not None
         if (getattr(np, ufunc.__name__, None) is not ufunc and not known) or PROTOCOL.array_ufunc is None:
@@ -34,7 +35,9 @@ class SymbolicArray(np.ndarray):
             return symbolic_array(getattr(ufunc, method)(*plain, **kwargs))
         # a boolean array stays one: numpy's + of two is a logical or (the protocol asks their type)
         operands = tuple(v if isinstance(v, BooleanArray) else p for v, p in zip(inputs, plain))
-        return symbolic_array(PROTOCOL.array_ufunc(ufunc, method, operands, kwargs))
+        result = symbolic_array(PROTOCOL.array_ufunc(ufunc, method, operands, kwargs))
+        # written into out=, the result is out itself, as numpy's: a += b keeps a's type (a boolean one stays one)
+        return out[0] if out is not None and len(out) == 1 and isinstance(out[0], SymbolicArray) else result
 
     def __array_function__(self, func, types, args, kwargs):
         if PROTOCOL.array_function is None:

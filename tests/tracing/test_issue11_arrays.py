@@ -198,6 +198,25 @@ def test_in_place_operators_on_symbolic_arrays_follow_numpy(fn, backend):
     np.testing.assert_allclose(jac, central_jacobian(lambda x: fn(x.copy()), m), rtol=1e-6, atol=1e-8)
 
 
+def _or_in_place(x):
+    a = x > 0
+    a += x < 1  # a stays a boolean array, as numpy's bool buffer: the + after it is a logical or
+    return a + (x > 0)
+
+
+def _bitwise_or_in_place(x):
+    a = x > 0
+    a |= x < 1
+    return a + (x > 0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fn", [_or_in_place, _bitwise_or_in_place])
+def test_in_place_operators_keep_a_boolean_array_boolean(fn, backend):
+    f = sg.compile(fn, shapes=[(4,)], backend=backend)
+    np.testing.assert_array_equal(f(V), np.asarray(fn(V), dtype=float))
+
+
 def test_in_place_into_a_float_buffer_is_refused_by_name():
     def fn(a):
         x = np.zeros(3)

@@ -40,7 +40,7 @@ from sympy.logic.boolalg import ITE, And, Boolean, BooleanFalse, BooleanTrue, No
 from .errors import InputError, UnsupportedOpError
 from .ir import builders as B
 from .ir import softmax as S
-from .ir.custom import op_of, registered
+from .ir.custom import E, op_of, pi, registered
 from .ir.node import Node, const, symbol, toposort
 from .ir.ops import COMPARISONS, OPS
 from .tracing.pytree import container_kind, sequence_of
@@ -360,6 +360,7 @@ def to_sympy(e, shared: bool = False):
 # -- sympy -> symgrad -------------------------------------------------------------
 
 _NAN, _ONE, _ZERO = const(math.nan), const(1), const(0)
+_NAMED_CONSTANTS = {sp.pi: pi, sp.E: E}  # to_sympy gives sg.pi and sg.E as these: a round trip keeps the names
 
 
 def _from_symbol(e: sp.Symbol) -> Node:
@@ -468,7 +469,7 @@ _HANDLERS: dict[type, Callable] = {
     NaN: lambda e, args: _NAN,
     Infinity: lambda e, args: const(math.inf),
     NegativeInfinity: lambda e, args: const(-math.inf),
-    NumberSymbol: lambda e, args: const(float(e)),
+    NumberSymbol: lambda e, args: _NAMED_CONSTANTS[e] if e in _NAMED_CONSTANTS else const(float(e)),
     BooleanTrue: lambda e, args: _ONE,
     BooleanFalse: lambda e, args: _ZERO,
     sp.Add: lambda e, args: B.add(*args),

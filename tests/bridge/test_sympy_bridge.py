@@ -12,6 +12,7 @@ import sympy as sp
 from symgrad.errors import InputError, UnsupportedOpError
 from symgrad.ir import Node, const, symbol, toposort
 from symgrad.ir import builders as B
+from symgrad.ir.custom import E, pi
 from symgrad.ir.evaluate import evaluate as reference
 from symgrad.sympy_bridge import from_sympy, latex, simplify, to_sympy
 
@@ -126,11 +127,20 @@ def test_from_sympy_builds_canonical_nodes():
     assert from_sympy(sp.Add(X, X, evaluate=False)) is B.mul(2, x)
     assert from_sympy(sp.Mul(X, X, evaluate=False)) is x**2
     assert from_sympy(sp.Pow(sp.E, X, evaluate=False)) is call("exp", x)
-    assert from_sympy(sp.pi * X) is B.mul(math.pi, x)
+    assert from_sympy(sp.pi * X) is B.mul(pi, x)
     assert from_sympy(sp.Rational(1, 3)) is const(Fraction(1, 3))
     assert from_sympy(sp.oo) is const(math.inf) and from_sympy(-sp.oo) is const(-math.inf)
     assert math.isnan(from_sympy(sp.nan).value)
     assert from_sympy(3) is const(3) and from_sympy(2.5) is const(2.5)
+
+
+def test_sympy_pi_and_e_come_back_as_the_named_constants():
+    """to_sympy gives sg.pi and sg.E as sympy's pi and E; from_sympy made them floats, so simplify lost the names."""
+    e = B.add(B.mul(2, pi, x), call("sin", B.mul(E, y)))
+    assert from_sympy(to_sympy(e)) is e
+    assert str(simplify(B.mul(pi, x) + B.mul(pi, x))) == str(2 * sp.pi * X)
+    assert from_sympy(sp.exp(1)) is E
+    assert from_sympy(sp.GoldenRatio) is const(float(sp.GoldenRatio))  # a constant symgrad has no name for
 
 
 def test_from_sympy_maps_functions_sympy_has_and_symgrad_lacks():

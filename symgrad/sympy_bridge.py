@@ -512,12 +512,33 @@ def _handler(e) -> Callable:
     return handler
 
 
+_UNEVALUATED = (sp.Derivative, sp.Subs)
+"""sympy's unevaluated derivatives and substitutions: converted as their value, which ``doit()`` gives."""
+
+
+def _done(e: Basic) -> Basic:
+    """``e`` (a Derivative or Subs) evaluated by sympy; an UnsupportedOpError where sympy cannot (``f(x)`` undefined)."""
+    done = e.doit()
+    if done.has(type(e)):
+        raise UnsupportedOpError(
+            f"sympy {type(e).__name__}", hint=f"sympy cannot evaluate {e}: convert its expression and take sg.diff"
+        )
+    return done
+
+
 def _from_sympy_expr(expr: Basic, memo: dict[int, Any]) -> Node:
     """Postorder over ``expr.args`` with an explicit stack; ``memo`` (by id) shares common subtrees."""
     stack: list[tuple[Basic, bool]] = [(expr, False)]
     while stack:
         e, ready = stack.pop()
         if id(e) in memo:
+            continue
+        if isinstance(e, _UNEVALUATED):  # its value converted in its place
+            if ready:
+                memo[id(e)] = memo[id(memo[-id(e)])]
+            else:
+                memo[-id(e)] = done = _done(e)  # kept alive while memo (by id) is; no object's id is negative
+                stack += [(e, True), (done, False)]
             continue
         handler = _handler(e)  # unsupported types fail before their operands are visited
         if ready or not e.args:
@@ -536,7 +557,8 @@ def from_sympy(expr):
 
     Accepts numbers, sympy matrices and arrays (giving object arrays of nodes),
     and numpy arrays, lists and tuples of these.  Symbols named ``a[0]`` or
-    ``a[0, 1]`` become elements of the array symbol ``a``.  Strings are refused:
+    ``a[0, 1]`` become elements of the array symbol ``a``.  An unevaluated ``Derivative``
+    or ``Subs`` is its value (sympy's ``doit()``).  Strings are refused:
     parsing them with sympy would run ``eval`` on them.
     """
     if isinstance(expr, (sp.MatrixBase, sp.NDimArray)):

@@ -143,6 +143,23 @@ def test_sympy_pi_and_e_come_back_as_the_named_constants():
     assert from_sympy(sp.GoldenRatio) is const(float(sp.GoldenRatio))  # a constant symgrad has no name for
 
 
+@pytest.mark.parametrize(
+    "expr, value",
+    [
+        (sp.Derivative(sp.sin(X) * Y, X), sp.diff(sp.sin(X) * Y, X)),
+        (sp.Derivative(X**3 * Y, (X, 2), Y) + 1, sp.diff(X**3 * Y, X, 2, Y) + 1),
+        (sp.Subs(X**2 + Y, X, Y + 1), (X**2 + Y).subs(X, Y + 1)),
+        (sp.Subs(sp.Derivative(sp.sin(X * Y), X), X, 0) * X, sp.diff(sp.sin(X * Y), X).subs(X, 0) * X),
+    ],
+)
+def test_a_derivative_or_substitution_converts_as_its_value(expr, value):
+    """An unevaluated sympy Derivative or Subs stands for a value, sympy's diff or subs: from_sympy refused them."""
+    node = from_sympy(expr)
+    for px, py in [(0.3, -1.2), (1.7, 0.4)]:
+        want = float(value.subs({X: px, Y: py}))
+        assert math.isclose(evaluate(node, {"x": px, "y": py}), want, rel_tol=1e-12, abs_tol=1e-12)
+
+
 def test_from_sympy_maps_functions_sympy_has_and_symgrad_lacks():
     assert from_sympy(sp.log(X, 2)) is B.mul(1 / math.log(2), call("log", x))
     assert from_sympy(sp.cot(X)) is B.pow(call("tan", x), -1)

@@ -195,8 +195,8 @@ def _in_product(node: Node, old: tuple, value: Node, new: dict[Node, Node]) -> N
     """``node`` with the product or power ``old`` taken out as many times as it goes in, as sympy's Mul/Pow subs.
 
     Each of old's bases must be in node with an exponent that is a whole positive
-    multiple of old's (``x**2*y`` holds ``x*y`` once: ``x*z``; ``x**3`` does not hold
-    ``x**2``; ``x**-2`` holds it -1 times: ``1/y``); old's number must be 1 or node's,
+    multiple of old's, all of one sign (``x**2*y`` holds ``x*y`` once: ``x*z``; ``x**3`` does not hold
+    ``x**2``; ``x**-2`` holds it -1 times: ``1/y``, ``1/(x*y)`` holds ``x*y`` -1 times); old's number must be 1 or node's,
     and one other than -1 goes in once (``2*x**2`` holds ``2*x`` once, as sympy's).
     """
     c_self, powers = _factors(node)
@@ -207,9 +207,9 @@ def _in_product(node: Node, old: tuple, value: Node, new: dict[Node, Node]) -> N
     for base, e in pattern.items():
         have = powers.get(base)
         ratio = _whole_ratio(have, e)
-        if ratio is None or (len(pattern) > 1 and ratio < 1):
+        if ratio is None or (times is not None and (ratio < 0) != (times < 0)):
             return None
-        times = ratio if times is None else min(times, ratio)
+        times = ratio if times is None else min(times, ratio, key=abs)  # 1/(x**2*y**3) holds x*y -2 times
     if not times:
         return None
     if c_old in (1, -1):  # each time old goes in it takes its sign along: -x**3 is (-x)**3, -c/d**2 is -1/(-d)**2

@@ -36,6 +36,9 @@ CASES = [
     lambda a, b, c, d, x, y, z, w, m: (2 * x**2, 2 * x, w),  # w*x: 2*x goes in once
     lambda a, b, c, d, x, y, z, w, m: (3 * x**4, 3 * x**2, w),  # w*x**2
     lambda a, b, c, d, x, y, z, w, m: (-2 / x**2, -2 * x, w),  # unchanged
+    lambda a, b, c, d, x, y, z, w, m: (1 / (x * y), x * y, z),  # 1/z
+    lambda a, b, c, d, x, y, z, w, m: (x**-2 * y**-3, x * y, z),  # 1/(y*z**2)
+    lambda a, b, c, d, x, y, z, w, m: (y**2 / x, x * y, z),  # unchanged: the exponents differ in sign
 ]
 
 
@@ -57,7 +60,14 @@ def test_values_agree_after_an_algebraic_substitution():
 def test_a_product_key_with_a_number_keeps_the_value():
     """e.subs(old, w) with w := old's value is e: the number of old comes out as often as old goes in."""
     _, _, c, d, x, y, _, w = OURS
-    for e, old in [(-(c**6) * y, -c), (-c / d**2, -d), (2 * x**2, 2 * x), (3 * x**4 * y, 3 * x**2), (-(x**3), -x)]:
+    for e, old in [
+        (-(c**6) * y, -c),
+        (-c / d**2, -d),
+        (2 * x**2, 2 * x),
+        (3 * x**4 * y, 3 * x**2),
+        (-(x**3), -x),
+        (-(x**-2) * y**-3, -x * y),
+    ]:
         out = e.subs(old, w)
         f, g, v = sg.lambdify([c, d, x, y, w], out), sg.lambdify([c, d, x, y], e), sg.lambdify([c, d, x, y], old)
         point = (0.7, 1.3, 1.9, 0.6)

@@ -297,7 +297,7 @@ def _check_modules(modules) -> None:
     if not isinstance(names, (list, tuple)):
         raise InputError(f"lambdify(modules=...) takes a module name or a list of them, got {type(modules).__name__}")
     for m in names:
-        if m is not None and m not in _MODULES:
+        if m is not None and (not isinstance(m, str) or m not in _MODULES):  # a dict of functions is unhashable
             raise InputError(
                 f"lambdify(modules={m!r}) is not supported: symgrad generates its own code, which computes as numpy "
                 "does (modules='numpy' or None); for other targets use backend='c' or backend='cuda'"

@@ -190,6 +190,8 @@ def test_lambdify_matches_sympys(backend):
 def test_lambdify_refuses_other_modules_and_misspelt_options():
     with pytest.raises(sg.InputError, match="modules='jax'"):
         sg.lambdify(x, x**2, modules="jax")
+    with pytest.raises(sg.InputError, match="modules=.'sin'"):  # sympy's dict of implementations: a TypeError
+        sg.lambdify(x, x**2, modules=[{"sin": np.sin}, "numpy"])
     with pytest.raises(sg.InputError, match="printer"):
         sg.lambdify(x, x**2, printer=object())
     with pytest.raises(sg.InputError, match="'modlues'"):

@@ -122,7 +122,7 @@ class _Sweep:
 
     def contribute(self, target: Node, adjoint: int, partial: int | None) -> None:
         """``adjoint(target) += adjoint * partial`` (``partial`` None: 1)."""
-        rows = self.b.rows
+        extend = self.b.rows.extend
         holders = self.holders
         held = self.adjoint.get(target)
         if held is None:
@@ -133,16 +133,16 @@ class _Sweep:
             else:
                 own = self.adjoint[target] = self.take()
                 holders[own] = 1
-                rows += (_MULTIPLY, adjoint, partial, -1, own)
+                extend((_MULTIPLY, adjoint, partial, -1, own))
             return
         if partial is not None:
-            rows += (_MULTIPLY, adjoint, partial, -1, self.temp)
+            extend((_MULTIPLY, adjoint, partial, -1, self.temp))
             adjoint = self.temp
         if held <= _REGISTER and holders[held] == 1:
-            rows += (_ADD, held, adjoint, -1, held)  # target's alone: in place
+            extend((_ADD, held, adjoint, -1, held))  # target's alone: in place
         else:
             own = self.adjoint[target] = self.take()
-            rows += (_ADD, held, adjoint, -1, own)
+            extend((_ADD, held, adjoint, -1, own))
             self.release(held)
             holders[own] = 1
 
@@ -191,9 +191,9 @@ class _Sweep:
         m.append(slots[node])
         m += template.fixed
         m.append(-1)
-        rows = self.b.rows
+        extend = self.b.rows.extend
         for code, a0, a1, a2, d in template.rows:
-            rows += (code, m[a0], m[a1], m[a2], m[d])
+            extend((code, m[a0], m[a1], m[a2], m[d]))
         k = 0
         for a in args:
             if a.op == "const":
@@ -215,17 +215,17 @@ class _Sweep:
                 self.contribute(b, adjoint, slots[a])
             return
         n = len(args)
-        rows = self.b.rows
+        extend = self.b.rows.extend
         # prefix[i] = a0*...*ai, suffix[i] = ai*...*a(n-1): in scratch slots 0 .. 2n-1
         prefix = [slots[args[0]]]
         for i in range(1, n - 1):
             out = self.scratch_slot(i)
-            rows += (_MULTIPLY, prefix[-1], slots[args[i]], -1, out)
+            extend((_MULTIPLY, prefix[-1], slots[args[i]], -1, out))
             prefix.append(out)
         suffix = {n - 1: slots[args[n - 1]]}
         for i in range(n - 2, 0, -1):
             out = self.scratch_slot(n + i)
-            rows += (_MULTIPLY, slots[args[i]], suffix[i + 1], -1, out)
+            extend((_MULTIPLY, slots[args[i]], suffix[i + 1], -1, out))
             suffix[i] = out
         for i, a in enumerate(args):
             if a not in marked:
@@ -236,7 +236,7 @@ class _Sweep:
                 partial = prefix[n - 2]
             else:
                 partial = self.scratch_slot(2 * n)
-                rows += (_MULTIPLY, prefix[i - 1], suffix[i + 1], -1, partial)
+                extend((_MULTIPLY, prefix[i - 1], suffix[i + 1], -1, partial))
             self.contribute(a, adjoint, partial)
 
     def _template(self, node: Node) -> _Template | None:
@@ -360,7 +360,7 @@ def gradient_tape(
         kept.update(found)
     last = {a: node for node in steps for a in node.args}  # the last user of each value
     take, give = sweep.take, sweep.free.append
-    step, rows = b.step, b.rows
+    step, extend = b.step, b.rows.extend
     none: frozenset[Node] = frozenset()
     try:
         for node in steps:
@@ -368,7 +368,7 @@ def gradient_tape(
             args = node.args
             op = node.op
             if len(args) == 2 and (op == "mul" or op == "add"):  # b.step's instruction for them, inline
-                rows += (_MULTIPLY if op == "mul" else _ADD, slots[args[0]], slots[args[1]], -1, out)
+                extend((_MULTIPLY if op == "mul" else _ADD, slots[args[0]], slots[args[1]], -1, out))
                 slots[node] = out
             else:
                 step(node, slots, none, out)

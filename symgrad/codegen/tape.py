@@ -18,6 +18,7 @@ table (:func:`op_function`), never from printed code.
 from __future__ import annotations
 
 import functools
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -203,7 +204,9 @@ class _Builder:
     """Collects instructions (one flat row of opcode, three operand slots (-1 padded), destination each) and constants."""
 
     def __init__(self) -> None:
-        self.rows: list[int] = []  # code, a0, a1, a2, dest per instruction, flat: one extend per instruction
+        # code, a0, a1, a2, dest per instruction, flat: one extend per instruction, 8 bytes an entry (a list's
+        # pointers and int objects held a 10^6-instruction tape's rows twice over, then numpy's copy of them)
+        self.rows = array("q")
         self.constants: dict[str, int] = {}  # repr of the value (exact; nan and -0.0 keyed apart) -> index
 
     def const(self, value) -> int:
@@ -212,24 +215,24 @@ class _Builder:
 
     def emit(self, op: str, operands: tuple[int, ...] | list[int], out: int) -> None:
         n = len(operands)
-        self.rows += (CODE[op], operands[0], operands[1] if n > 1 else -1, operands[2] if n > 2 else -1, out)
+        self.rows.extend((CODE[op], operands[0], operands[1] if n > 1 else -1, operands[2] if n > 2 else -1, out))
 
     def chain(self, same: int, inverse: int, plus: list[int], minus: list[int], out: int) -> None:
         """``out = p0 (.) p1 ... (inverse) m0 ...``, in the printer's order (printer._numpy_chain); opcodes given."""
-        rows = self.rows
+        extend = self.rows.extend
         if len(plus) >= 2:
-            rows += (same, plus[0], plus[1], -1, out)
+            extend((same, plus[0], plus[1], -1, out))
             rest = plus[2:]
         elif len(plus) == 1 and minus:
-            rows += (inverse, plus[0], minus[0], -1, out)
+            extend((inverse, plus[0], minus[0], -1, out))
             rest, minus = [], minus[1:]
         else:
-            rows += (_COPY, plus[0], -1, -1, out)
+            extend((_COPY, plus[0], -1, -1, out))
             rest = []
         for p in rest:
-            rows += (same, out, p, -1, out)
+            extend((same, out, p, -1, out))
         for m in minus:
-            rows += (inverse, out, m, -1, out)
+            extend((inverse, out, m, -1, out))
 
     def power(self, base: int, expo: Node, slot: Callable[[Node], int], out: int) -> None:
         steps = _POWERS.get(expo.value) if expo.op == "const" else None
@@ -303,11 +306,14 @@ def _finish(b: _Builder, n_in: int, n_out: int, n_registers: int) -> Tape:
     """Number the placeholder slots: constants after the outputs, registers after the constants."""
     first_const = n_in + n_out
     first_reg = first_const + len(b.constants)
-    rows = np.array(b.rows, dtype=np.int64).reshape(-1, 5)
+    rows = np.frombuffer(b.rows, dtype=np.int64).reshape(-1, 5)  # the builder's buffer, numbered in place
     slots = rows[:, 1:]  # a0, a1, a2, dest: a view, numbered in place
     placeholder = slots <= -2  # (-1 pads an unused operand)
     found = slots[placeholder]
-    slots[placeholder] = np.where(found <= _REGISTER, first_reg + (_REGISTER - found), first_const + (-2 - found))
+    reg = found <= _REGISTER
+    np.subtract(first_reg + _REGISTER, found, out=found, where=reg)  # in place: no temporaries of the tape's size
+    np.subtract(first_const - 2, found, out=found, where=~reg)
+    slots[placeholder] = found
     return Tape(
         code=rows[:, 0].astype(np.int16),
         args=rows[:, 1:4].astype(np.int32),

@@ -35,7 +35,6 @@ nan.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from ..errors import UnsupportedOpError
@@ -154,15 +153,13 @@ class _Sweep:
             template = self.templates[key] = self._template(node)
         return template
 
-    def reads(self, node: Node, marked: set[Node]) -> list[Node] | None:
-        """The forward values ``node``'s backward step reads (None: the sweep declines its op)."""
-        op = node.op
-        if op == "add":
-            return []
-        if op == "mul":
-            if len(node.args) == 2:  # each marked factor's partial is the other one
-                a, b = node.args
-                return [v for u, v in ((a, b), (b, a)) if u in marked]
+    def reads(self, node: Node) -> list[Node] | None:
+        """The forward values the backward step of ``node`` reads (None: the sweep declines its op).
+
+        For a product of three or more factors, or an op of the table; sums read
+        nothing and a binary product the other factor (:func:`gradient_tape` inline).
+        """
+        if node.op == "mul":
             return list(node.args)
         template = self.template_of(node)
         if template is None:
@@ -171,22 +168,17 @@ class _Sweep:
         own.append(node)
         return [own[k] for k in template.reads]
 
-    def backward(self, node: Node, adjoint: int, marked: set[Node]) -> bool:
-        """The backward step of ``node``; False when the sweep declines it (see the module doc)."""
+    def backward(self, node: Node, adjoint: int, marked: set[Node]) -> None:
+        """The backward step of ``node``: a product of three or more factors, or an op of the table.
+
+        Its template exists: :meth:`reads` made it (or declined the graph) before the forward tape.
+        """
+        if node.op == "mul":
+            self._product(node.args, adjoint, marked)
+            return
         args = node.args
         slots = self.slots
-        op = node.op
-        if op == "add":
-            for a in args:
-                if a in marked:
-                    self.contribute(a, adjoint, None)
-            return True
-        if op == "mul":
-            self._product(args, adjoint, marked)
-            return True
         template = self.template_of(node)
-        if template is None:
-            return False
         m = [slots[a] for a in args if a.op != "const"]
         m.append(slots[node])
         m += template.fixed
@@ -202,18 +194,10 @@ class _Sweep:
             k += 1
             if p is not None and a in marked:
                 self.contribute(a, adjoint, m[p])
-        return True
 
     def _product(self, args: tuple[Node, ...], adjoint: int, marked: set[Node]) -> None:
-        """A product's contributions: each marked factor's partial is the product of the others."""
+        """A product's contributions: each marked factor's partial is the product of the others (3 or more)."""
         slots = self.slots
-        if len(args) == 2:
-            a, b = args
-            if a in marked:
-                self.contribute(a, adjoint, slots[b])
-            if b in marked:
-                self.contribute(b, adjoint, slots[a])
-            return
         n = len(args)
         extend = self.b.rows.extend
         # prefix[i] = a0*...*ai, suffix[i] = ai*...*a(n-1): in scratch slots 0 .. 2n-1
@@ -292,17 +276,6 @@ class _Sweep:
 _HOLE = "\x00adjoint"  # the placeholders' name: no user symbol has it (names are identifiers or formula text)
 
 
-@functools.cache
-def _selects(op: str) -> bool:
-    """Whether the op table's partials of ``op`` (all operands variable) select: the sweep declines those."""
-    holes = tuple(symbol(_HOLE, (i,)) for i in range(max(OPS[op].arity, 2)))  # n-ary ops: two operands
-    try:
-        partials = OPS[op].partials(B, holes, symbol(_HOLE, (-1,)))
-    except Exception:  # noqa: BLE001 -- a rule that cannot take placeholders: leave the op to the symbolic sweep
-        return True
-    return any(n.op in _DECLINE for n in toposort(list(partials)))
-
-
 def forward_steps(order: list[Node]) -> int:
     """The op nodes of a graph's topological order: the forward steps the sweep's tape computes."""
     return sum(1 for n in order if n.op != "sym" and n.op != "const")
@@ -320,10 +293,9 @@ def gradient_tape(
     if order is None:
         order = toposort([root])
     declared, variables = set(inputs), set(wrt)
-    ops: set[str] = set()
     marked: set[Node] = set()  # the nodes depending on a variable
     steps: list[Node] = []  # the op nodes, in order
-    mark, disjoint, seen_op, append = marked.add, marked.isdisjoint, ops.add, steps.append
+    mark, disjoint, append = marked.add, marked.isdisjoint, steps.append
     for node in order:  # one pass per phase: these loops run once per node of graphs of 10^6
         op = node.op
         if op == "sym":
@@ -332,16 +304,17 @@ def gradient_tape(
             if node in variables:
                 mark(node)
         elif op != "const":
-            seen_op(op)
+            if op in _DECLINE:
+                return None
             append(node)
             if not disjoint(node.args):
                 mark(node)
-    if not ops.isdisjoint(_DECLINE) or any(_selects(op) for op in ops - {"add", "mul"}):
-        return None
     b = _Builder()
     slots = _Slots(b, list(inputs))
     sweep = _Sweep(b, slots)
-    kept: set[Node] = {root} if with_value else set()  # forward values a backward step reads
+    # the forward values a backward step reads; every template is made here, so a declined op is
+    # found before any instruction is emitted
+    kept: set[Node] = {root} if with_value else set()
     keep = kept.add
     for node in steps:
         op = node.op
@@ -354,7 +327,7 @@ def gradient_tape(
             if args[1] in marked:
                 keep(args[0])
             continue
-        found = sweep.reads(node, marked)
+        found = sweep.reads(node)
         if found is None:
             return None
         kept.update(found)

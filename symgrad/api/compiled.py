@@ -66,21 +66,12 @@ class Compiled:
             options = CompileOptions()
         elif not isinstance(options, CompileOptions):
             raise InputError(f"Compiled takes a CompileOptions, got {type(options).__name__} (use sg.compile(...))")
-        impl = options.backend_impl
-        impl.check_available()  # no compiler, CuPy or GPU: say so now, not at the first call
         self.program = program
-        self._binding = program  # what a call binds its arguments by (a TapedGradient's before its outputs exist)
-        self.options = options
-        self.backend = options.backend
-        self.dtype = options.dtype
-        self.fn = fn
-        self._backend = impl
+        impl = self._start(program, options, fn)
         # the one pass over every slot: the table numbers them by their distinct nodes, and lowering,
         # the kernel, its graph hash and the slot layout all work on those (see SlotTable)
         self._plan, self._exprs, table = flatten(program.outputs)
         # _exprs: as built, custom functions by name: the reference interpreter and composition use these
-        self._inputs = [s for a in program.args for s in a.symbols]
-        self._nargs = -1 if program.has_trees else len(program.args)  # -1: every call binds its pytrees
         self._closure = _closed_over(self._exprs, self._inputs)
         if self._closure:  # values of the traced function around this one: it composes there, no code of its own
             self.kernel, self._table, self._scalar_ok, self._verify = None, table, False, False
@@ -93,6 +84,20 @@ class Compiled:
             self.kernel = impl.generate(self._inputs, table, self.dtype, results)
             table.drop_walks()
         self._load(table)
+
+    def _start(self, binding: Program, options: CompileOptions, fn):
+        """The backend (checked now, not at the first call) and the arguments a call binds, by ``binding``'s."""
+        impl = options.backend_impl
+        impl.check_available()  # no compiler, CuPy or GPU: say so now, not at the first call
+        self._binding = binding  # what a call binds its arguments by (a TapedGradient's before its outputs exist)
+        self.options = options
+        self.backend = options.backend
+        self.dtype = options.dtype
+        self.fn = fn
+        self._backend = impl
+        self._inputs = [s for a in binding.args for s in a.symbols]
+        self._nargs = -1 if binding.has_trees else len(binding.args)  # -1: every call binds its pytrees
+        return impl
 
     def _scalar_results(self, table: SlotTable) -> str | None:
         """Set whether plain floats take the scalar path; its results expression if they do."""

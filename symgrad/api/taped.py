@@ -14,10 +14,10 @@ threshold, and the kernel does not change then.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 
-from .. import backends
 from ..codegen import adjoint
 from ..codegen.kernel import graph_hash
 from ..diff.reverse import gradient_nodes
@@ -73,19 +73,11 @@ class TapedGradient(Compiled):
     def __init__(self, binding: Program, plan, table, tape, gradient: tuple, options: CompileOptions) -> None:
         """``binding``: the program with placeholder outputs (one symbol per entry, in ``table``); ``gradient``:
         ``(program, root, wrt, arrange)``, what builds the symbolic gradient (see :func:`taped_gradient`)."""
-        impl = options.backend_impl
-        impl.check_available()
-        self.options = options
-        self.backend = options.backend
-        self.dtype = options.dtype
-        self.fn = None  # as sg.grad's symbolic objects: .fn is compile's
-        self._backend = impl
+        impl = self._start(binding, options, None)  # no .fn, as sg.grad's symbolic objects: .fn is compile's
         self._forward, self._root, self._wrt, self._arrange = gradient
         self._built: Program | None = None
         self._build_lock = threading.Lock()
-        self._binding, self._plan = binding, plan
-        self._inputs = [s for a in binding.args for s in a.symbols]
-        self._nargs = -1 if binding.has_trees else len(binding.args)
+        self._plan = plan
         self._closure = frozenset()
         results = self._scalar_results(table)
         gh = "a" + graph_hash(self._inputs, [self._root, *self._wrt])[1:]  # never a symbolic kernel's name
@@ -111,17 +103,10 @@ class TapedGradient(Compiled):
     def _table(self):
         return self._symbolic[2]
 
-    @property
+    @functools.cached_property
     def _symbolic(self) -> tuple:
-        found = getattr(self, "_flat", None)
-        if found is None:
-            found = self._flat = flatten(self.program.outputs)
-        return found
-
-    def source_for(self, backend: str) -> str:
-        if backend == self.backend:
-            return self.source
-        return backends.get(backend).generate(self._inputs, self._table, self.dtype, None).source
+        """The symbolic gradient's plan, slot nodes and table (what the base class reads as _exprs and _table)."""
+        return flatten(self.program.outputs)
 
     def __repr__(self) -> str:
         sig = ", ".join(f"{a.name}{list(a.shape) if a.shape else ''}" for a in self.args)

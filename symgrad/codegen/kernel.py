@@ -452,28 +452,35 @@ def generate(inputs: list[Node], slots: SlotTable | Sequence[Node], dtype: str, 
     check_inputs(sched, inputs)
     gh = graph_hash(inputs, table)
     numpy_name, scalar_name = f"kernel_{gh}", f"scalar_{gh}"
-    common = {"numpy_name": numpy_name, "scalar_name": scalar_name, "graph_hash": gh, "dtype": dtype}
-    common.update(steps=len(sched.steps), unique=tuple(unique))
     if len(sched.steps) > TAPE_STATEMENTS:
         tape = build_tape(sched, inputs, unique)
-        scalar = None
-        if results_format is not None:
-            scalar = (_tape_results(tape, results_format, scalar_name, gh, table.slots, unique),)
 
         def listing() -> str:
             source = "".join(_numpy_parts(table.schedule, inputs, unique, dtype, numpy_name, gh))
             return render("numpy/tape_listing.py.j2", **_tape_facts(tape, len(sched.steps))) + source
 
-        return Kernel(numpy_parts=(), scalar_parts=scalar, tape=tape, listing=listing, **common)
+        return tape_kernel(tape, table, dtype, results_format, gh, listing, steps=len(sched.steps))
     scalar = None
     if results_format is not None:  # the scalar path spells every slot: there are few of them
         scalar = _scalar_parts(sched, inputs, results_format, scalar_name, gh, table.slots)
-    return Kernel(numpy_parts=_numpy_parts(sched, inputs, unique, dtype, numpy_name, gh), scalar_parts=scalar, **common)
+    return Kernel(
+        numpy_name=numpy_name,
+        scalar_name=scalar_name,
+        graph_hash=gh,
+        steps=len(sched.steps),
+        unique=tuple(unique),
+        numpy_parts=_numpy_parts(sched, inputs, unique, dtype, numpy_name, gh),
+        scalar_parts=scalar,
+        dtype=dtype,
+    )
 
 
-def tape_kernel(tape: Tape, table: SlotTable, dtype: str, results_format: str | None, gh: str, listing) -> Kernel:
-    """The numpy kernel running a tape built elsewhere (:mod:`symgrad.codegen.adjoint`'s): its outputs are the
-    table's distinct computed nodes, in order; ``listing`` prints its source when asked for."""
+def tape_kernel(
+    tape: Tape, table: SlotTable, dtype: str, results_format: str | None, gh: str, listing, steps: int | None = None
+) -> Kernel:
+    """The numpy kernel running ``tape`` (a graph's, or :mod:`symgrad.codegen.adjoint`'s): its outputs are the
+    table's distinct computed nodes, in order; ``listing`` prints its source when asked for; ``steps``: the
+    statements it stands for (default: its instructions)."""
     unique = list(table.computed)
     scalar_name = f"scalar_{gh}"
     scalar = None
@@ -483,7 +490,7 @@ def tape_kernel(tape: Tape, table: SlotTable, dtype: str, results_format: str | 
         numpy_name=f"kernel_{gh}",
         scalar_name=scalar_name,
         graph_hash=gh,
-        steps=len(tape),
+        steps=len(tape) if steps is None else steps,
         unique=tuple(unique),
         numpy_parts=(),
         scalar_parts=scalar,

@@ -289,10 +289,10 @@ def generate_tape_kernel(
     gh: str,
 ) -> TapedKernel:
     """The taped C kernel of ``slots`` (``sched`` schedules ``unique``, the distinct non-constant slots)."""
-    program = c_program(build_tape(sched, inputs, unique))  # the tape itself is not kept: the program is a copy
 
     def listing() -> str:
-        kernel = generate_native(inputs, slots, dtype, "c", vecmath.functions(dtype))
+        program = kernel.program
+        source = generate_native(inputs, slots, dtype, "c", vecmath.functions(dtype)).source
         header = render(
             "c/tape_listing.c.j2",
             steps=len(sched.steps),
@@ -302,32 +302,36 @@ def generate_tape_kernel(
             constants=len(program.constants),
             env=native.C_TAPE_ENV,
         )
-        return header + kernel.source
+        return header + source
 
-    return TapedKernel(
-        program=program,
-        name=f"c_tape_{gh}_{dtype}",
-        dtype=dtype,
-        graph_hash=gh,
-        steps=len(sched.steps),
-        n_inputs=len(inputs),
-        unique=tuple(unique),
-        threshold=threshold,
-        listing=listing,
-    )
+    # the tape itself is not kept: the kernel's program is a copy
+    kernel = from_tape(build_tape(sched, inputs, unique), unique, dtype, gh, listing, len(sched.steps), threshold)
+    return kernel
 
 
-def from_tape(tape: Tape, unique: list[Node], dtype: str, gh: str, listing: Callable[[], str]) -> TapedKernel:
-    """The taped C kernel of a tape built elsewhere (:mod:`symgrad.codegen.adjoint`'s), writing ``unique``."""
+def from_tape(
+    tape: Tape,
+    unique: list[Node],
+    dtype: str,
+    gh: str,
+    listing: Callable[[], str],
+    steps: int | None = None,
+    threshold: int | None = None,
+) -> TapedKernel:
+    """The taped C kernel running ``tape`` (a graph's, or :mod:`symgrad.codegen.adjoint`'s), writing ``unique``.
+
+    ``steps``: the statements it stands for (default: its instructions); ``threshold``: the tape threshold it
+    was taken past (default: the current one).
+    """
     return TapedKernel(
         program=c_program(tape),
         name=f"c_tape_{gh}_{dtype}",
         dtype=dtype,
         graph_hash=gh,
-        steps=len(tape),
+        steps=len(tape) if steps is None else steps,
         n_inputs=tape.n_inputs,
         unique=tuple(unique),
-        threshold=native.tape_statements(),
+        threshold=native.tape_statements() if threshold is None else threshold,
         listing=listing,
     )
 

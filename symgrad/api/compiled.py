@@ -116,7 +116,9 @@ class Compiled:
         self._scalar_fn = None
         self._np_dtype = np.dtype(self.dtype)
         self._layout = _SlotLayout(table, self.kernel.unique)
-        self._verify = verify_requested(self.options)
+        env = os.environ.get("SYMGRAD_VERIFY", "0") or "0"
+        verify = self.options.verify
+        self._verify = env.strip().lower() not in ("0", "false", "no", "") if verify is None else verify
         if self._verify:
             self.verify()
 
@@ -386,14 +388,6 @@ class Compiled:
             return res[()] if res.ndim == 0 else res
 
         return rebuild(index_plan, finish)
-
-
-def verify_requested(options: CompileOptions) -> bool:
-    """Whether a compiled object checks its code at build: ``verify=``, else ``$SYMGRAD_VERIFY``."""
-    if options.verify is not None:
-        return options.verify
-    env = os.environ.get("SYMGRAD_VERIFY", "0") or "0"
-    return env.strip().lower() not in ("0", "false", "no", "")
 
 
 def _closed_over(exprs: list, inputs: list[Node]) -> frozenset[str]:

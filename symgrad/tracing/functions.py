@@ -14,6 +14,7 @@ import itertools
 import math
 import re
 import string
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,7 +24,7 @@ import numpy as np
 from ..errors import AxisError, InputError, ShapeError, SymbolNameError, UnsupportedOpError
 from ..ir import builders as B
 from ..ir import softmax as S
-from ..ir.array import SymbolicArray, boolean_array
+from ..ir.array import BooleanArray, SymbolicArray, boolean_array
 from ..ir.node import Node, symbol
 from ..ir.ops import OPS
 from .pytree import tree_map
@@ -531,14 +532,53 @@ def cumprod(x, axis=None, dtype=None, out=None):
     return scan(lambda u, v: B.elementwise(B.mul, u, v), x, axis, "sg.cumprod")
 
 
-def any_product(operands, out):
-    """``out`` (sums of products of ``operands``) as numpy types it: of boolean arrays a boolean, true where any is.
+def _boolean_operand(value) -> bool:
+    """Whether ``value`` (an operand, a list of them) holds an array numpy types bool."""
+    if isinstance(value, np.ndarray):
+        return value.dtype == bool or isinstance(value, BooleanArray)
+    return isinstance(value, (list, tuple)) and any(_boolean_operand(v) for v in value)
 
-    numpy's (and JAX's) matrix product of two boolean arrays is a logical or of logical ands, not a count.
+
+def _stand_in(value):
+    """A number or numeric array numpy types as it would the symbolic ``value``: bool for booleans, else float."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return np.ones(value.shape, dtype=bool if isinstance(value, BooleanArray) else float)
+    if isinstance(value, Node):
+        return np.True_ if B.is_boolean(value) else 1.0
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(_stand_in(v) for v in value)
+    return value
+
+
+def _typed(result, reference):
+    """``result`` typed as numpy's ``reference`` (the same call on stand-ins): where that is bool, truths, boolean."""
+    if isinstance(result, (list, tuple)) and isinstance(reference, (list, tuple)) and len(result) == len(reference):
+        return type(result)(_typed(r, ref) for r, ref in zip(result, reference))
+    symbolic = isinstance(result, Node) or (isinstance(result, np.ndarray) and result.dtype == object)
+    if not symbolic or isinstance(result, BooleanArray) or getattr(reference, "dtype", None) != bool:
+        return result
+    return boolean_array(B.elementwise(lambda v: v if B.is_boolean(v) else B.truth(v), result))
+
+
+def numpy_typed(result, numpy_call: Callable, args, kwargs=None):
+    """``result`` (of a call on ``args``) typed as numpy types ``numpy_call(*args, **kwargs)``.
+
+    numpy keeps bool for bool operands in np.maximum, np.where, np.outer, np.kron, np.stack, np.reshape, and
+    in the matrix products (a logical or of logical ands), and makes them numbers in np.sum, np.cumsum,
+    np.mean: its own call on numeric stand-ins of the operands' dtypes is that rule, for symgrad's functions
+    and numpy's implementations alike (a later ``+`` of the result is a logical or exactly when numpy's is).
+    Nothing is asked when no operand is boolean.
     """
-    if not B.boolean_arrays(operands):
-        return out
-    return boolean_array(B.elementwise(B.truth, out))
+    kwargs = kwargs or {}
+    if not (_boolean_operand(args) or _boolean_operand(tuple(kwargs.values()))):
+        return result
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = numpy_call(*_stand_in(args), **{k: _stand_in(v) for k, v in kwargs.items()})
+    except (TypeError, ValueError, IndexError, AttributeError, ArithmeticError):  # numpy refuses it on numbers
+        reference = None
+    return _typed(result, reference)
 
 
 def matmul(a, b):
@@ -559,7 +599,7 @@ def matmul(a, b):
         out = out[..., 0, :]
     if b.ndim == 1:
         out = out[..., 0]
-    return any_product(operands, out[()] if out.ndim == 0 else out.view(SymbolicArray))
+    return numpy_typed(out[()] if out.ndim == 0 else out.view(SymbolicArray), np.matmul, operands)
 
 
 def dot(a, b):
@@ -625,7 +665,7 @@ def vdot(a, b):
     a, b = np.ravel(np.asarray(a, dtype=object)), np.ravel(np.asarray(b, dtype=object))
     if a.size != b.size:
         raise ShapeError(f"vdot: operands of {a.size} and {b.size} elements")
-    return any_product(operands, sum(B.elementwise(B.mul, a, b)))
+    return numpy_typed(sum(B.elementwise(B.mul, a, b)), np.vdot, operands)
 
 
 def vecdot(x1, x2, axis=-1):
@@ -637,7 +677,7 @@ def vecdot(x1, x2, axis=-1):
     if a.shape[i] != b.shape[j]:
         raise ShapeError(f"vecdot: axis {axis} of shapes {a.shape} and {b.shape} differ in size")
     out = matmul(np.moveaxis(a, i, -1)[..., None, :], np.moveaxis(b, j, -1)[..., :, None])
-    return any_product((x1, x2), out[..., 0, 0][()])
+    return out[..., 0, 0][()]  # matmul typed it: a boolean pair's dot products are truths
 
 
 # numpy's spellings of the arithmetic operators and of real-valued identities, for its ufuncs

@@ -32,7 +32,7 @@ from ..errors import AxisError, InputError, ShapeError, SymgradError, Unsupporte
 from ..ir import builders as B
 from ..ir.array import SymbolicArray
 from ..ir.node import Node, const
-from .functions import _axes, _refuse_numeric_options, amax, amin, any_product, matmul, sqrt, square, sum
+from .functions import _axes, _refuse_numeric_options, amax, amin, matmul, numpy_typed, sqrt, square, sum
 
 MAX_MATRIX = 8
 """Largest n of an n x n matrix for det, inv and solve (see the module doc)."""
@@ -245,7 +245,7 @@ def tensordot(a, b, axes=2):
     left = np.transpose(x, free_a + axes_a).reshape(math.prod(rows), k)
     right = np.transpose(y, axes_b + free_b).reshape(k, math.prod(cols))
     shape = rows + cols
-    return any_product((a, b), _result(_objects(matmul(left, right)).reshape(shape)))
+    return numpy_typed(_result(_objects(matmul(left, right)).reshape(shape)), np.tensordot, (a, b), {"axes": axes})
 
 
 def _largest(x, axis: int, keepdims: bool):
@@ -399,7 +399,7 @@ def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe
             ]
             products.append(B.mul(*factors))
         result[idx] = B.add(*products)
-    return any_product(operands, _result(result))
+    return numpy_typed(_result(result), np.einsum, (subscripts, *operands))
 
 
 # -- joining and reshaping: numpy's own on object arrays ---------------------------------------

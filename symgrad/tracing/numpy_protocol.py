@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 from ..errors import InputError, TraceError, UnsupportedOpError
 from ..ir import builders as B
 from ..ir import node as _node
-from ..ir.array import BooleanArray, boolean_array, deep_plain, symbolic_array
+from ..ir.array import deep_plain, symbolic_array
 from ..ir.node import Node
 from ..ir.ops import OPS
 from . import functions as F
@@ -289,53 +288,14 @@ def _refuse(ufunc, *args):
     raise UnsupportedOpError(_ufunc_name(ufunc), hint=hint)
 
 
-def _boolean_operand(value) -> bool:
-    """Whether ``value`` (an operand, a list of them) holds an array numpy types bool."""
-    if isinstance(value, np.ndarray):
-        return value.dtype == bool or isinstance(value, BooleanArray)
-    return isinstance(value, (list, tuple)) and any(_boolean_operand(v) for v in value)
-
-
-def _stand_in(value):
-    """A number or numeric array numpy types as it would the symbolic ``value``: bool for booleans, else float."""
-    if isinstance(value, np.ndarray) and value.dtype == object:
-        return np.ones(value.shape, dtype=bool if isinstance(value, BooleanArray) else float)
-    if isinstance(value, Node):
-        return np.True_ if B.is_boolean(value) else 1.0
-    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        return type(value)(_stand_in(v) for v in value)
-    return value
-
-
-def _typed(result, reference):
-    """``result`` typed as numpy's ``reference`` (the same call on stand-ins): where that is bool, truths, boolean."""
-    if isinstance(result, (list, tuple)) and isinstance(reference, (list, tuple)) and len(result) == len(reference):
-        return type(result)(_typed(r, ref) for r, ref in zip(result, reference))
-    symbolic = isinstance(result, Node) or (isinstance(result, np.ndarray) and result.dtype == object)
-    if not symbolic or isinstance(result, BooleanArray) or getattr(reference, "dtype", None) != bool:
-        return result
-    return boolean_array(B.elementwise(lambda v: v if B.is_boolean(v) else B.truth(v), result))
-
-
 def _numpy_typed(hook: Callable, numpy_call: Callable) -> Callable:
-    """``hook`` (a protocol's) with its results on boolean arrays typed as numpy's: ``numpy_call`` on stand-ins tells.
+    """``hook`` (a protocol's) with its results typed as numpy types them (:func:`functions.numpy_typed`).
 
-    numpy keeps bool for bool operands in np.maximum, np.where, np.outer, np.kron, np.inner, np.stack,
-    np.reshape... and makes them numbers in np.sum, np.cumsum, np.mean: its own call on numeric stand-ins of
-    the operands' dtypes is that rule, for symgrad's functions and numpy's implementations alike (a later
-    ``+`` of the result is a logical or exactly when numpy's is).
+    ``numpy_call(what, how)``: the numpy callable the hook stands for (a ufunc's method, a function).
     """
 
     def typed(what, how, args, kwargs):
-        if not (_boolean_operand(args) or _boolean_operand(tuple(kwargs.values()))):
-            return hook(what, how, args, kwargs)
-        try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                reference = numpy_call(what, how)(*_stand_in(args), **{k: _stand_in(v) for k, v in kwargs.items()})
-        except (TypeError, ValueError, IndexError, AttributeError, ArithmeticError):  # numpy refuses it on numbers
-            reference = None
-        return _typed(hook(what, how, args, kwargs), reference)
+        return F.numpy_typed(hook(what, how, args, kwargs), numpy_call(what, how), args, kwargs)
 
     return typed
 
